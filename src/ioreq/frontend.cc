@@ -1,0 +1,147 @@
+#include "ioreq/frontend.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <xentoolcore.h>
+
+#include <optional>
+
+#include "ioreq/claim_table.h"
+#include "ioreq/dirty_log.h"
+#include "ioreq/foreign_page_mapper.h"
+#include "ioreq/ioreq_loop.h"
+#include "ioreq/ioreq_server.h"
+#include "ioreq/map_cache.h"
+#include "ioreq/request_dispatcher.h"
+#include "ioreq/signal_guard.h"
+#include "ioreq/xen_direct_memory.h"
+#include "ioreq/xen_guest_memory.h"
+#include "ioreq/xen_handles.h"
+#include "ioreq/xen_interrupts.h"
+#include "ioreq/xen_range_claims.h"
+
+namespace xvgpu::ioreq {
+
+const char* to_string(StopReason r) {
+  switch (r) {
+    case StopReason::StopRequested:
+      return "stop requested";
+    case StopReason::Signal:
+      return "signal";
+    case StopReason::DomainGone:
+      return "domain gone";
+    case StopReason::Error:
+      return "error";
+  }
+  return "?";
+}
+
+// Members are declared in set-up order, so they are torn down in reverse.
+class Frontend::Impl {
+ public:
+  Impl(Domid d, const FrontendOptions& o) : domid(d), options(o) {
+    const auto ctx = [&](const std::string& what) { return fmt::format("dom{}: {}", domid.value, what); };
+    if (options.handle_signals) signals.emplace();
+
+    // 1. Handles (unrestricted).
+    dm = open_devicemodel();
+    fmem = open_foreign_memory();
+    xce = open_evtchn();
+    check_errno(xendevicemodel_nr_vcpus(dm.get(), domid.value, &nr_vcpus), ctx("xendevicemodel_nr_vcpus"));
+
+    // 2. Privileged work: growing the domain for direct memory (needs xenctrl, not kept).
+    if (options.direct_memory_bytes != 0) {
+      direct = XenDirectMemory::reserve(dm, fmem, domid, options.direct_memory_scratch_gfn,
+                                        options.direct_memory_bytes);
+    }
+
+    // 3. Restrict every handle to the domain before anything the guest influences is read.
+    check_errno(xendevicemodel_restrict(dm.get(), domid.value), ctx("xendevicemodel_restrict"));
+    check_errno(xenforeignmemory_restrict(fmem.get(), domid.value), ctx("xenforeignmemory_restrict"));
+    check_errno(xenevtchn_restrict(xce.get(), domid.value), ctx("xenevtchn_restrict"));
+    if (options.restrict_whole_process)
+      check_errno(xentoolcore_restrict_all(domid.value), ctx("xentoolcore_restrict_all"));
+
+    // 4. The ioreq server and the services on top of it.
+    server.emplace(dm.get(), fmem, xce.get(), domid, nr_vcpus, options.buffered_ioreq);
+    MapCacheOptions mc;
+    mc.bucket_shift = options.map_cache_bucket_shift;
+    mc.max_buckets = options.map_cache_max_buckets;
+    cache = std::make_shared<MapCache>(std::make_shared<ForeignPageMapper>(fmem, domid), mc);
+    dirty = std::make_shared<DirtyLog>(dm, domid, stats);
+    memory.emplace(cache, dirty);
+    interrupts.emplace(dm, domid, stats);
+    range_claims.emplace(dm, domid, server->id(), claims);
+    dispatcher.emplace(domid, claims, *memory, *stats);
+    dispatcher->set_invalidate_hook([c = cache.get()] { c->invalidate(); });
+    loop.emplace(*server, xce.get(), *dispatcher, *stats, options.domain_check_interval,
+                 signals ? signals->fd() : -1);
+    spdlog::info("dom{}: ioreq server {} ready ({} vCPUs, buffered ring {}, {} pages{})", domid.value,
+                 server->id(), nr_vcpus, options.buffered_ioreq ? "on" : "off",
+                 server->legacy_mapping() ? "legacy" : "resource",
+                 direct ? fmt::format(", {} MiB direct memory", options.direct_memory_bytes >> 20) : "");
+  }
+
+  Domid domid;
+  FrontendOptions options;
+  std::shared_ptr<IoreqStats> stats = std::make_shared<IoreqStats>();
+  std::optional<SignalGuard> signals;
+  DevicemodelHandle dm;
+  ForeignMemoryHandle fmem;
+  EvtchnHandle xce;
+  unsigned nr_vcpus = 0;
+  std::unique_ptr<XenDirectMemory> direct;
+  std::optional<IoreqServer> server;
+  ClaimTable claims;
+  std::shared_ptr<MapCache> cache;
+  std::shared_ptr<DirtyLog> dirty;
+  std::optional<XenGuestMemory> memory;
+  std::optional<XenInterrupts> interrupts;
+  std::optional<XenRangeClaims> range_claims;
+  std::optional<RequestDispatcher> dispatcher;
+  std::optional<IoreqLoop> loop;
+};
+
+Frontend::Frontend(Domid domid, const FrontendOptions& options) {
+  try {
+    impl_ = std::make_unique<Impl>(domid, options);
+  } catch (...) {
+    rethrow_with_context(fmt::format("setting up the ioreq server for domain {}", domid.value));
+  }
+}
+
+Frontend::~Frontend() {
+  if (impl_) spdlog::info("dom{}: tearing down the ioreq server", impl_->domid.value);
+}
+
+Domid Frontend::domid() const {
+  return impl_->domid;
+}
+unsigned Frontend::vcpu_count() const {
+  return impl_->nr_vcpus;
+}
+
+gpu::Platform Frontend::platform() {
+  gpu::Platform p;
+  p.domid = impl_->domid;
+  p.memory = &*impl_->memory;
+  p.interrupts = &*impl_->interrupts;
+  p.claims = &*impl_->range_claims;
+  p.direct_memory = impl_->direct.get();
+  return p;
+}
+
+StopReason Frontend::run(gpu::IoHandler& handler) {
+  return impl_->loop->run(handler);
+}
+void Frontend::request_stop() noexcept {
+  impl_->loop->request_stop();
+}
+void Frontend::post(std::function<void()> fn) {
+  impl_->loop->post(std::move(fn));
+}
+const IoreqStats& Frontend::stats() const {
+  return *impl_->stats;
+}
+
+}  // namespace xvgpu::ioreq

@@ -1,0 +1,61 @@
+// The serving loop: one thread, epoll on the event-channel fd, a control eventfd (stop and
+// posted functions), a signalfd (SIGTERM/SIGINT) and the domain-watch timer.
+//
+// One wake-up drains every pending port (xenevtchn_pending + unmask until the fd has nothing
+// left), then serves the buffered ring and every vCPU slot in state READY, so a request is
+// never left waiting for a later notification. Per slot (serve_slot): read barrier, copy the
+// request once, state -> INPROCESS, dispatch, write data, write barrier, state ->
+// IORESP_READY, notify that vCPU's port. States only move forward.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "gpu/io_handler.h"
+#include "ioreq/domain_watch.h"
+#include "ioreq/frontend.h"
+#include "ioreq/ioreq_server.h"
+#include "ioreq/ioreq_stats.h"
+#include "ioreq/request_dispatcher.h"
+
+namespace xvgpu::ioreq {
+
+class IoreqLoop {
+ public:
+  // signal_fd: a signalfd for SIGTERM/SIGINT, or -1 (owned by the caller).
+  IoreqLoop(IoreqServer& server, xenevtchn_handle* xce, RequestDispatcher& dispatcher, IoreqStats& stats,
+            std::chrono::milliseconds domain_check_interval, int signal_fd);
+
+  StopReason run(gpu::IoHandler& handler);
+  void request_stop() noexcept;
+  void post(std::function<void()> fn);
+
+  // One pass over the buffered ring and every vCPU slot; returns the synchronous requests
+  // answered. Public for tests and the benchmark.
+  unsigned serve_all(gpu::IoHandler& handler);
+  // Serves vCPU v's slot if it holds a READY request and notifies the vCPU; true if it did.
+  bool serve_slot(unsigned v, gpu::IoHandler& handler);
+
+ private:
+  // Consumes every pending event-channel notification; false on an event-channel error.
+  bool drain_ports();
+  void run_posted();
+
+  IoreqServer& server_;
+  xenevtchn_handle* xce_;
+  RequestDispatcher& dispatcher_;
+  IoreqStats& stats_;
+  DomainWatch watch_;
+  int signal_fd_;
+  UniqueFd epoll_;
+  UniqueFd control_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+};
+
+}  // namespace xvgpu::ioreq

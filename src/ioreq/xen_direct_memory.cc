@@ -1,0 +1,214 @@
+#include "ioreq/xen_direct_memory.h"
+
+// xenctrl.h pulls in headers that need GNU extensions: this file builds with -std=gnu++20.
+#include <xenctrl.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+
+#include <cstring>
+#include <vector>
+
+namespace xvgpu::ioreq {
+
+struct XenDirectMemory::Pool {
+  DevicemodelHandle dm;
+  Domid domid;
+  uint64_t scratch_gfn = 0;
+  uint64_t pages = 0;
+  ForeignMapping mapping;
+  mutable std::mutex mu;
+  std::map<uint64_t, uint64_t> free;  // first page -> number of pages
+
+  // Moves `n` frames from gfn `from` to gfn `to` in the guest's physmap.
+  void relocate(uint64_t from, uint64_t to, uint64_t n) const {
+    for (uint64_t done = 0; done < n;) {
+      const auto chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, UINT32_MAX));
+      check_errno(xendevicemodel_relocate_memory(dm.get(), domid.value, chunk, from + done, to + done),
+                  fmt::format("dom{}: xendevicemodel_relocate_memory({} frames, {:#x} -> {:#x})", domid.value,
+                              chunk, from + done, to + done));
+      done += chunk;
+    }
+  }
+  void give_back(uint64_t first, uint64_t n) {
+    std::lock_guard lock(mu);
+    auto it = free.emplace(first, n).first;
+    if (auto next = std::next(it); next != free.end() && it->first + it->second == next->first) {
+      it->second += next->second;
+      free.erase(next);
+    }
+    if (it != free.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        free.erase(it);
+      }
+    }
+  }
+};
+
+namespace {
+
+class XenDirectRegion final : public gpu::DirectRegion {
+ public:
+  XenDirectRegion(std::shared_ptr<XenDirectMemory::Pool> pool, uint64_t first_page, uint64_t pages)
+      : pool_(std::move(pool)),
+        first_page_(first_page),
+        pages_(pages),
+        gfn_(pool_->scratch_gfn + first_page) {}
+  XenDirectRegion(const XenDirectRegion&) = delete;
+  XenDirectRegion& operator=(const XenDirectRegion&) = delete;
+  ~XenDirectRegion() override {
+    try {
+      unplace();
+    } catch (const std::exception& e) {
+      spdlog::warn("dom{}: direct region at gfn {:#x} not returned to scratch: {}", pool_->domid.value, gfn_,
+                   e.what());
+    }
+    pool_->give_back(first_page_, pages_);
+  }
+
+  std::span<std::byte> host() override {
+    return {static_cast<std::byte*>(pool_->mapping.get()) + first_page_ * kPageSize, pages_ * kPageSize};
+  }
+
+  void place(uint64_t gpa) override {
+    if (gpa % kPageSize != 0)
+      throw Error(fmt::format("direct region: placement {:#x} is not page aligned", gpa));
+    const uint64_t gfn = gpa >> kPageShift;
+    if (gfn > (uint64_t{1} << 40) - pages_)
+      throw Error(fmt::format("direct region: placement {:#x} beyond guest-physical space", gpa));
+    if (gfn == gfn_) return;
+    pool_->relocate(gfn_, gfn, pages_);
+    gfn_ = gfn;
+    placed_ = true;
+  }
+
+  void unplace() override {
+    const uint64_t scratch = pool_->scratch_gfn + first_page_;
+    if (gfn_ == scratch) return;
+    pool_->relocate(gfn_, scratch, pages_);
+    gfn_ = scratch;
+    placed_ = false;
+  }
+
+  void collect_dirty(std::vector<uint64_t>& bitmap) override {
+    const size_t words = (pages_ + 63) / 64;
+    bitmap.assign(words, 0);
+    if (!placed_) return;  // not in the guest's view: the guest cannot have written it
+    std::vector<unsigned long> bits((pages_ + 8 * sizeof(unsigned long) - 1) / (8 * sizeof(unsigned long)),
+                                    0);
+    if (pages_ > UINT32_MAX ||
+        xendevicemodel_track_dirty_vram(pool_->dm.get(), pool_->domid.value, gfn_,
+                                        static_cast<uint32_t>(pages_), bits.data()) != 0) {
+      // Cannot track: say everything changed (the contract for implementations that cannot).
+      for (size_t i = 0; i < pages_; ++i) bitmap[i / 64] |= uint64_t{1} << (i % 64);
+      return;
+    }
+    static_assert(sizeof(unsigned long) == sizeof(uint64_t));
+    std::memcpy(bitmap.data(), bits.data(), words * sizeof(uint64_t));
+  }
+
+ private:
+  std::shared_ptr<XenDirectMemory::Pool> pool_;
+  uint64_t first_page_;
+  uint64_t pages_;
+  uint64_t gfn_;
+  bool placed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, ForeignMemoryHandle fmem,
+                                                          Domid domid, uint64_t scratch_gfn, uint64_t bytes) {
+  if (bytes == 0 || bytes % kPageSize != 0)
+    throw Error(
+        fmt::format("direct memory budget of {} bytes is not a positive multiple of the page size", bytes));
+  const uint64_t pages = bytes / kPageSize;
+  if (scratch_gfn > UINT64_MAX / 2 - pages) throw Error("direct memory scratch range wraps around");
+  const std::string ctx = fmt::format("dom{}: reserving {} MiB of direct memory", domid.value, bytes >> 20);
+
+  struct XcCloser {
+    void operator()(xc_interface* h) const noexcept { xc_interface_close(h); }
+  };
+  std::unique_ptr<xc_interface, XcCloser> xc_owner(xc_interface_open(nullptr, nullptr, 0));
+  if (!xc_owner) throw SystemError(errno != 0 ? errno : EIO, ctx + ": xc_interface_open");
+  xc_interface* xc = xc_owner.get();
+
+  xc_domaininfo_t info{};
+  const int n = xc_domain_getinfolist(xc, domid.value, 1, &info);
+  check_errno(n, ctx + ": xc_domain_getinfolist");
+  if (n != 1 || info.domain != domid.value) throw SystemError(ESRCH, ctx + ": xc_domain_getinfolist");
+  const uint64_t old_max_kb = uint64_t{info.max_pages} * (kPageSize / 1024);
+  check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + bytes / 1024), ctx + ": xc_domain_setmaxmem");
+
+  std::vector<xen_pfn_t> gfns(pages);
+  for (uint64_t i = 0; i < pages; ++i) gfns[i] = scratch_gfn + i;
+  if (xc_domain_populate_physmap_exact(xc, domid.value, pages, 0, 0, gfns.data()) != 0) {
+    const int e = errno;
+    xc_domain_setmaxmem(xc, domid.value, old_max_kb);
+    throw SystemError(e, ctx + ": xc_domain_populate_physmap_exact");
+  }
+  auto undo = [&] {
+    std::vector<xen_pfn_t> again(pages);
+    for (uint64_t i = 0; i < pages; ++i) again[i] = scratch_gfn + i;
+    xc_domain_decrease_reservation_exact(xc, domid.value, pages, 0, again.data());
+    xc_domain_setmaxmem(xc, domid.value, old_max_kb);
+  };
+
+  std::vector<int> errs(pages, 0);
+  void* addr =
+      xenforeignmemory_map(fmem.get(), domid.value, PROT_READ | PROT_WRITE, pages, gfns.data(), errs.data());
+  if (addr == nullptr) {
+    const int e = errno;
+    undo();
+    throw SystemError(e, ctx + ": xenforeignmemory_map");
+  }
+  auto pool = std::make_shared<Pool>();
+  pool->mapping = ForeignMapping(fmem, addr, pages);
+  for (uint64_t i = 0; i < pages; ++i) {
+    if (errs[i] != 0) {
+      pool->mapping.reset();
+      undo();
+      throw SystemError(errs[i], fmt::format("{}: xenforeignmemory_map of gfn {:#x}", ctx, scratch_gfn + i));
+    }
+  }
+  pool->dm = std::move(dm);
+  pool->domid = domid;
+  pool->scratch_gfn = scratch_gfn;
+  pool->pages = pages;
+  pool->free.emplace(0, pages);
+  return std::make_unique<XenDirectMemory>(std::move(pool));
+}
+
+XenDirectMemory::~XenDirectMemory() = default;
+
+std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
+  if (size == 0 || size % kPageSize != 0)
+    throw Error(fmt::format("direct memory: {} bytes is not a positive multiple of the page size", size));
+  const uint64_t pages = size / kPageSize;
+  uint64_t first = 0;
+  {
+    std::lock_guard lock(pool_->mu);
+    auto it = pool_->free.begin();
+    while (it != pool_->free.end() && it->second < pages) ++it;
+    if (it == pool_->free.end())
+      throw Error(fmt::format("direct memory: no room for {} MiB (budget {} MiB, set at start-up)",
+                              size >> 20, (pool_->pages * kPageSize) >> 20));
+    first = it->first;
+    const uint64_t rest = it->second - pages;
+    pool_->free.erase(it);
+    if (rest != 0) pool_->free.emplace(first + pages, rest);
+  }
+  return std::make_unique<XenDirectRegion>(pool_, first, pages);
+}
+
+uint64_t XenDirectMemory::free_bytes() const {
+  std::lock_guard lock(pool_->mu);
+  uint64_t n = 0;
+  for (const auto& [first, count] : pool_->free) n += count;
+  return n * kPageSize;
+}
+
+}  // namespace xvgpu::ioreq
