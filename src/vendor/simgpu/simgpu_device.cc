@@ -1,0 +1,228 @@
+#include "vendor/simgpu/simgpu_device.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.h"
+#include "vendor/simgpu/screenshot_png.h"
+#include "vendor/simgpu/state_codec.h"
+
+namespace xvgpu::simgpu {
+
+namespace {
+
+constexpr uint64_t kStateMagic = 0x31535550474D4953;  // "SIMGPUS1" little endian
+constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateEnd = 0x454e4421;
+
+EdidBlock edid_for(const TypeProfile& profile, const DeviceOptions& options, uint64_t serial) {
+  EdidParams p;
+  p.preferred_width = options.preferred.width;
+  p.preferred_height = options.preferred.height;
+  p.max_width = profile.max_width;
+  p.max_height = profile.max_height;
+  p.serial = static_cast<uint32_t>(serial);
+  return make_edid(p);
+}
+
+}  // namespace
+
+SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostServices& host,
+                           std::span<std::byte> vram, const DeviceOptions& options)
+    : pgpu_(pgpu),
+      type_index_(type_index),
+      arbiter_id_(pgpu.next_instance_id()),
+      host_(host),
+      vram_(vram),
+      options_(options),
+      display_(vram.size(), kTypeProfiles.at(type_index).max_width, kTypeProfiles.at(type_index).max_height,
+               edid_for(kTypeProfiles.at(type_index), options, arbiter_id_)),
+      engine_(host, vram, pgpu.arbiter(), arbiter_id_) {
+  pgpu_.arbiter().add(arbiter_id_, options_.engine_weight, options_.priority);
+}
+
+SimgpuDevice::~SimgpuDevice() {
+  pgpu_.arbiter().remove(arbiter_id_);
+}
+
+bool SimgpuDevice::read(uint32_t bar, uint64_t offset, uint32_t size, uint64_t& value) {
+  if (bar == kRegisterBar) {
+    std::lock_guard lock(display_mu_);
+    const auto v = display_.read(offset, size);
+    if (!v) return false;
+    value = *v;
+    return true;
+  }
+  if (bar == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
+    const auto v = engine_.read(static_cast<uint32_t>(offset));
+    if (!v) return false;
+    value = *v;
+    return true;
+  }
+  return false;
+}
+
+bool SimgpuDevice::write(uint32_t bar, uint64_t offset, uint32_t size, uint64_t value) {
+  bool ok = false;
+  if (bar == kRegisterBar) {
+    std::lock_guard lock(display_mu_);
+    uint64_t clear = 0;
+    ok = display_.write(offset, size, value, &clear);
+    // Enabling a mode without NOCLEARMEM blanks the new frame, as the stdvga does; it must
+    // happen before the guest's next framebuffer write, so it is done here, synchronously.
+    if (clear != 0) std::memset(vram_.data(), 0, std::min<uint64_t>(clear, vram_.size()));
+  } else if (bar == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
+    ok = engine_.write(static_cast<uint32_t>(offset), static_cast<uint32_t>(value));
+  }
+  if (!ok) refused_writes_.fetch_add(1, std::memory_order_relaxed);
+  return ok;
+}
+
+void SimgpuDevice::reset() {
+  {
+    std::lock_guard lock(display_mu_);
+    display_.reset();
+  }
+  engine_.reset();
+}
+
+void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
+  const auto& c = engine_.counters();
+  const std::array<uint64_t, kStatCount> all = {frames_.load(),    c.jobs.load(),
+                                                c.bytes.load(),    c.interrupts.load(),
+                                                c.rejected.load(), refused_writes_.load()};
+  std::copy_n(all.begin(), std::min(values.size(), all.size()), values.begin());
+}
+
+void SimgpuDevice::set_engine_weight(uint32_t weight) {
+  options_.engine_weight = std::clamp(weight, FairShare::kMinWeight, FairShare::kMaxWeight);
+  pgpu_.arbiter().set_weight(arbiter_id_, options_.engine_weight);
+}
+
+void SimgpuDevice::set_priority(EnginePriority priority) {
+  options_.priority = priority;
+  pgpu_.arbiter().set_priority(arbiter_id_, priority);
+}
+
+ScanoutSurface SimgpuDevice::scan_out() {
+  std::lock_guard lock(display_mu_);
+  const ScanoutSurface s = current_scanout(display_);
+  if (s.enabled) frames_.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+std::vector<uint8_t> SimgpuDevice::screenshot_png() {
+  const ScanoutSurface s = scan_out();
+  std::lock_guard lock(display_mu_);
+  const auto rgb = scanout_rgb(s, vram_, display_);
+  return encode_png_rgb(rgb, s.width, s.height);
+}
+
+std::vector<uint8_t> SimgpuDevice::save() const {
+  StateWriter w;
+  w.u64(kStateMagic);
+  w.u32(kStateVersion);
+  w.u32(type_index_);
+  w.u64(vram_.size());
+  std::lock_guard lock(display_mu_);
+  for (const uint16_t r : display_.dispi().raw()) w.u16(r);
+  w.u8(display_.dispi().getcaps() ? 1 : 0);
+  const VgaState& v = display_.vga().state();
+  w.u8(v.misc);
+  w.u8(v.attr_flip_flop ? 1 : 0);
+  w.u8(v.attr_index);
+  w.bytes(v.attr);
+  w.u8(v.seq_index);
+  w.bytes(v.seq);
+  w.u8(v.gfx_index);
+  w.bytes(v.gfx);
+  w.u8(v.crtc_index);
+  w.bytes(v.crtc);
+  w.u8(v.dac_mask);
+  w.u8(v.dac_read_index);
+  w.u8(v.dac_write_index);
+  w.u8(v.dac_component);
+  w.u8(v.dac_reading ? 1 : 0);
+  w.bytes(v.palette);
+  w.u8(v.retrace_phase);
+  w.u8(display_.big_endian() ? 1 : 0);
+  const EngineRegisters e = engine_.registers();
+  w.u8(e.enabled ? 1 : 0);
+  w.u64(e.ring_base);
+  w.u32(e.ring_size);
+  w.u32(e.head);
+  w.u32(e.tail);
+  w.u32(e.fence);
+  w.u32(e.status);
+  w.u32(e.error_code);
+  w.u32(e.error_count);
+  w.u32(e.irq_status);
+  w.u32(e.irq_mask);
+  w.u64(e.fence_addr);
+  w.u32(e.jobs_completed);
+  w.u32(kStateEnd);
+  return w.data();
+}
+
+void SimgpuDevice::restore(std::span<const uint8_t> image) {
+  StateReader r(image);
+  if (r.u64() != kStateMagic) throw Error("not a simgpu state image (bad magic)");
+  if (const uint32_t version = r.u32(); version != kStateVersion) {
+    throw Error("simgpu state image version " + std::to_string(version) + " is not supported (expected " +
+                std::to_string(kStateVersion) + ")");
+  }
+  const uint32_t type = r.u32();
+  const uint64_t vram = r.u64();
+  if (type != type_index_ || vram != vram_.size()) {
+    throw Error("simgpu state image was saved from a different type (" +
+                std::string(type < kTypeProfiles.size() ? kTypeProfiles[type].name : "unknown") + ", " +
+                std::to_string(vram / kMiB) + " MiB) than this vGPU (" + kTypeProfiles.at(type_index_).name +
+                ")");
+  }
+  std::array<uint16_t, dispi::kRegisterCount> dispi_regs{};
+  for (auto& reg : dispi_regs) reg = r.u16();
+  const bool getcaps = r.boolean();
+  VgaState v;
+  v.misc = r.u8();
+  v.attr_flip_flop = r.boolean();
+  v.attr_index = r.u8();
+  r.bytes(v.attr);
+  v.seq_index = r.u8();
+  r.bytes(v.seq);
+  v.gfx_index = r.u8();
+  r.bytes(v.gfx);
+  v.crtc_index = r.u8();
+  r.bytes(v.crtc);
+  v.dac_mask = r.u8();
+  v.dac_read_index = r.u8();
+  v.dac_write_index = r.u8();
+  v.dac_component = r.u8();
+  v.dac_reading = r.boolean();
+  r.bytes(v.palette);
+  v.retrace_phase = r.u8();
+  const bool big_endian = r.boolean();
+  EngineRegisters e;
+  e.enabled = r.boolean();
+  e.ring_base = r.u64();
+  e.ring_size = r.u32();
+  e.head = r.u32();
+  e.tail = r.u32();
+  e.fence = r.u32();
+  e.status = r.u32();
+  e.error_code = r.u32();
+  e.error_count = r.u32();
+  e.irq_status = r.u32();
+  e.irq_mask = r.u32();
+  e.fence_addr = r.u64();
+  e.jobs_completed = r.u32();
+  if (r.u32() != kStateEnd || !r.at_end()) throw Error("simgpu state image has trailing or misplaced data");
+  if (v.dac_component > 2) throw Error("simgpu state image has a malformed VGA DAC state");
+  std::string why;
+  if (!engine_.restore(e, why)) throw Error("simgpu state image: " + why);
+  std::lock_guard lock(display_mu_);
+  display_.dispi().restore(dispi_regs, getcaps);
+  display_.vga().restore(v);
+  display_.set_big_endian(big_endian);
+}
+
+}  // namespace xvgpu::simgpu
