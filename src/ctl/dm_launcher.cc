@@ -1,0 +1,210 @@
+#include "ctl/dm_launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/unique_fd.h"
+#include "dm/control_protocol.h"
+#include "dm/pidfile.h"
+
+namespace xvgpu::ctl {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+RunPaths RunPaths::of(const std::string& run_dir, Domid domid) {
+  const std::string base = run_dir + "/dm-" + std::to_string(domid.value);
+  return {base + ".sock", base + ".pid", base + ".log"};
+}
+
+std::vector<std::string> dm_command_line(const LaunchRequest& r) {
+  const RunPaths paths = RunPaths::of(r.run_dir, r.domid);
+  std::vector<std::string> argv{r.dm_path,          "--domain",   std::to_string(r.domid.value),
+                                "--control-socket", paths.socket, "--pidfile",
+                                paths.pidfile};
+  for (const auto& v : r.vgpus) {
+    argv.emplace_back("--vgpu");
+    argv.push_back(v.to_string());
+  }
+  for (const auto& p : r.vendor_plugins) {
+    argv.emplace_back("--vendor-plugin");
+    argv.push_back(p);
+  }
+  argv.insert(argv.end(), r.extra_args.begin(), r.extra_args.end());
+  return argv;
+}
+
+namespace {
+
+std::vector<char*> c_argv(std::vector<std::string>& args) {
+  std::vector<char*> out;
+  out.reserve(args.size() + 1);
+  for (auto& a : args) out.push_back(a.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// The log written since `offset`, last few lines, one line.
+std::string log_tail(const std::string& path, std::streamoff offset) {
+  std::ifstream in(path);
+  if (!in) return {};
+  in.seekg(offset);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::string out;
+  const std::size_t first = lines.size() > 3 ? lines.size() - 3 : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
+bool answers(const std::string& socket) {
+  try {
+    control::Client c(socket, std::chrono::milliseconds(500));
+    const auto st = c.call({{"cmd", std::string(control::kStatus)}});
+    return st.value("state", std::string()) == "running";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+pid_t launch_dm(const LaunchRequest& r) {
+  const RunPaths paths = RunPaths::of(r.run_dir, r.domid);
+  std::error_code ec;
+  fs::create_directories(r.run_dir, ec);
+  if (ec) throw LaunchError("cannot create run directory " + r.run_dir + ": " + ec.message(), -1);
+  if (auto owner = dm::pidfile_owner(paths.pidfile)) {
+    throw LaunchError("a device model for domain " + std::to_string(r.domid.value) +
+                          " is already running (pid " + std::to_string(*owner) + ")",
+                      -1);
+  }
+  UniqueFd log(::open(paths.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!log) throw LaunchError("cannot open " + paths.log + ": " + std::strerror(errno), -1);
+  const std::streamoff log_start = ::lseek(log.get(), 0, SEEK_END);
+  auto args = dm_command_line(r);
+  auto argv = c_argv(args);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw LaunchError(std::string("fork: ") + std::strerror(errno), -1);
+  if (pid == 0) {
+    // Child: detach from the caller's session and terminal (the xl wrapper execs qemu next).
+    ::setsid();
+    const int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(log.get(), STDOUT_FILENO);
+      ::dup2(log.get(), STDERR_FILENO);
+    }
+    ::execvp(argv[0], argv.data());
+    const std::string msg = std::string("xvgpuctl: exec ") + argv[0] + ": " + std::strerror(errno) + "\n";
+    if (::write(STDERR_FILENO, msg.data(), msg.size()) < 0) _exit(127);
+    _exit(127);
+  }
+  const auto deadline = Clock::now() + r.timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) {
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      throw LaunchError("xvgpu-dm for domain " + std::to_string(r.domid.value) + " exited with status " +
+                            std::to_string(code) + ": " + log_tail(paths.log, log_start),
+                        code);
+    }
+    if (answers(paths.socket) && dm::pidfile_owner(paths.pidfile)) return pid;
+    if (Clock::now() > deadline) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, &status, 0);
+      throw LaunchError("xvgpu-dm for domain " + std::to_string(r.domid.value) + " not ready after " +
+                            std::to_string(r.timeout.count()) +
+                            " ms (stopped it): " + log_tail(paths.log, log_start),
+                        -1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void exec_dm(const LaunchRequest& r) {
+  auto args = dm_command_line(r);
+  auto argv = c_argv(args);
+  ::execvp(argv[0], argv.data());
+  throw SystemError(errno, "exec " + args[0]);
+}
+
+bool stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds timeout) {
+  const RunPaths paths = RunPaths::of(run_dir, domid);
+  const auto owner = dm::pidfile_owner(paths.pidfile);
+  bool asked = false;
+  try {
+    control::Client c(paths.socket, std::chrono::milliseconds(2000));
+    c.call({{"cmd", std::string(control::kShutdown)}});
+    asked = true;
+  } catch (const std::exception&) {
+    // Not answering: fall through to signals if a process holds the pidfile.
+  }
+  if (!owner && !asked) return false;
+  auto gone = [&] { return !dm::pidfile_owner(paths.pidfile); };
+  auto wait_gone = [&](std::chrono::milliseconds t) {
+    const auto deadline = Clock::now() + t;
+    while (Clock::now() < deadline) {
+      if (gone()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return gone();
+  };
+  if (wait_gone(timeout)) return true;
+  if (owner && *owner > 0) {
+    ::kill(*owner, SIGTERM);
+    if (wait_gone(timeout)) return true;
+    ::kill(*owner, SIGKILL);
+    if (wait_gone(timeout)) return true;
+  }
+  throw Error("device model of domain " + std::to_string(domid.value) + " did not exit");
+}
+
+std::vector<RunningDm> list_dm_sockets(const std::string& run_dir) {
+  std::vector<RunningDm> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("dm-", 0) != 0 || e.path().extension() != ".sock") continue;
+    const std::string num = name.substr(3, name.size() - 3 - 5);
+    char* end = nullptr;
+    const long d = std::strtol(num.c_str(), &end, 10);
+    if (num.empty() || *end != '\0' || d <= 0 || d >= 0x7ff0) continue;
+    out.push_back({Domid{static_cast<uint16_t>(d)}, e.path().string()});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.domid < b.domid; });
+  return out;
+}
+
+std::string default_dm_path(const char* argv0) {
+  if (const char* env = std::getenv("XVGPU_DM"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const auto self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const auto& candidate :
+         {self.parent_path() / "xvgpu-dm", self.parent_path().parent_path() / "dm" / "xvgpu-dm"}) {
+      if (fs::exists(candidate, ec)) return candidate.string();
+    }
+  }
+  (void)argv0;
+  for (const char* dir : {"/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"}) {
+    const auto p = fs::path(dir) / "xvgpu-dm";
+    if (fs::exists(p, ec)) return p.string();
+  }
+  return "xvgpu-dm";
+}
+
+}  // namespace xvgpu::ctl

@@ -1,0 +1,172 @@
+#include "dm/dm_options.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+namespace xvgpu::dm {
+
+namespace {
+
+// Xen's DOMID_FIRST_RESERVED: ids at and above it are special (DOMID_SELF, DOMID_IO, ...).
+constexpr unsigned kFirstReservedDomid = 0x7ff0;
+
+bool parent_is_dir(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  return std::filesystem::is_directory(parent.empty() ? std::filesystem::path(".") : parent, ec);
+}
+
+void check_parent(const std::string& option, const std::string& path) {
+  if (path.empty()) throw UsageError(option + ": empty path");
+  if (!parent_is_dir(path)) {
+    throw UsageError(option + " " + path + ": directory " +
+                     std::filesystem::path(path).parent_path().string() + " does not exist");
+  }
+}
+
+// The default run directory is ours to create (as systemd's RuntimeDirectory would).
+void ensure_default_run_dir() {
+  std::error_code ec;
+  std::filesystem::create_directories(kDefaultRunDir, ec);
+  if (!ec) ::chmod(kDefaultRunDir, 0755);
+}
+
+}  // namespace
+
+DmOptions parse_dm_options(int argc, const char* const* argv) {
+  DmOptions o;
+  CLI::App app{"xvgpu-dm: the virtual-GPU device model for one Xen guest domain", "xvgpu-dm"};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  long domid = -1;
+  std::vector<std::string> vgpu_texts;
+  std::string runas;
+  std::string chroot_dir;
+  std::string log_file;
+  std::string mode_text = "0600";
+  app.add_option("--domain", domid, "Guest domain ID to serve")->required();
+  app.add_option("--vgpu", vgpu_texts, "vGPU: uuid=U,type=T[,bdf=BB:DD.F][,knob=value...] (repeatable)")
+      ->take_all();
+  app.add_option("--vendor-plugin", o.vendor_plugins,
+                 "Vendor plugin .so, or a directory of them (repeatable)")
+      ->take_all();
+  app.add_option("--runas", runas, "Drop privileges to USER once set up");
+  app.add_option("--chroot", chroot_dir, "chroot into DIR once set up");
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error|critical|off (default info)");
+  app.add_option("--log-file", log_file, "Log to FILE (default: stderr)");
+  app.add_flag("--syslog", o.syslog, "Log to syslog (facility daemon) instead of stderr");
+  app.add_option("--control-socket", o.control_socket,
+                 "Control socket path (default /run/xvgpu/dm-DOMID.sock)");
+  app.add_option("--control-socket-mode", mode_text,
+                 "Permissions of the control socket, octal (default 0600)");
+  app.add_option("--pidfile", o.pidfile, "PID file, written once ready (default /run/xvgpu/dm-DOMID.pid)");
+  app.add_option("--xenstore-node", o.xenstore_node,
+                 "xenstore node for the state key (default /local/domain/0/device-model/DOMID; 'none')");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    o.help_requested = true;
+    o.help_text = app.help();
+    return o;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    throw UsageError(msg);
+  }
+
+  if (domid <= 0 || domid >= static_cast<long>(kFirstReservedDomid)) {
+    throw UsageError("--domain " + std::to_string(domid) + ": must be a guest domain ID (1..32751)");
+  }
+  o.domid = Domid{static_cast<uint16_t>(domid)};
+  const std::string d = std::to_string(domid);
+
+  std::set<std::string> uuids;
+  std::set<Sbdf> bdfs;
+  for (const auto& text : vgpu_texts) {
+    VgpuSpec spec;
+    try {
+      spec = VgpuSpec::parse(text);
+    } catch (const Error& e) {
+      throw UsageError("--vgpu " + text + ": " + e.what());
+    }
+    if (!uuids.insert(spec.uuid).second)
+      throw UsageError("--vgpu " + text + ": uuid " + spec.uuid + " given twice");
+    if (spec.bdf && !bdfs.insert(*spec.bdf).second) {
+      throw UsageError("--vgpu " + text + ": bdf " + spec.bdf->to_string() + " used by two vGPUs");
+    }
+    if (spec.bdf && spec.bdf->bus == 0 && spec.bdf->dev == 0) {
+      throw UsageError("--vgpu " + text + ": bdf 00:00.x is the host bridge's slot");
+    }
+    o.vgpus.push_back(std::move(spec));
+  }
+
+  for (const auto& p : o.vendor_plugins) {
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec))
+      throw UsageError("--vendor-plugin " + p + ": no such file or directory");
+  }
+  if (!runas.empty()) {
+    errno = 0;
+    const passwd* pw = ::getpwnam(runas.c_str());
+    if (pw == nullptr) throw UsageError("--runas " + runas + ": no such user");
+    o.runas = RunAs{runas, pw->pw_uid, pw->pw_gid};
+    if (::geteuid() != 0 && pw->pw_uid != ::geteuid()) {
+      throw UsageError("--runas " + runas + ": changing user needs root");
+    }
+  }
+  if (!chroot_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(chroot_dir, ec))
+      throw UsageError("--chroot " + chroot_dir + ": not a directory");
+    if (::geteuid() != 0) throw UsageError("--chroot " + chroot_dir + ": chroot needs root");
+    o.chroot_dir = std::filesystem::absolute(chroot_dir).string();
+  }
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (levels.count(o.log_level) == 0) {
+    throw UsageError("--log-level " + o.log_level +
+                     ": must be one of trace, debug, info, warn, error, critical, off");
+  }
+  if (!log_file.empty()) {
+    if (o.syslog) throw UsageError("--log-file " + log_file + ": cannot be combined with --syslog");
+    check_parent("--log-file", log_file);
+    o.log_file = std::filesystem::absolute(log_file).string();
+  }
+  {
+    unsigned long mode = 0;
+    std::size_t used = 0;
+    try {
+      mode = std::stoul(mode_text, &used, 8);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != mode_text.size() || mode > 0777) {
+      throw UsageError("--control-socket-mode " + mode_text + ": not an octal permission mode (e.g. 0600)");
+    }
+    o.control_socket_mode = static_cast<mode_t>(mode);
+  }
+  if (o.control_socket.empty() || o.pidfile.empty()) ensure_default_run_dir();
+  if (o.control_socket.empty()) o.control_socket = std::string(kDefaultRunDir) + "/dm-" + d + ".sock";
+  check_parent("--control-socket", o.control_socket);
+  o.control_socket = std::filesystem::absolute(o.control_socket).string();
+  if (o.control_socket.size() >= sizeof(sockaddr_un::sun_path)) {
+    throw UsageError("--control-socket " + o.control_socket + ": path longer than " +
+                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
+  if (o.pidfile.empty()) o.pidfile = std::string(kDefaultRunDir) + "/dm-" + d + ".pid";
+  check_parent("--pidfile", o.pidfile);
+  o.pidfile = std::filesystem::absolute(o.pidfile).string();
+  if (o.xenstore_node.empty()) o.xenstore_node = "/local/domain/0/device-model/" + d;
+  if (o.xenstore_node != "none" && (o.xenstore_node.front() != '/' || o.xenstore_node.back() == '/')) {
+    throw UsageError("--xenstore-node " + o.xenstore_node + ": must be an absolute xenstore path or 'none'");
+  }
+  return o;
+}
+
+}  // namespace xvgpu::dm

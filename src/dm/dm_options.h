@@ -1,0 +1,56 @@
+// xvgpu-dm's command line: parsed and checked completely before anything touches Xen, so a bad
+// argument leaves nothing behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/types.h"
+#include "dm/vgpu_spec.h"
+
+namespace xvgpu::dm {
+
+// A bad argument: one line naming the argument and the reason; xvgpu-dm exits with kExitUsage.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Exit codes of xvgpu-dm (docs/man/xvgpu-dm.1, EXIT STATUS).
+inline constexpr int kExitOk = 0;       // shut down on request, or the domain died
+inline constexpr int kExitFailure = 1;  // set-up or run-time failure (logged; xenstore state "error")
+inline constexpr int kExitUsage = 2;    // bad command line (nothing touched)
+
+struct RunAs {
+  std::string user;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct DmOptions {
+  Domid domid{};
+  std::vector<VgpuSpec> vgpus;
+  std::vector<std::string> vendor_plugins;  // paths of plugin .so files or directories of them
+  std::optional<RunAs> runas;
+  std::optional<std::string> chroot_dir;
+  std::string log_level = "info";
+  std::optional<std::string> log_file;  // unset: stderr (or syslog with `syslog`)
+  bool syslog = false;
+  std::string control_socket;  // default /run/xvgpu/dm-<domid>.sock
+  mode_t control_socket_mode = 0600;
+  std::string pidfile;        // default /run/xvgpu/dm-<domid>.pid
+  std::string xenstore_node;  // default /local/domain/0/device-model/<domid>; "none" disables
+  bool help_requested = false;
+  std::string help_text;
+};
+
+inline constexpr const char* kDefaultRunDir = "/run/xvgpu";
+
+// Parses and validates argv. Throws UsageError (one line, naming the argument).
+DmOptions parse_dm_options(int argc, const char* const* argv);
+
+}  // namespace xvgpu::dm

@@ -1,0 +1,36 @@
+// One vGPU as an operator writes it: "uuid=U,type=T[,bdf=BB:DD.F][,knob=value...]".
+// Used by xvgpu-dm --vgpu, xvgpuctl define/start and the control protocol's hot-add.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/types.h"
+
+namespace xvgpu {
+
+struct VgpuSpec {
+  std::string uuid;  // canonical lower-case 8-4-4-4-12 form
+  std::string type;  // a vendor type name, e.g. "simgpu-64"
+  std::optional<Sbdf> bdf;
+  std::vector<std::pair<std::string, std::string>> knobs;  // in the order given
+
+  // Throws Error with a message that names the offending field.
+  static VgpuSpec parse(std::string_view text);
+  // Back to the command-line form (parse(to_string()) == *this).
+  [[nodiscard]] std::string to_string() const;
+  [[nodiscard]] nlohmann::json to_json() const;
+  static VgpuSpec from_json(const nlohmann::json& j);
+  bool operator==(const VgpuSpec&) const = default;
+};
+
+// Canonical form of a UUID, or nullopt when `text` is not one (8-4-4-4-12 hex digits).
+std::optional<std::string> canonical_uuid(std::string_view text);
+
+}  // namespace xvgpu
