@@ -1,16 +1,18 @@
 #include "vendor/simgpu/fair_share.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace xvgpu::simgpu {
+
+void FairShare::catch_up(Entry& e) const {
+  e.vtime = std::max(e.vtime, class_vtime_[static_cast<size_t>(e.priority)]);
+}
 
 void FairShare::add(Id id, uint32_t weight, EnginePriority priority) {
   Entry e;
   e.weight = std::clamp(weight, kMinWeight, kMaxWeight);
   e.priority = priority;
-  const double start = min_runnable_vtime();
-  e.vtime = start == std::numeric_limits<double>::infinity() ? 0 : start;
+  catch_up(e);
   entries_[id] = e;
 }
 
@@ -24,25 +26,16 @@ void FairShare::set_weight(Id id, uint32_t weight) {
 }
 
 void FairShare::set_priority(Id id, EnginePriority priority) {
-  if (auto it = entries_.find(id); it != entries_.end()) it->second.priority = priority;
-}
-
-double FairShare::min_runnable_vtime() const {
-  double m = std::numeric_limits<double>::infinity();
-  for (const auto& [id, e] : entries_) {
-    if (e.runnable) m = std::min(m, e.vtime);
-  }
-  return m;
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.priority == priority) return;
+  it->second.priority = priority;
+  catch_up(it->second);
 }
 
 void FairShare::set_runnable(Id id, bool runnable) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.runnable == runnable) return;
-  if (runnable) {
-    // Waking from idle: no credit for the time spent idle.
-    const double now = min_runnable_vtime();
-    if (now != std::numeric_limits<double>::infinity()) it->second.vtime = std::max(it->second.vtime, now);
-  }
+  if (runnable) catch_up(it->second);  // no credit for time spent idle
   it->second.runnable = runnable;
 }
 
@@ -67,16 +60,15 @@ std::optional<FairShare::Id> FairShare::pick() {
     }
   }
   if (!best[0] && !best[1]) return std::nullopt;
-  if (!best[1]) return best[0];
+  size_t cls = 0;
   if (!best[0]) {
-    background_skipped_ = 0;
-    return best[1];
+    cls = 1;
+  } else if (best[1] && ++background_skipped_ >= kBackgroundTurnEvery) {
+    cls = 1;
   }
-  if (++background_skipped_ >= kBackgroundTurnEvery) {
-    background_skipped_ = 0;
-    return best[1];
-  }
-  return best[0];
+  if (cls == 1) background_skipped_ = 0;
+  class_vtime_[cls] = std::max(class_vtime_[cls], best_vtime[cls]);
+  return best[cls];
 }
 
 void FairShare::charge(Id id, uint64_t cost) {

@@ -45,9 +45,10 @@ class FairShare {
     bool runnable = false;
     double vtime = 0;
   };
-  [[nodiscard]] double min_runnable_vtime() const;
+  void catch_up(Entry& e) const;
 
   std::map<Id, Entry> entries_;
+  double class_vtime_[2] = {0, 0};  // virtual time of each class's last turn
   unsigned background_skipped_ = 0;
 };
 
