@@ -1,0 +1,283 @@
+// Host lifecycle, sessions, domains and guest memory (the p2m).
+#include "xensim/host.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "xensim/host_impl.h"
+
+namespace xensim {
+
+namespace {
+std::mutex g_inproc_mu;
+std::vector<Host*> g_inproc;  // registered in-process hosts, newest last
+}  // namespace
+
+// ---- Host / Session ----
+
+Host::Host(HostOptions options) : impl_(std::make_unique<HostImpl>(options)) {
+  if (options.register_in_process) {
+    std::lock_guard lk(g_inproc_mu);
+    g_inproc.push_back(this);
+  }
+}
+
+Host::~Host() {
+  std::lock_guard lk(g_inproc_mu);
+  std::erase(g_inproc, this);
+}
+
+Host* Host::in_process() {
+  std::lock_guard lk(g_inproc_mu);
+  return g_inproc.empty() ? nullptr : g_inproc.back();
+}
+
+std::shared_ptr<Session> Host::open_session() {
+  std::shared_ptr<Session> s(new Session(impl_.get()));  // private ctor: make_shared can't reach it
+  impl_->open_session(s.get());
+  return s;
+}
+
+Session::~Session() {
+  host_->close_session(this);
+}
+
+Reply Host::dispatch(Session& session, Op op, std::span<const uint8_t> payload) {
+  return impl_->dispatch(session, op, payload);
+}
+
+void Host::inject_failure(std::string_view call, int err, uint64_t nth, bool sticky) {
+  impl_->failures.add(std::string(call), FailureRule{err, nth, sticky});
+}
+void Host::clear_failures() {
+  impl_->failures.clear();
+}
+void Host::set_hang_timeout(std::chrono::milliseconds t) {
+  impl_->set_hang_timeout(t);
+}
+bool Host::shutdown_requested() const {
+  return impl_->shutdown.load();
+}
+
+std::string_view op_name(Op op) {
+  static constexpr std::string_view kNames[] = {
+#define XENSIM_OP_NAME(name) #name,
+      XENSIM_OPS(XENSIM_OP_NAME)
+#undef XENSIM_OP_NAME
+  };
+  const auto i = static_cast<size_t>(op);
+  return i < std::size(kNames) ? kNames[i] : std::string_view("?");
+}
+
+Op op_from_name(std::string_view name) {
+  for (uint32_t i = 0; i < static_cast<uint32_t>(Op::count_); ++i)
+    if (op_name(static_cast<Op>(i)) == name) return static_cast<Op>(i);
+  return Op::count_;
+}
+
+// ---- HostImpl: sessions ----
+
+HostImpl::~HostImpl() {
+  std::lock_guard lk(mu_);
+  for (auto& [id, d] : domains_) {
+    d->state = DomainState::gone;
+    for (auto& v : d->vcpus) v->cv.notify_all();
+  }
+}
+
+void HostImpl::open_session(Session* s) {
+  std::lock_guard lk(mu_);
+  sessions_[s];
+}
+
+void HostImpl::close_session(Session* s) {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) return;
+  // Closing an evtchn handle unbinds all its ports (the Linux driver's release).
+  const auto ports = it->second.ports;
+  for (uint32_t p : ports) close_local_port(p);
+  xenstore_.drop_owner(s);
+  sessions_.erase(it);
+}
+
+// ---- domains ----
+
+Domain::~Domain() {
+  if (base != nullptr) ::munmap(base, capacity_pages * kPage);
+}
+
+std::shared_ptr<Domain> HostImpl::find(uint16_t domid) const {
+  auto it = domains_.find(domid);
+  return it == domains_.end() ? nullptr : it->second;
+}
+
+int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t* out) {
+  if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20)) return -EINVAL;
+  if (domains_.size() >= 1000) return -ENOSPC;
+  auto d = std::make_shared<Domain>();
+  d->nr_vcpus = vcpus;
+  for (uint32_t i = 0; i < vcpus; ++i) d->vcpus.push_back(std::make_unique<Vcpu>());
+  const uint64_t ram_pages = ram_mib * (uint64_t{1} << 20) / kPage;
+  d->capacity_pages = ram_pages + kSlackPages;
+  d->memfd.reset(::memfd_create("xensim-guest", MFD_CLOEXEC));
+  if (!d->memfd) return -errno;
+  if (::ftruncate(d->memfd.get(), static_cast<off_t>(d->capacity_pages * kPage)) != 0) return -errno;
+  void* m = ::mmap(nullptr, d->capacity_pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                   d->memfd.get(), 0);
+  if (m == MAP_FAILED) return -errno;
+  d->base = static_cast<uint8_t*>(m);
+  // RAM at gfn 0..N-1; the special region (legacy ioreq gfns) stays above it.
+  d->max_pages = ram_pages;
+  for (uint64_t g = 0; g < ram_pages; ++g) d->p2m[g] = d->next_page++;
+  d->tot_pages = ram_pages;
+  d->state = paused ? DomainState::paused : DomainState::running;
+  // Domain ids are never reused within one host's life (as Xen until it wraps).
+  constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;
+  while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved)
+    next_domid_ = static_cast<uint16_t>(next_domid_ + 1u >= kFirstReserved ? 1u : next_domid_ + 1u);
+  d->id = next_domid_++;
+  domains_[d->id] = d;
+  *out = d->id;
+  return 0;
+}
+
+void HostImpl::destroy_domain(const std::shared_ptr<Domain>& d) {
+  d->state = DomainState::gone;
+  for (auto& [id, s] : d->servers) {
+    s->dead = true;
+    for (uint32_t p : s->vcpu_port) close_guest_port(d->id, p);
+    if (s->buf_port != 0) close_guest_port(d->id, s->buf_port);
+  }
+  d->servers.clear();
+  for (auto& v : d->vcpus) v->cv.notify_all();
+  d->state_cv.notify_all();
+  d->msi_cv.notify_all();
+  domains_.erase(d->id);
+}
+
+void HostImpl::crash(Domain& d, const std::string& why) {
+  if (!d.alive()) return;
+  d.state = DomainState::crashed;
+  d.shutdown_reason = SHUTDOWN_crash;
+  d.crash_reason = why;
+  for (auto& v : d.vcpus) v->cv.notify_all();
+  d.state_cv.notify_all();
+  d.msi_cv.notify_all();
+}
+
+DomainInfo HostImpl::info_of(const Domain& d) const {
+  DomainInfo i;
+  i.domid = d.id;
+  i.state = d.state;
+  i.shutdown_reason = d.shutdown_reason;
+  i.nr_vcpus = d.nr_vcpus;
+  i.tot_pages = d.tot_pages;
+  i.max_pages = d.max_pages;
+  return i;
+}
+
+// ---- guest memory ----
+
+int HostImpl::alloc_page(Domain& d, uint64_t* page) {
+  if (d.next_page >= d.capacity_pages) return -ENOMEM;
+  *page = d.next_page++;
+  return 0;
+}
+
+int HostImpl::populate(Domain& d, uint64_t gfn) {
+  auto it = d.p2m.find(gfn);
+  if (it == d.p2m.end() && d.tot_pages >= d.max_pages) return -ENOMEM;
+  uint64_t page = 0;
+  if (int rc = alloc_page(d, &page); rc != 0) return rc;
+  if (it == d.p2m.end()) {
+    d.p2m[gfn] = page;
+    ++d.tot_pages;
+  } else {
+    it->second = page;  // replaces the old page, as guest_physmap_add_page does
+  }
+  return 0;
+}
+
+void HostImpl::remove_gfn(Domain& d, uint64_t gfn) {
+  if (d.p2m.erase(gfn) != 0) {
+    --d.tot_pages;
+    d.mapcache_invalidate = true;  // Xen flags it; the next vCPU entry broadcasts INVALIDATE
+  }
+}
+
+bool HostImpl::copy_from_guest(const Domain& d, uint64_t gpa, uint8_t* out, uint64_t len) const {
+  while (len > 0) {
+    auto it = d.p2m.find(gpa / kPage);
+    if (it == d.p2m.end()) return false;
+    const uint64_t off = gpa % kPage;
+    const uint64_t n = std::min(len, kPage - off);
+    std::memcpy(out, d.page_ptr(it->second) + off, n);
+    gpa += n;
+    out += n;
+    len -= n;
+  }
+  return true;
+}
+
+bool HostImpl::copy_to_guest(Domain& d, uint64_t gpa, const uint8_t* in, uint64_t len) {
+  while (len > 0) {
+    auto it = d.p2m.find(gpa / kPage);
+    if (it == d.p2m.end()) return false;
+    const uint64_t off = gpa % kPage;
+    const uint64_t n = std::min(len, kPage - off);
+    std::memcpy(d.page_ptr(it->second) + off, in, n);
+    mark_dirty(d, gpa / kPage);
+    gpa += n;
+    in += n;
+    len -= n;
+  }
+  return true;
+}
+
+void HostImpl::mark_dirty(Domain& d, uint64_t gfn) {
+  if (d.vram.nr != 0 && gfn >= d.vram.begin && gfn - d.vram.begin < d.vram.nr)
+    d.vram.dirty[gfn - d.vram.begin] = true;
+}
+
+// ---- ioreq server helpers ----
+
+int HostImpl::server_lookup(SessionState& ss, uint16_t domid, uint16_t id, std::shared_ptr<Domain>* d,
+                            std::shared_ptr<IoreqServer>* s, bool check_restrict) {
+  if (check_restrict && ss.restricted && *ss.restricted != domid) return -EPERM;
+  *d = find(domid);
+  if (!*d || (*d)->state == DomainState::dying || (*d)->state == DomainState::gone) return -ESRCH;
+  if (s == nullptr) return 0;
+  auto it = (*d)->servers.find(id);
+  if (it == (*d)->servers.end()) return -ENOENT;
+  *s = it->second;
+  return 0;
+}
+
+void HostImpl::set_legacy_gfns(Domain& d, IoreqServer& s, bool present) {
+  const uint64_t g = kLegacyGfnBase + 2ull * s.id;
+  if (present) {
+    d.p2m[g] = s.ioreq_page;
+    if (s.bufioreq_handling != HVM_IOREQSRV_BUFIOREQ_OFF) d.p2m[g + 1] = s.buf_page;
+  } else {
+    d.p2m.erase(g);
+    d.p2m.erase(g + 1);
+  }
+}
+
+void HostImpl::destroy_server(Domain& d, const std::shared_ptr<IoreqServer>& s) {
+  s->dead = true;
+  s->enabled = false;
+  if (s->mode == PageMode::legacy) set_legacy_gfns(d, *s, false);
+  for (uint32_t p : s->vcpu_port) close_guest_port(d.id, p);
+  if (s->buf_port != 0) close_guest_port(d.id, s->buf_port);
+  d.servers.erase(s->id);
+  for (auto& v : d.vcpus) v->cv.notify_all();  // vCPUs waiting on it complete with ~0
+}
+
+}  // namespace xensim

@@ -1,0 +1,352 @@
+// The vCPU side of the ioreq protocol, after Xen 4.17 (xen/common/ioreq.c,
+// xen/arch/x86/hvm/ioreq.c, emulate.c): server selection (whole access inside one range,
+// CF8/CFC -> PCI_CONFIG), rep splitting, the synchronous send and wait-for-io rules, the
+// buffered ring, TIMEOFFSET and INVALIDATE broadcasts, and Xen's null handler for
+// accesses nobody claimed.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "xensim/host_impl.h"
+
+namespace xensim {
+
+namespace {
+
+uint8_t load_state(const ioreq_t* slot) {
+  const auto* b = reinterpret_cast<const uint8_t*>(slot) + kIoreqFlagsOffset;
+  return __atomic_load_n(b, __ATOMIC_ACQUIRE) & 0xf;
+}
+
+void store_state(ioreq_t* slot, uint8_t state) {
+  auto* b = reinterpret_cast<uint8_t*>(slot) + kIoreqFlagsOffset;
+  const uint8_t old = __atomic_load_n(b, __ATOMIC_RELAXED);
+  __atomic_store_n(b, static_cast<uint8_t>((old & 0xf0) | state), __ATOMIC_RELEASE);
+}
+
+constexpr bool cf8_enabled(uint32_t cf8) {
+  return (cf8 & 0x80000000u) != 0;
+}
+
+uint64_t mmio_first_byte(const ioreq_t& p) {
+  return p.df ? p.addr - (p.count - 1ull) * p.size : p.addr;
+}
+uint64_t mmio_last_byte(const ioreq_t& p) {
+  return p.df ? p.addr + p.size - 1 : p.addr + static_cast<uint64_t>(p.count) * p.size - 1;
+}
+
+uint64_t ones(uint32_t size) {
+  return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+}  // namespace
+
+std::shared_ptr<IoreqServer> HostImpl::select(Domain& d, ioreq_t& p) {
+  if (d.servers.empty()) return nullptr;
+  uint8_t type = 0;
+  uint64_t addr = 0;
+  if (p.type == IOREQ_TYPE_PIO && (p.addr & ~3ull) == 0xcfc && cf8_enabled(d.pci_cf8)) {
+    // PCI config data cycle: SBDF from the latched CF8, register incl. the byte in CFC.
+    const uint32_t bdf = (d.pci_cf8 >> 8) & 0xffff;
+    const uint32_t reg = (d.pci_cf8 & 0xfc) | (p.addr & 3);
+    type = XEN_DMOP_IO_RANGE_PCI;
+    addr = (static_cast<uint64_t>(bdf) << 32) | reg;
+  } else {
+    type = p.type == IOREQ_TYPE_PIO ? XEN_DMOP_IO_RANGE_PORT : XEN_DMOP_IO_RANGE_MEMORY;
+    addr = p.addr;
+  }
+  // Highest id first, as FOR_EACH_IOREQ_SERVER walks them.
+  for (auto it = d.servers.rbegin(); it != d.servers.rend(); ++it) {
+    auto& s = it->second;
+    if (!s->enabled) continue;
+    const RangeSet& r = s->ranges[type];
+    switch (type) {
+      case XEN_DMOP_IO_RANGE_PORT:
+        if (r.contains(addr, addr + p.size - 1)) return s;
+        break;
+      case XEN_DMOP_IO_RANGE_MEMORY:
+        if (r.contains(mmio_first_byte(p), mmio_last_byte(p))) return s;
+        break;
+      default:
+        if (r.contains(addr >> 32, addr >> 32)) {
+          p.type = IOREQ_TYPE_PCI_CONFIG;
+          p.addr = addr;
+          return s;
+        }
+    }
+  }
+  return nullptr;
+}
+
+bool HostImpl::send_buffered(Domain& d, IoreqServer& s, const ioreq_t& p) {
+  if (s.bufioreq_handling == HVM_IOREQSRV_BUFIOREQ_OFF) return false;
+  buf_ioreq_t bp{};
+  bp.type = p.type;
+  bp.dir = p.dir;
+  bp.addr = static_cast<uint32_t>(p.addr & 0xfffff);
+  bp.data = static_cast<uint32_t>(p.data);
+  unsigned qw = 0;
+  switch (p.size) {
+    case 1:
+      bp.size = 0;
+      break;
+    case 2:
+      bp.size = 1;
+      break;
+    case 4:
+      bp.size = 2;
+      break;
+    case 8:
+      bp.size = 3;
+      qw = 1;
+      break;
+    default:
+      return false;
+  }
+  auto* pg = reinterpret_cast<buffered_iopage_t*>(d.page_ptr(s.buf_page));
+  const uint32_t rp = __atomic_load_n(&pg->read_pointer, __ATOMIC_ACQUIRE);
+  const uint32_t wp = __atomic_load_n(&pg->write_pointer, __ATOMIC_RELAXED);
+  if (wp - rp >= IOREQ_BUFFER_SLOT_NUM - qw) return false;  // full: the caller goes synchronous
+  pg->buf_ioreq[wp % IOREQ_BUFFER_SLOT_NUM] = bp;
+  if (qw != 0) {
+    bp.data = static_cast<uint32_t>(p.data >> 32);
+    pg->buf_ioreq[(wp + 1) % IOREQ_BUFFER_SLOT_NUM] = bp;
+  }
+  // The slots are visible before the write pointer.
+  __atomic_store_n(&pg->write_pointer, wp + (qw != 0 ? 2 : 1), __ATOMIC_RELEASE);
+  // Canonicalise the pointers so they never overflow (ATOMIC handling only).
+  while (s.bufioreq_handling == HVM_IOREQSRV_BUFIOREQ_ATOMIC && qw++ < IOREQ_BUFFER_SLOT_NUM) {
+    auto* full = reinterpret_cast<uint64_t*>(pg);
+    uint64_t old = __atomic_load_n(full, __ATOMIC_ACQUIRE);
+    const auto orp = static_cast<uint32_t>(old);
+    const auto owp = static_cast<uint32_t>(old >> 32);
+    if (orp < IOREQ_BUFFER_SLOT_NUM) break;
+    const uint32_t n = orp / IOREQ_BUFFER_SLOT_NUM;
+    const uint64_t neu =
+        (static_cast<uint64_t>(owp - n * IOREQ_BUFFER_SLOT_NUM) << 32) | (orp - n * IOREQ_BUFFER_SLOT_NUM);
+    __atomic_compare_exchange_n(full, &old, neu, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  notify_from_xen(d.id, s.buf_port);
+  return true;
+}
+
+// Xen's wait_for_io: the state is read when the vCPU is about to block and on each event;
+// IORESP_READY completes, NONE completes with ~0, a backwards move or an invalid state
+// crashes the domain. A timeout only reports the vCPU hung; it never completes the access.
+AccessStatus HostImpl::wait_for_io(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, IoreqServer& s,
+                                   uint64_t* data) {
+  ioreq_t* slot = d->slot(s, vcpu);
+  Vcpu& v = *d->vcpus[vcpu];
+  unsigned prev = STATE_IOREQ_NONE;
+  unsigned state = load_state(slot);
+  *data = ~0ull;
+  const auto started = std::chrono::steady_clock::now();
+  bool reported = false;
+  while (state != STATE_IOREQ_NONE) {
+    if (state < prev) {
+      crash(*d, "Weird HVM ioreq state transition " + std::to_string(prev) + " -> " + std::to_string(state));
+      return AccessStatus::crashed;
+    }
+    prev = state;
+    if (state == STATE_IORESP_READY) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      *data = __atomic_load_n(&slot->data, __ATOMIC_RELAXED);
+      store_state(slot, STATE_IOREQ_NONE);
+      break;
+    }
+    if (state != STATE_IOREQ_READY && state != STATE_IOREQ_INPROCESS) {
+      crash(*d, "Weird HVM iorequest state " + std::to_string(state));
+      return AccessStatus::crashed;
+    }
+    // wait_on_xen_event_channel(port, state != prev)
+    for (;;) {
+      state = load_state(slot);
+      if (state != prev) break;
+      if (d->state == DomainState::gone) return AccessStatus::destroyed;
+      if (!d->alive()) return AccessStatus::crashed;
+      if (s.dead) {
+        d->hung.erase(vcpu);
+        return AccessStatus::unclaimed;
+      }
+      const uint64_t seq = v.notify_seq;
+      const auto deadline =
+          reported ? std::chrono::steady_clock::time_point::max() : started + opts_.hang_timeout;
+      const bool woke =
+          v.cv.wait_until(lk, deadline, [&] { return v.notify_seq != seq || !d->alive() || s.dead; });
+      if (!woke && !reported) {
+        reported = true;
+        ++d->hung_reports;
+        HungVcpu h;
+        h.vcpu = vcpu;
+        h.server = s.id;
+        h.type = slot->type;
+        h.addr = slot->addr;
+        h.waited_ms = static_cast<uint64_t>(opts_.hang_timeout.count());
+        d->hung[vcpu] = h;
+      }
+    }
+  }
+  d->hung.erase(vcpu);
+  return AccessStatus::ok;
+}
+
+// Posts p to each server's slot of this vCPU, then waits for every answer (ioreq_send +
+// ioreq_broadcast + vcpu_ioreq_handle_completion). data gets the last server's answer.
+AccessStatus HostImpl::send_sync(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu,
+                                 std::span<const std::shared_ptr<IoreqServer>> servers, ioreq_t p,
+                                 uint64_t* data) {
+  for (const auto& s : servers) {
+    ioreq_t* slot = d->slot(*s, vcpu);
+    if (load_state(slot) != STATE_IOREQ_NONE) {
+      crash(*d, "device model set bad IO state " + std::to_string(load_state(slot)));
+      return AccessStatus::crashed;
+    }
+    ioreq_t q = p;
+    q.state = STATE_IOREQ_NONE;
+    q.vp_eport = s->vcpu_port[vcpu];
+    std::memcpy(slot, &q, kIoreqFlagsOffset);
+    auto* bytes = reinterpret_cast<uint8_t*>(slot);
+    uint8_t flags = 0;
+    std::memcpy(&flags, reinterpret_cast<const uint8_t*>(&q) + kIoreqFlagsOffset, 1);
+    __atomic_store_n(bytes + 31, q.type, __ATOMIC_RELAXED);
+    // The request is visible before its state says READY.
+    __atomic_store_n(bytes + kIoreqFlagsOffset, static_cast<uint8_t>((flags & 0xf0) | STATE_IOREQ_READY),
+                     __ATOMIC_RELEASE);
+    ++d->ioreqs;
+    notify_from_xen(d->id, s->vcpu_port[vcpu]);
+  }
+  AccessStatus st = AccessStatus::ok;
+  for (const auto& s : servers) {
+    uint64_t v = ~0ull;
+    const AccessStatus r = wait_for_io(lk, d, vcpu, *s, &v);
+    if (r == AccessStatus::crashed || r == AccessStatus::destroyed) return r;
+    if (r != AccessStatus::ok) st = r;
+    *data = v;
+  }
+  return st;
+}
+
+AccessStatus HostImpl::invalidate_broadcast(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu) {
+  d->mapcache_invalidate = false;
+  std::vector<std::shared_ptr<IoreqServer>> targets;
+  for (auto& [id, s] : d->servers)
+    if (s->enabled) targets.push_back(s);
+  if (targets.empty()) return AccessStatus::ok;
+  ioreq_t p{};
+  p.type = IOREQ_TYPE_INVALIDATE;
+  p.size = 4;
+  p.count = 1;
+  p.dir = IOREQ_WRITE;
+  p.data = ~0ull;  // flush all
+  uint64_t ignored = 0;
+  return send_sync(lk, d, vcpu, targets, p, &ignored);
+}
+
+AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, Access a) {
+  AccessResult res;
+  if (vcpu >= d->nr_vcpus || (a.size != 1 && a.size != 2 && a.size != 4 && a.size != 8) || a.count == 0 ||
+      a.dir > 1 || (a.space == Space::pio && a.addr > 0xffff)) {
+    res.status = AccessStatus::invalid;
+    return res;
+  }
+  // A paused domain's vCPUs do not run: the access starts once it is unpaused.
+  d->state_cv.wait(lk, [&] { return d->state != DomainState::paused; });
+  if (d->state == DomainState::gone) return {AccessStatus::destroyed, 0, 0};
+  if (!d->alive()) return {AccessStatus::crashed, 0, 0};
+  Vcpu& v = *d->vcpus[vcpu];
+  if (v.busy) {
+    res.status = AccessStatus::invalid;  // one instruction at a time per vCPU
+    return res;
+  }
+  v.busy = true;
+  struct Unbusy {
+    Vcpu& v;
+    ~Unbusy() { v.busy = false; }
+  } unbusy{v};
+
+  if (d->mapcache_invalidate) {
+    const AccessStatus st = invalidate_broadcast(lk, d, vcpu);
+    if (st == AccessStatus::crashed || st == AccessStatus::destroyed) return {st, 0, 0};
+  }
+
+  // Xen latches 4-byte CF8 writes, then lets the access go on to the servers as any port.
+  if (a.space == Space::pio && a.addr == 0xcf8 && a.size == 4 && a.dir == IOREQ_WRITE && !a.data_is_ptr)
+    d->pci_cf8 = static_cast<uint32_t>(a.data);
+
+  // MMIO that lands in guest RAM is a plain memory access: no ioreq.
+  if (a.space == Space::mmio && a.count == 1 && !a.data_is_ptr && d->p2m.contains(a.addr / kPage) &&
+      d->p2m.contains((a.addr + a.size - 1) / kPage)) {
+    res.status = AccessStatus::ram;
+    if (a.dir == IOREQ_READ) {
+      uint64_t v64 = 0;
+      copy_from_guest(*d, a.addr, reinterpret_cast<uint8_t*>(&v64), a.size);
+      res.data = v64;
+    } else {
+      copy_to_guest(*d, a.addr, reinterpret_cast<const uint8_t*>(&a.data), a.size);
+    }
+    return res;
+  }
+
+  uint64_t remaining = a.count;
+  uint64_t addr = a.addr;
+  uint64_t data = a.data;
+  res.status = AccessStatus::unclaimed;
+  bool any_claimed = false;
+  while (remaining > 0) {
+    // Xen emulates at most 4096 reps at a time, and a data_is_ptr chunk stays within the
+    // page of the guest buffer (one straddling rep at least).
+    uint64_t count = std::min<uint64_t>(remaining, 4096);
+    if (a.data_is_ptr) {
+      const uint64_t off = data % kPage;
+      const uint64_t fit = a.df ? (off + a.size) / a.size : (kPage - off) / a.size;
+      count = std::max<uint64_t>(1, std::min(count, fit));
+    }
+    ioreq_t p{};
+    p.type = a.space == Space::pio ? IOREQ_TYPE_PIO : IOREQ_TYPE_COPY;
+    p.addr = addr;
+    p.data = data;
+    p.count = static_cast<uint32_t>(count);
+    p.size = a.size;
+    p.dir = a.dir;
+    p.df = a.df;
+    p.data_is_ptr = a.data_is_ptr;
+    std::shared_ptr<IoreqServer> s = select(*d, p);
+    const int64_t step = (a.df ? -1 : 1) * static_cast<int64_t>(count * a.size);
+    if (!s) {
+      // Xen's null handler: reads return all ones, writes are dropped.
+      ++d->unclaimed;
+      if (a.dir == IOREQ_READ) {
+        if (a.data_is_ptr) {
+          const std::vector<uint8_t> ff(a.size, 0xff);
+          for (uint64_t i = 0; i < count; ++i)
+            copy_to_guest(*d, a.df ? data - i * a.size : data + i * a.size, ff.data(), a.size);
+        } else {
+          res.data = ones(a.size);
+        }
+      }
+    } else {
+      any_claimed = true;
+      ++res.ioreqs;
+      if (a.buffered && a.dir == IOREQ_WRITE && count == 1 && !a.data_is_ptr && p.addr <= 0xfffff &&
+          send_buffered(*d, *s, p)) {
+        res.status = AccessStatus::buffered;
+        return res;
+      }
+      uint64_t answer = ~0ull;
+      const std::shared_ptr<IoreqServer> one[] = {s};
+      const AccessStatus st = send_sync(lk, d, vcpu, one, p, &answer);
+      if (st == AccessStatus::crashed || st == AccessStatus::destroyed) {
+        res.status = st;
+        return res;
+      }
+      if (a.dir == IOREQ_READ && !a.data_is_ptr) res.data = answer & ones(a.size);
+    }
+    remaining -= count;
+    if (a.space == Space::mmio) addr += static_cast<uint64_t>(step);
+    if (a.data_is_ptr) data += static_cast<uint64_t>(step);
+  }
+  if (any_claimed) res.status = AccessStatus::ok;
+  return res;
+}
+
+}  // namespace xensim
