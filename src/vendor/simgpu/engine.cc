@@ -223,17 +223,21 @@ void Engine::kick() {
   if (pending) schedule();
 }
 
-void Engine::schedule() {
+bool Engine::schedule() {
   {
     std::lock_guard lock(mu_);
-    if (job_queued_) return;
+    if (job_queued_) return true;
     job_queued_ = true;
   }
   if (host_.queue_work(&Engine::work_trampoline, this) < 0) {
-    std::lock_guard lock(mu_);
-    job_queued_ = false;
+    {
+      std::lock_guard lock(mu_);
+      job_queued_ = false;
+    }
     host_.log(XVGPU_LOG_ERROR, "simgpu engine: the core refused to queue engine work");
+    return false;
   }
+  return true;
 }
 
 void Engine::work_trampoline(void* self) {
@@ -247,15 +251,20 @@ void Engine::work() {
     job_queued_ = false;
     more = pending_locked();
   }
+  if (!more) {
+    arbiter_.withdraw(id_);  // a previous job yielded expecting to continue: nothing left
+    return;
+  }
   unsigned budget = kDescriptorsPerJob;
   while (more && budget-- > 0) {
     arbiter_.acquire(id_);
     const RunResult r = run_one();
-    arbiter_.release(id_, r.cost, r.more && budget > 0);
+    // When the budget runs out with work left, this vGPU stays a contender across the
+    // requeue, so yielding the worker does not cost it its share of the engine.
+    arbiter_.release(id_, r.cost, r.more);
     more = r.more;
   }
-  // Yield the worker to the instance's other jobs; continue in a fresh job.
-  if (more) schedule();
+  if (more && !schedule()) arbiter_.withdraw(id_);
 }
 
 Engine::RunResult Engine::run_one() {

@@ -80,7 +80,7 @@ class Engine {
   void work();
   RunResult run_one();
   uint32_t execute(const engine::Descriptor& d, const CheckedDescriptor& c);
-  void schedule();
+  bool schedule();
   // Records an event; returns the interrupt action to take outside the lock.
   enum class IrqAction : uint8_t { None, Msi, IntxAssert, IntxDeassert };
   IrqAction signal_locked(uint32_t cause);

@@ -53,4 +53,14 @@ void EngineArbiter::release(Id id, uint64_t cost, bool more) {
   grant_next_locked();
 }
 
+void EngineArbiter::withdraw(Id id) {
+  std::lock_guard lock(mu_);
+  if (waiting_.contains(id)) return;
+  policy_.set_runnable(id, false);
+  if (granted_ == id) {
+    granted_.reset();
+    grant_next_locked();
+  }
+}
+
 }  // namespace xvgpu::simgpu

@@ -30,6 +30,9 @@ class EngineArbiter {
   // Gives the engine back after work of `cost` units. more: the caller will call acquire()
   // again right away (it stays a contender, so its weight counts against the waiters).
   void release(Id id, uint64_t cost, bool more);
+  // The caller said `more` but will not come back (its work vanished, or it could not
+  // continue): stop contending so the engine goes to someone else.
+  void withdraw(Id id);
 
  private:
   void grant_next_locked();
