@@ -60,6 +60,9 @@ void Host::clear_failures() {
 void Host::set_hang_timeout(std::chrono::milliseconds t) {
   impl_->set_hang_timeout(t);
 }
+void Host::stop() {
+  impl_->stop();
+}
 bool Host::shutdown_requested() const {
   return impl_->shutdown.load();
 }
@@ -88,6 +91,11 @@ HostImpl::~HostImpl() {
     d->state = DomainState::gone;
     for (auto& v : d->vcpus) v->cv.notify_all();
   }
+}
+
+void HostImpl::stop() {
+  std::lock_guard lk(mu_);
+  while (!domains_.empty()) destroy_domain(domains_.begin()->second);
 }
 
 void HostImpl::open_session(Session* s) {

@@ -64,6 +64,9 @@ class Host {
   void clear_failures();
   void set_hang_timeout(std::chrono::milliseconds t);
 
+  // Destroys every domain, waking every vCPU blocked on an ioreq (daemon shutdown).
+  void stop();
+
   // xensimd: set by control_shutdown_daemon.
   [[nodiscard]] bool shutdown_requested() const;
 

@@ -135,6 +135,8 @@ class HostImpl {
   void close_session(Session* s);
   void open_session(Session* s);
 
+  void stop();
+
   FailureInjector failures;
   std::atomic<bool> shutdown{false};
   void set_hang_timeout(std::chrono::milliseconds t) {
