@@ -167,6 +167,44 @@ TEST_F(Display, BlankedOrDisabledDisplayHasNoScanout) {
   EXPECT_EQ(s.enabled, 0u);
 }
 
+TEST_F(Display, DirtyTrackingRefreshesOnlyChangedRows) {
+  inst_->track_dirty = true;
+  const BochsProbe p = bochs_probe(host_, inst_);
+  const uint32_t w = 256;  // 1 KiB per row: 4 rows per page
+  bochs_setmode(host_, inst_, w, 64, p.mem);
+  const auto pixel = [&](const DecodedImage& img, uint32_t x, uint32_t y) {
+    const size_t o = (size_t{y} * w + x) * 3;
+    return uint32_t{img.rgb[o]} << 16 | uint32_t{img.rgb[o + 1]} << 8 | img.rgb[o + 2];
+  };
+  const uint64_t rows0 = stat(kStatScanoutRowsConverted);
+  decode_png(screenshot());
+  EXPECT_EQ(stat(kStatScanoutRowsConverted), rows0 + 64) << "first frame: everything";
+
+  put32(10 * w * 4 + 5 * 4, 0x00123456);  // row 10, not reported dirty
+  DecodedImage img = decode_png(screenshot());
+  EXPECT_EQ(pixel(img, 5, 10), 0u) << "an unlogged write is not rescanned";
+  EXPECT_EQ(stat(kStatScanoutRowsConverted), rows0 + 64);
+
+  inst_->touch(10 * w * 4, 4);
+  img = decode_png(screenshot());
+  EXPECT_EQ(pixel(img, 5, 10), 0x123456u);
+  EXPECT_EQ(stat(kStatScanoutRowsConverted), rows0 + 68) << "only the 4 rows of that page";
+
+  // Engine writes are tracked by the device itself.
+  Ring ring = setup_ring(host_, inst_, TestHost::kRamBase, 16);
+  submit(host_, inst_, ring, {fill(40 * w * 4, w * 4, 1, 0, 0x00abcdef, 1)});
+  img = decode_png(screenshot());
+  EXPECT_EQ(pixel(img, 0, 40), 0xabcdefu);
+  EXPECT_EQ(pixel(img, 255, 40), 0xabcdefu);
+  EXPECT_EQ(stat(kStatScanoutRowsConverted), rows0 + 72);
+
+  // Panning converts the whole frame.
+  dispi_write(host_, inst_, 0x9, 1);
+  img = decode_png(screenshot());
+  EXPECT_EQ(pixel(img, 5, 9), 0x123456u);
+  EXPECT_EQ(stat(kStatScanoutRowsConverted), rows0 + 136);
+}
+
 TEST_F(Display, RefusedAccessesAreCounted) {
   int rc = 0;
   EXPECT_EQ(host_.read(inst_, kRegs, 0x700, 4, &rc), 0xffffffffu);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace xvgpu::simgpu::test {
 
@@ -255,7 +256,14 @@ int TestHost::direct_bar_dirty(xvgpu_instance* inst, uint32_t bar, uint64_t* bit
   if (bar != 0) return -EINVAL;
   const uint64_t pages = i->vram.size() / 4096;
   if (words * 64 < pages) return -EINVAL;
-  std::memset(bitmap, 0xff, words * sizeof(uint64_t));  // cannot track: everything dirty
+  if (!i->track_dirty) {
+    std::memset(bitmap, 0xff, words * sizeof(uint64_t));  // cannot track: everything dirty
+    return 0;
+  }
+  std::lock_guard lock(i->mu);
+  std::memset(bitmap, 0, words * sizeof(uint64_t));
+  for (uint64_t w = 0; w < words && w < i->dirty_bits.size(); ++w)
+    bitmap[w] = std::exchange(i->dirty_bits[w], 0);
   return 0;
 }
 

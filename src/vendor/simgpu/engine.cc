@@ -12,9 +12,9 @@ bool power_of_two(uint32_t v) {
 }
 }  // namespace
 
-Engine::Engine(const HostServices& host, std::span<std::byte> vram, EngineArbiter& arbiter,
-               EngineArbiter::Id id)
-    : host_(host), vram_(vram), arbiter_(arbiter), id_(id) {}
+Engine::Engine(const HostServices& host, std::span<std::byte> vram, VramDirtyMap& dirty,
+               EngineArbiter& arbiter, EngineArbiter::Id id)
+    : host_(host), vram_(vram), dirty_(dirty), arbiter_(arbiter), id_(id) {}
 
 std::optional<uint32_t> Engine::read(uint32_t offset) {
   std::lock_guard lock(mu_);
@@ -291,6 +291,8 @@ Engine::RunResult Engine::run_one() {
     std::memcpy(&d, raw.data(), sizeof d);  // the ring is little endian, like the host
     checked = check_descriptor(d, vram_.size(), ring);
     error = checked.error != kErrorNone ? checked.error : execute(d, checked);
+    if (error == kErrorNone && d.opcode != kOpCopyFromVram)
+      dirty_.mark(checked.dst.first, checked.dst.length);
   }
 
   IrqAction action = IrqAction::None;

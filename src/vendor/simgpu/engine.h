@@ -16,6 +16,7 @@
 #include "vendor/simgpu/engine_arbiter.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "vendor/simgpu/host_services.h"
+#include "vendor/simgpu/vram_dirty_map.h"
 
 namespace xvgpu::simgpu {
 
@@ -45,7 +46,9 @@ struct EngineCounters {
 
 class Engine {
  public:
-  Engine(const HostServices& host, std::span<std::byte> vram, EngineArbiter& arbiter, EngineArbiter::Id id);
+  // dirty: where VRAM writes are reported for the scan-out.
+  Engine(const HostServices& host, std::span<std::byte> vram, VramDirtyMap& dirty, EngineArbiter& arbiter,
+         EngineArbiter::Id id);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -92,6 +95,7 @@ class Engine {
 
   HostServices host_;
   std::span<std::byte> vram_;
+  VramDirtyMap& dirty_;
   EngineArbiter& arbiter_;
   EngineArbiter::Id id_;
   mutable std::mutex mu_;

@@ -43,18 +43,20 @@ uint8_t expand6(unsigned v) {
 }
 }  // namespace
 
-std::vector<uint8_t> scanout_rgb(const ScanoutSurface& s, std::span<const std::byte> vram,
-                                 const DisplayRegisters& display) {
+void check_scanout(const ScanoutSurface& s, uint64_t vram_size) {
   if (!s.enabled || s.width == 0 || s.height == 0) throw Error("the display is off: nothing is scanned out");
   const uint64_t row_bytes = uint64_t{s.width} * s.bytes_per_pixel;
   const uint64_t extent = uint64_t{s.height - 1} * s.stride + row_bytes;
-  if (s.stride < row_bytes || s.offset > vram.size() || extent > vram.size() - s.offset) {
+  if (s.stride < row_bytes || s.offset > vram_size || extent > vram_size - s.offset) {
     throw Error("the scan-out surface does not lie inside VRAM");
   }
+}
+
+void convert_rows(const ScanoutSurface& s, std::span<const std::byte> vram, const DisplayRegisters& display,
+                  uint32_t first_row, uint32_t end_row, std::span<uint8_t> rgb) {
   const bool dac8 = (display.dispi().raw()[dispi::kIndexEnable] & dispi::k8BitDac) != 0;
-  std::vector<uint8_t> rgb(size_t{s.width} * s.height * 3);
-  uint8_t* out = rgb.data();
-  for (uint32_t y = 0; y < s.height; ++y) {
+  for (uint32_t y = first_row; y < end_row && y < s.height; ++y) {
+    uint8_t* out = rgb.data() + size_t{y} * s.width * 3;
     const auto* row = reinterpret_cast<const uint8_t*>(vram.data() + s.offset + uint64_t{y} * s.stride);
     for (uint32_t x = 0; x < s.width; ++x, out += 3) {
       const uint8_t* p = row + uint64_t{x} * s.bytes_per_pixel;
@@ -94,7 +96,6 @@ std::vector<uint8_t> scanout_rgb(const ScanoutSurface& s, std::span<const std::b
       }
     }
   }
-  return rgb;
 }
 
 }  // namespace xvgpu::simgpu

@@ -33,13 +33,18 @@ struct ScanoutSurface {
   uint32_t stride = 0;
   uint32_t bytes_per_pixel = 0;
   uint64_t offset = 0;  // first pixel in VRAM
+  bool operator==(const ScanoutSurface&) const = default;
 };
 
 ScanoutSurface current_scanout(const DisplayRegisters& display);
 
-// The visible frame as 8-bit RGB triplets, row after row (width * 3 bytes per row). Throws
-// xvgpu::Error when the surface is off or does not lie inside vram.
-std::vector<uint8_t> scanout_rgb(const ScanoutSurface& surface, std::span<const std::byte> vram,
-                                 const DisplayRegisters& display);
+// Throws xvgpu::Error when the surface is off or does not lie inside vram.
+void check_scanout(const ScanoutSurface& surface, uint64_t vram_size);
+
+// Converts rows [first_row, end_row) of the visible frame to 8-bit RGB triplets in rgb
+// (width * 3 bytes per row, the whole frame). The surface must have passed check_scanout().
+void convert_rows(const ScanoutSurface& surface, std::span<const std::byte> vram,
+                  const DisplayRegisters& display, uint32_t first_row, uint32_t end_row,
+                  std::span<uint8_t> rgb);
 
 }  // namespace xvgpu::simgpu

@@ -37,7 +37,8 @@ SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostSer
       options_(options),
       display_(vram.size(), kTypeProfiles.at(type_index).max_width, kTypeProfiles.at(type_index).max_height,
                edid_for(kTypeProfiles.at(type_index), options, arbiter_id_)),
-      engine_(host, vram, pgpu.arbiter(), arbiter_id_) {
+      dirty_(vram.size()),
+      engine_(host, vram, dirty_, pgpu.arbiter(), arbiter_id_) {
   pgpu_.arbiter().add(arbiter_id_, options_.engine_weight, options_.priority);
 }
 
@@ -70,7 +71,10 @@ bool SimgpuDevice::write(uint32_t bar, uint64_t offset, uint32_t size, uint64_t 
     ok = display_.write(offset, size, value, &clear);
     // Enabling a mode without NOCLEARMEM blanks the new frame, as the stdvga does; it must
     // happen before the guest's next framebuffer write, so it is done here, synchronously.
-    if (clear != 0) std::memset(vram_.data(), 0, std::min<uint64_t>(clear, vram_.size()));
+    if (clear != 0) {
+      std::memset(vram_.data(), 0, std::min<uint64_t>(clear, vram_.size()));
+      dirty_.mark(0, clear);
+    }
   } else if (bar == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
     ok = engine_.write(static_cast<uint32_t>(offset), static_cast<uint32_t>(value));
   }
@@ -82,15 +86,16 @@ void SimgpuDevice::reset() {
   {
     std::lock_guard lock(display_mu_);
     display_.reset();
+    scanout_cache_.invalidate();
   }
   engine_.reset();
 }
 
 void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
   const auto& c = engine_.counters();
-  const std::array<uint64_t, kStatCount> all = {frames_.load(),    c.jobs.load(),
-                                                c.bytes.load(),    c.interrupts.load(),
-                                                c.rejected.load(), refused_writes_.load()};
+  const std::array<uint64_t, kStatCount> all = {
+      frames_.load(),    c.jobs.load(),          c.bytes.load(),        c.interrupts.load(),
+      c.rejected.load(), refused_writes_.load(), rows_converted_.load()};
   std::copy_n(all.begin(), std::min(values.size(), all.size()), values.begin());
 }
 
@@ -112,10 +117,15 @@ ScanoutSurface SimgpuDevice::scan_out() {
 }
 
 std::vector<uint8_t> SimgpuDevice::screenshot_png() {
-  const ScanoutSurface s = scan_out();
   std::lock_guard lock(display_mu_);
-  const auto rgb = scanout_rgb(s, vram_, display_);
-  return encode_png_rgb(rgb, s.width, s.height);
+  const ScanoutSurface s = current_scanout(display_);
+  check_scanout(s, vram_.size());
+  frames_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<uint64_t> dirty(dirty_.words(), 0);
+  if (host_.direct_bar_dirty(kVramBar, dirty) < 0) std::fill(dirty.begin(), dirty.end(), ~uint64_t{0});
+  dirty_.drain_into(dirty);
+  rows_converted_.fetch_add(scanout_cache_.refresh(s, vram_, display_, dirty), std::memory_order_relaxed);
+  return encode_png_rgb(scanout_cache_.rgb(), s.width, s.height);
 }
 
 std::vector<uint8_t> SimgpuDevice::save() const {
@@ -223,6 +233,7 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
   display_.dispi().restore(dispi_regs, getcaps);
   display_.vga().restore(v);
   display_.set_big_endian(big_endian);
+  scanout_cache_.invalidate();
 }
 
 }  // namespace xvgpu::simgpu

@@ -17,7 +17,9 @@
 #include "vendor/simgpu/host_services.h"
 #include "vendor/simgpu/physical_gpu.h"
 #include "vendor/simgpu/scanout.h"
+#include "vendor/simgpu/scanout_cache.h"
 #include "vendor/simgpu/simgpu_types.h"
+#include "vendor/simgpu/vram_dirty_map.h"
 
 namespace xvgpu::simgpu {
 
@@ -56,7 +58,8 @@ class SimgpuDevice {
 
   // The current scan-out (counts a frame when the head is on).
   ScanoutSurface scan_out();
-  // The current scan-out as PNG; throws xvgpu::Error when the display is off.
+  // The current scan-out as PNG; throws xvgpu::Error when the display is off. Only rows
+  // whose VRAM pages changed since the last screenshot are converted again.
   std::vector<uint8_t> screenshot_png();
 
   [[nodiscard]] std::vector<uint8_t> save() const;
@@ -75,9 +78,12 @@ class SimgpuDevice {
   DeviceOptions options_;
   mutable std::mutex display_mu_;  // display state is also read by with_device() users
   DisplayRegisters display_;
+  ScanoutCache scanout_cache_;
+  VramDirtyMap dirty_;
   Engine engine_;
   std::atomic<uint64_t> frames_{0};
   std::atomic<uint64_t> refused_writes_{0};
+  std::atomic<uint64_t> rows_converted_{0};
 };
 
 }  // namespace xvgpu::simgpu

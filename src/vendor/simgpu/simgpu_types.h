@@ -44,6 +44,7 @@ enum StatIndex : uint32_t {
   kStatInterrupts,
   kStatRejectedDescriptors,
   kStatRefusedRegisterWrites,
+  kStatScanoutRowsConverted,
   kStatCount
 };
 inline constexpr std::array<const char*, kStatCount> kStatNames = {
