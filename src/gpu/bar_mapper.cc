@@ -1,0 +1,59 @@
+#include "gpu/bar_mapper.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/rate_limited_log.h"
+
+namespace xvgpu::gpu {
+
+std::optional<BarWindow> BarMapper::wanted(const PciConfigSpace& cfg, const BarLayout& bar) {
+  const uint16_t cmd = cfg.command();
+  if ((cmd & (bar.io ? pci::kCmdIo : pci::kCmdMemory)) == 0) return std::nullopt;
+  const auto addr = cfg.bar_address(bar.index);
+  if (!addr || *addr == 0) return std::nullopt;
+  // The low dword written all ones while sizing is not an address.
+  const uint32_t low_mask = bar.io ? (0xfffcu & ~static_cast<uint32_t>(bar.size - 1))
+                                   : (static_cast<uint32_t>(~(bar.size - 1)) & 0xfffffff0u);
+  if ((static_cast<uint32_t>(*addr) & (bar.io ? 0xfffcu : 0xfffffff0u)) == low_mask) return std::nullopt;
+  const uint64_t last = *addr + bar.size - 1;
+  if (last < *addr) return std::nullopt;
+  if (bar.io && last > 0xffff) return std::nullopt;
+  return BarWindow{bar.io ? IoSpace::Port : IoSpace::Mmio, *addr, last};
+}
+
+unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& hooks) {
+  unsigned refused = 0;
+  for (const auto& bar : cfg.layout().bars) {
+    std::optional<BarWindow> want = attached ? wanted(cfg, bar) : std::nullopt;
+    auto& cur = current_.at(bar.index);
+    if (cur == want) continue;
+    if (cur) {
+      hooks.unmap_bar(bar, *cur);
+      cur.reset();
+    }
+    if (want) {
+      try {
+        hooks.map_bar(bar, *want);
+        cur = want;
+      } catch (const std::exception& e) {
+        ++refused;
+        static RateLimiter limiter;
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "BAR {} at {:#x}..{:#x} left unmapped: {}", bar.index,
+                          want->first, want->last, e.what());
+      }
+    }
+  }
+  return refused;
+}
+
+std::optional<BarMapper::Hit> BarMapper::find(IoSpace space, uint64_t addr) const {
+  for (unsigned i = 0; i < current_.size(); ++i) {
+    const auto& w = current_[i];
+    if (w && w->space == space && addr >= w->first && addr <= w->last) {
+      return Hit{i, addr - w->first, w->last - w->first + 1};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace xvgpu::gpu

@@ -1,0 +1,23 @@
+// Fuzz entry points for the guest-facing parts of the core: plain functions taking bytes, so a
+// libFuzzer target is a two-line wrapper (LLVMFuzzerTestOneInput -> fuzz_*). Each one checks
+// invariants and aborts on a violation, which the fuzzer reports as a crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace xvgpu::gpu {
+
+// Interprets the bytes as a sequence of config-space reads and writes (offset, size, value)
+// against a device with I/O, 32-bit, 64-bit and direct BARs, MSI and a vendor capability; maps
+// BARs through a checking claims recorder. Invariants: identity bytes never change, claims
+// never overlap or leak, BAR reads honour the size mask, MSI is only sent when enabled and
+// unmasked.
+void fuzz_config_space(const uint8_t* data, size_t size);
+
+// Interprets the bytes as guest BAR accesses (offset, size, alignment) checked against the
+// dispatch rule of access_split.h: pieces are naturally aligned, within [min, max], cover the
+// access exactly, and never run past the BAR.
+void fuzz_bar_dispatch(const uint8_t* data, size_t size);
+
+}  // namespace xvgpu::gpu

@@ -1,0 +1,92 @@
+// Host-wide accounting of vGPU instances: how many instances of each type fit on each
+// physical GPU, and that a vGPU UUID is used once, across EVERY xvgpu process on the host.
+//
+// One file per reservation under <state dir>/reservations/<uuid>, created and held with an
+// exclusive flock(2) by the owning process for the reservation's whole life. The kernel drops
+// the lock when the process dies for any reason (SIGKILL included), so a file that can be
+// locked by someone else is stale: the next scan removes it. Scans, creations and removals
+// happen under <state dir>/lock (also a flock), so nobody sees a half-written file or races a
+// creation. Nothing can leak: a reservation lives exactly as long as its owner's fd.
+//
+// The state dir is $XVGPU_STATE_DIR, or /run/xvgpu. Reservation fds are close-on-exec; a
+// process that forks WITHOUT exec keeps its parent's reservations alive until it exits.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "gpu/vendor_model.h"
+
+namespace xvgpu::gpu {
+
+class NoCapacityError : public Error {
+ public:
+  using Error::Error;
+};
+class UuidInUseError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct ReservationRecord {
+  std::string uuid;
+  long pid = 0;
+  std::string vendor;
+  std::string pgpu;
+  std::string type;
+  std::map<std::string, uint64_t> costs;  // resource name -> amount
+};
+
+// Held by a created vGPU; releasing (or destroying) it frees the capacity.
+class Reservation {
+ public:
+  Reservation(std::filesystem::path dir, std::string uuid, UniqueFd fd);
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+  ~Reservation();
+  [[nodiscard]] const std::string& uuid() const { return uuid_; }
+  void release() noexcept;
+
+ private:
+  std::filesystem::path dir_;
+  std::string uuid_;
+  UniqueFd fd_;
+};
+
+struct PgpuUsage {
+  std::map<std::string, uint32_t> instances;  // type -> live instances
+  std::map<std::string, uint64_t> used;       // resource -> amount in use
+};
+
+// How many more instances of `type` the host-wide accounting allows (vendor view not included).
+uint32_t accounting_available(const PgpuInfo& pgpu, const TypeInfo& type, const PgpuUsage& usage);
+
+class HostAccounting {
+ public:
+  explicit HostAccounting(std::filesystem::path state_dir);
+  // $XVGPU_STATE_DIR or /run/xvgpu.
+  static std::filesystem::path default_state_dir();
+  [[nodiscard]] const std::filesystem::path& state_dir() const { return dir_; }
+
+  // Atomically (host-wide) checks UUID uniqueness and capacity, then records the reservation.
+  // Throws UuidInUseError / NoCapacityError with a message naming the conflict.
+  std::unique_ptr<Reservation> reserve(const std::string& uuid, const PgpuInfo& pgpu, const TypeInfo& type);
+
+  // Live reservations (stale ones are removed on the way).
+  std::vector<ReservationRecord> list();
+  PgpuUsage usage(const std::string& vendor, const std::string& pgpu);
+
+ private:
+  UniqueFd lock_global();
+  std::vector<ReservationRecord> scan_locked();
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace xvgpu::gpu

@@ -1,0 +1,201 @@
+// One vGPU instance: its PCI function, its vendor instance, and its life cycle.
+//
+// Ties together the config space (pci_config_space.h), BAR mapping (bar_mapper.h), MSI/INTx
+// delivery (msi_delivery.h), access dispatch to the vendor (access_split.h), the host-wide
+// reservation (host_accounting.h) and the worker (worker.h). The life cycle is the state
+// machine of vgpu_state.h; operator-facing methods throw Error with context, guest-facing
+// methods (guest_read/guest_write) never throw.
+//
+// Locking: mu_ serialises life cycle, guest accesses and every vendor callback of this
+// instance; hw_mu_ (a leaf, never held across a vendor callback) guards the config-space bytes,
+// interrupt state and domain info, so vendor code may raise interrupts from anywhere.
+#pragma once
+
+#include <xvgpu/vendor.h>
+
+#include <atomic>
+#include <istream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/rate_limited_log.h"
+#include "gpu/bar_mapper.h"
+#include "gpu/host_accounting.h"
+#include "gpu/host_services.h"
+#include "gpu/io_handler.h"
+#include "gpu/knob_value.h"
+#include "gpu/pci_config_space.h"
+#include "gpu/platform.h"
+#include "gpu/vendor_plugin.h"
+#include "gpu/vgpu_state.h"
+#include "gpu/worker.h"
+
+namespace xvgpu::gpu {
+
+class DeviceBus;
+
+struct VgpuConfig {
+  std::string uuid;  // canonical or upper case; stored lower case
+  std::string type;  // "type" or "vendor/type"
+  std::string pgpu;  // optional: "name" or "vendor/name"; empty = first with room
+  std::vector<std::pair<std::string, std::string>> params;  // creation-time knob values
+  Sbdf sbdf{0, 0, 5, 0};                                    // where the guest sees it
+  std::string vm_uuid;                                      // the VM's identity for the vendor (optional)
+  std::string vm_name;
+};
+
+struct Counter {
+  std::string name;
+  uint64_t value = 0;
+};
+
+struct DisplaySurface {
+  uint32_t fourcc = 0;
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t stride = 0;
+  uint32_t bytes_per_pixel = 0;
+  unsigned bar = 0;
+  uint64_t offset = 0;
+  std::span<const std::byte> pixels;  // stride * height bytes of live VRAM
+};
+
+// Counters the core keeps for every vGPU (reported as core.<name>).
+struct CoreCounters {
+  std::atomic<uint64_t> config_reads{0};
+  std::atomic<uint64_t> config_writes{0};
+  std::atomic<uint64_t> bar_reads{0};
+  std::atomic<uint64_t> bar_writes{0};
+  std::atomic<uint64_t> bad_accesses{0};   // refused by the dispatch rules
+  std::atomic<uint64_t> vendor_errors{0};  // vendor access callback returned an error
+  std::atomic<uint64_t> msi_delivered{0};
+  std::atomic<uint64_t> msi_pended{0};
+  std::atomic<uint64_t> msi_dropped{0};
+  std::atomic<uint64_t> dma_errors{0};
+  std::atomic<uint64_t> unmapped_bars{0};  // BAR placements the platform refused
+};
+
+class Vgpu : public std::enable_shared_from_this<Vgpu> {
+ public:
+  // Defined state: validates the config (uuid, parameters) and builds the config space.
+  Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, const Platform& platform,
+       DeviceBus& bus, HostAccounting& accounting);
+  Vgpu(const Vgpu&) = delete;
+  Vgpu& operator=(const Vgpu&) = delete;
+  // Best effort: stops and destroys what is left.
+  ~Vgpu();
+
+  [[nodiscard]] const std::string& uuid() const { return uuid_; }
+  [[nodiscard]] VgpuState state() const;
+  [[nodiscard]] Sbdf sbdf() const { return sbdf_; }
+  [[nodiscard]] Domid domid() const { return platform_.domid; }
+  [[nodiscard]] const TypeInfo& type() const { return type_; }
+  [[nodiscard]] const PhysicalGpu& pgpu() const { return pgpu_; }
+
+  void create();
+  void start();
+  void stop();
+  void reset();
+  void destroy();
+
+  [[nodiscard]] std::vector<Counter> stats();
+  [[nodiscard]] std::string knob_get(const std::string& name);
+  void knob_set(const std::string& name, const std::string& value);
+  // nullopt when the head is off. Throws when the vendor has no display or reports nonsense.
+  [[nodiscard]] std::optional<DisplaySurface> display_surface(uint32_t head = 0);
+  // The caller pauses the guest for a consistent image of a running vGPU.
+  void save(std::ostream& out);
+  void restore(std::istream& in);
+
+  // Guest accesses routed by the DeviceBus. Never throw.
+  uint64_t guest_read(const IoAccess& access) noexcept;
+  void guest_write(const IoAccess& access, uint64_t value) noexcept;
+  // Config space as the guest sees it (for tests and diagnostics).
+  uint32_t config_read(unsigned offset, unsigned size, VcpuId vcpu = VcpuId{0}) noexcept;
+  void config_write(unsigned offset, unsigned size, uint32_t value, VcpuId vcpu = VcpuId{0}) noexcept;
+
+  // ---- host services for the vendor (host_services.cc) ----
+  int svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept;
+  int svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept;
+  int svc_sg_map(const xvgpu_sg_entry* entries, uint32_t count, bool writable, xvgpu_host_segment* out,
+                 xvgpu_sg_mapping** mapping) noexcept;
+  void svc_sg_release(xvgpu_sg_mapping* mapping) noexcept;
+  int svc_raise_msi(uint32_t vector) noexcept;
+  int svc_set_intx(bool asserted) noexcept;
+  int svc_direct_bar(uint32_t bar, void** host, uint64_t* size) noexcept;
+  int svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) noexcept;
+  int svc_queue_work(void (*fn)(void*), void* arg) noexcept;
+  int svc_domain_info(xvgpu_domain_info* out) noexcept;
+  uint32_t svc_capability_offset(uint32_t index) noexcept;
+  void svc_log(int level, const char* message) noexcept;
+
+ private:
+  class MapHooks;
+  struct DirectBar {
+    std::unique_ptr<DirectRegion> region;  // platform-backed (guest reaches it without traps)
+    std::vector<std::byte> fallback;       // host memory served by trapping when no DirectMemory
+    [[nodiscard]] std::span<std::byte> host() {
+      return region ? region->host() : std::span<std::byte>(fallback);
+    }
+  };
+
+  VgpuState transition(VgpuOp op) const;  // throws VgpuStateError
+  void attach_locked();
+  // touch_bus=false from the destructor, when the bus itself may be going away.
+  void detach_locked(bool touch_bus) noexcept;
+  void reconcile_locked();                                 // hw_mu_ held
+  void update_intx_locked();                               // hw_mu_ held
+  [[nodiscard]] xvgpu_irq_state irq_state_locked() const;  // hw_mu_ held
+  void release_resources_locked() noexcept;
+  void count_bad(const char* what, uint64_t addr, unsigned size) noexcept;
+  uint64_t bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vcpu, bool is_write,
+                      uint64_t value) noexcept;
+  uint64_t vendor_config_access(unsigned offset, unsigned size, VcpuId vcpu, bool is_write,
+                                uint64_t value) noexcept;
+  [[noreturn]] void throw_vendor_error(const char* what, int rc, const xvgpu_error& err) const;
+
+  std::string uuid_;
+  PhysicalGpu& pgpu_;
+  uint32_t type_index_;
+  TypeInfo type_;
+  Platform platform_;
+  DeviceBus& bus_;
+  HostAccounting& accounting_;
+  Sbdf sbdf_;
+  std::string vm_uuid_;
+  std::string vm_name_;
+  std::vector<xvgpu_knob_value> create_params_;
+  std::vector<std::string> param_texts_;  // storage behind create_params_[i].text
+
+  mutable std::mutex mu_;
+  VgpuState state_ = VgpuState::Defined;
+  xvgpu_instance handle_{this};
+  void* vendor_data_ = nullptr;
+  std::unique_ptr<Reservation> reservation_;
+  std::map<unsigned, DirectBar> direct_;
+  BarMapper mapper_;
+  bool attached_ = false;
+  std::unique_ptr<Worker> worker_;
+
+  mutable std::mutex hw_mu_;
+  PciConfigSpace cfg_;
+  bool intx_level_ = false;
+  bool intx_out_ = false;
+  std::optional<xvgpu_domain_info> domain_;
+
+  std::mutex sg_mu_;
+  std::map<xvgpu_sg_mapping*, std::unique_ptr<xvgpu_sg_mapping>> sg_maps_;
+
+  CoreCounters counters_;
+  RateLimiter guest_log_{10};
+  RateLimiter vendor_log_{50};
+};
+
+}  // namespace xvgpu::gpu
