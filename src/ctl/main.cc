@@ -1,5 +1,7 @@
 // xvgpuctl: manage vGPUs on a Xen host. Subcommands: types, define, undefine, list, start, stop,
 // status, stats, get, set, screenshot, hot-add, hot-remove. See docs/man/xvgpuctl.1.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -23,6 +25,7 @@
 #include "ctl/table.h"
 #include "ctl/types_query.h"
 #include "dm/control_protocol.h"
+#include "dm/vgpu_plan.h"
 #include "dm/vgpu_spec.h"
 
 namespace xvgpu::ctl {
@@ -187,9 +190,11 @@ void cmd_define(const Globals& g, const DefineArgs& a) {
   d.autostart = a.autostart;
   if (d.autostart && !d.domain) throw CtlError(kExitUsage, "--autostart needs --domain");
   try {
-    check_type_exists(d.spec.type, g.plugins);
-  } catch (const Error& e) {
+    check_spec_against_vendors(d.spec, g.plugins);
+  } catch (const dm::UnknownTypeError& e) {
     throw CtlError(kExitNotFound, e.what());
+  } catch (const Error& e) {
+    throw CtlError(kExitUsage, e.what());
   }
   DefinitionStore store(g.config_dir);
   if (!a.replace && store.find(d.spec.uuid)) {
@@ -647,6 +652,12 @@ int run(int argc, char** argv) {
 }  // namespace xvgpu::ctl
 
 int main(int argc, char** argv) {
+  // Library messages (vendor loading, ...) go to stderr, warnings and worse only: stdout is
+  // for tables and JSON.
+  auto logger = spdlog::stderr_logger_st("xvgpuctl");
+  logger->set_pattern("xvgpuctl: %l: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::warn);
   bool json_out = false;
   for (int i = 1; i < argc; ++i) json_out = json_out || std::string(argv[i]) == "--json";
   auto fail = [&](int code, const std::string& msg) {

@@ -7,12 +7,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dm/vgpu_spec.h"
+
 namespace xvgpu::ctl {
 
 // {"gpus": [{"name", "vendor", "types": [{"name", "description", "attributes": {...}, "available"}]}]}
 nlohmann::json query_types(const std::vector<std::string>& vendor_plugins);
 
-// Throws Error naming the problem when `type` is offered by no physical GPU.
-void check_type_exists(const std::string& type, const std::vector<std::string>& vendor_plugins);
+// Throws Error naming the problem when the spec's type is offered by no physical GPU, or a knob
+// is not a valid creation-time knob of it.
+void check_spec_against_vendors(const VgpuSpec& spec, const std::vector<std::string>& vendor_plugins);
 
 }  // namespace xvgpu::ctl

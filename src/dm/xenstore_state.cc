@@ -1,6 +1,9 @@
 #include "dm/xenstore_state.h"
 
+// Debian's Xen headers carry no extern "C" guards.
+extern "C" {
 #include <xenstore.h>
+}
 
 #include <cerrno>
 #include <cstring>

@@ -1,0 +1,279 @@
+#include "dm/control_commands.h"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <memory>
+
+#include "dm/control_protocol.h"
+#include "dm/png_writer.h"
+#include "dm/vgpu_plan.h"
+#include "dm/vgpu_spec.h"
+
+namespace xvgpu::dm {
+
+using control::RequestError;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kLoopTimeout = std::chrono::seconds(10);
+
+std::string bdf_text(Sbdf s) {
+  return s.seg == 0 ? s.to_string().substr(5) : s.to_string();
+}
+
+std::string required_string(const json& req, const char* key) {
+  if (!req.contains(key) || !req[key].is_string()) {
+    throw RequestError(control::kErrBadRequest, std::string("missing string argument \"") + key + "\"");
+  }
+  return req[key].get<std::string>();
+}
+
+const char* knob_type_name(gpu::KnobType t) {
+  switch (t) {
+    case gpu::KnobType::Bool:
+      return "bool";
+    case gpu::KnobType::Int:
+      return "int";
+    case gpu::KnobType::Enum:
+      return "enum";
+    case gpu::KnobType::String:
+      return "string";
+  }
+  return "?";
+}
+
+}  // namespace
+
+json vgpu_summary(gpu::Vgpu& v) {
+  return {{"uuid", v.uuid()},
+          {"type", v.type().name},
+          {"pgpu", v.pgpu().info().vendor + "/" + v.pgpu().info().name},
+          {"bdf", bdf_text(v.sbdf())},
+          {"state", std::string(gpu::to_string(v.state()))}};
+}
+
+ControlCommands::ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend,
+                                 std::set<Sbdf> used_slots)
+    : manager_(manager), frontend_(frontend), used_slots_(std::move(used_slots)) {}
+
+json ControlCommands::on_loop(const std::function<json()>& fn) {
+  auto done = std::make_shared<std::promise<json>>();
+  auto result = done->get_future();
+  frontend_.post([fn, done] {
+    try {
+      done->set_value(fn());
+    } catch (...) {
+      done->set_exception(std::current_exception());
+    }
+  });
+  if (result.wait_for(kLoopTimeout) != std::future_status::ready) {
+    throw RequestError(control::kErrInternal, "the device model's loop did not run the command in time");
+  }
+  return result.get();
+}
+
+std::shared_ptr<gpu::Vgpu> ControlCommands::vgpu_of(const json& req) {
+  const std::string text = required_string(req, "uuid");
+  const auto uuid = canonical_uuid(text);
+  if (!uuid) throw RequestError(control::kErrBadRequest, "'" + text + "' is not a UUID");
+  auto v = manager_.find(*uuid);
+  if (!v) throw RequestError(control::kErrNotFound, "no vGPU " + *uuid + " in this device model");
+  return v;
+}
+
+json ControlCommands::handle(const json& req) {
+  const std::string cmd = req.at("cmd").get<std::string>();
+  if (cmd == control::kStatus) return status();
+  if (cmd == control::kStats) return stats(req);
+  if (cmd == control::kKnobGet) return knob_get(req);
+  if (cmd == control::kKnobSet) return knob_set(req);
+  if (cmd == control::kScreenshot) return screenshot(req);
+  if (cmd == control::kHotAdd) return hot_add(req);
+  if (cmd == control::kHotRemove) return hot_remove(req);
+  if (cmd == control::kShutdown) {
+    spdlog::info("shutdown requested on the control socket");
+    frontend_.request_stop();
+    return json::object();
+  }
+  throw RequestError(control::kErrUnknownCmd, "unknown command '" + cmd + "'");
+}
+
+json ControlCommands::status() {
+  json vgpus = on_loop([this] {
+    json out = json::array();
+    for (const auto& v : manager_.vgpus()) out.push_back(vgpu_summary(*v));
+    return out;
+  });
+  const double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return {{"protocol", control::kProtocolVersion},
+          {"domid", frontend_.domid().value},
+          {"pid", ::getpid()},
+          {"state", "running"},
+          {"uptime_s", up},
+          {"vcpus", frontend_.vcpu_count()},
+          {"vgpus", vgpus}};
+}
+
+json ControlCommands::stats(const json& req) {
+  std::shared_ptr<gpu::Vgpu> only;
+  if (req.contains("uuid")) only = vgpu_of(req);
+  json vgpus = on_loop([this, only] {
+    json out = json::array();
+    for (const auto& v : manager_.vgpus()) {
+      if (only && v != only) continue;
+      json counters = json::object();
+      for (const auto& c : v->stats()) counters[c.name] = c.value;
+      out.push_back({{"uuid", v->uuid()}, {"type", v->type().name}, {"counters", counters}});
+    }
+    return out;
+  });
+  const auto& s = frontend_.stats();
+  json dm{{"wakeups", s.wakeups.load()},
+          {"requests", s.requests.load()},
+          {"buffered", s.buffered.load()},
+          {"items", s.items.load()},
+          {"invalidates", s.invalidates.load()},
+          {"time_offsets", s.time_offsets.load()},
+          {"refused", s.refused_total()},
+          {"hypervisor_errors", s.hypervisor_errors.load()},
+          {"unrouted", manager_.bus(frontend_.domid()).unrouted()}};
+  for (int r = 0; r < static_cast<int>(ioreq::Refusal::kCount); ++r) {
+    dm[std::string("refused.") + ioreq::to_string(static_cast<ioreq::Refusal>(r))] = s.refused[r].load();
+  }
+  return {{"domid", frontend_.domid().value}, {"dm", dm}, {"vgpus", vgpus}};
+}
+
+json ControlCommands::knob_get(const json& req) {
+  auto v = vgpu_of(req);
+  std::string only;
+  if (req.contains("name")) only = required_string(req, "name");
+  return on_loop([v, only] {
+    json knobs = json::array();
+    for (const auto& k : v->type().knobs) {
+      if (!only.empty() && k.name != only) continue;
+      knobs.push_back({{"name", k.name},
+                       {"value", v->knob_get(k.name)},
+                       {"type", knob_type_name(k.type)},
+                       {"writable", k.runtime},
+                       {"accepts", gpu::knob_accepts(k)},
+                       {"description", k.description}});
+    }
+    if (!only.empty() && knobs.empty()) {
+      throw RequestError(control::kErrNotFound, "vGPU " + v->uuid() + " has no knob '" + only + "'");
+    }
+    return json{{"uuid", v->uuid()}, {"knobs", knobs}};
+  });
+}
+
+json ControlCommands::knob_set(const json& req) {
+  auto v = vgpu_of(req);
+  const std::string name = required_string(req, "name");
+  const std::string value = req.contains("value") && !req["value"].is_string()
+                                ? req["value"].dump()
+                                : required_string(req, "value");
+  return on_loop([v, name, value] {
+    const gpu::KnobInfo* k = v->type().knob(name);
+    if (k == nullptr)
+      throw RequestError(control::kErrNotFound, "vGPU " + v->uuid() + " has no knob '" + name + "'");
+    if (!k->runtime)
+      throw RequestError(control::kErrRefused, "knob '" + name + "' cannot be changed at run time");
+    try {
+      v->knob_set(name, value);
+    } catch (const Error& e) {
+      throw RequestError(control::kErrRefused, e.what());
+    }
+    spdlog::info("vGPU {}: knob {} set to {}", v->uuid(), name, value);
+    return json{{"uuid", v->uuid()}, {"name", name}, {"value", v->knob_get(name)}};
+  });
+}
+
+json ControlCommands::screenshot(const json& req) {
+  auto v = vgpu_of(req);
+  // Copy the scan-out on the loop thread (a consistent frame), encode it here.
+  auto frame = std::make_shared<std::vector<std::byte>>();
+  json info = on_loop([v, frame] {
+    std::optional<gpu::DisplaySurface> s;
+    try {
+      s = v->display_surface(0);
+    } catch (const Error& e) {
+      throw RequestError(control::kErrRefused, e.what());
+    }
+    if (!s) throw RequestError(control::kErrRefused, "vGPU " + v->uuid() + " has no active display");
+    frame->assign(s->pixels.begin(), s->pixels.end());
+    return json{{"fourcc", s->fourcc}, {"width", s->width}, {"height", s->height}, {"stride", s->stride}};
+  });
+  SurfaceImage im{info["fourcc"].get<uint32_t>(), info["width"].get<uint32_t>(),
+                  info["height"].get<uint32_t>(), info["stride"].get<uint32_t>(), *frame};
+  std::string png;
+  try {
+    png = encode_png(im);
+  } catch (const Error& e) {
+    throw RequestError(control::kErrRefused, e.what());
+  }
+  return {{"uuid", v->uuid()},
+          {"width", im.width},
+          {"height", im.height},
+          {"format", "png"},
+          {"png_base64", control::base64_encode(png)}};
+}
+
+json ControlCommands::hot_add(const json& req) {
+  VgpuSpec spec;
+  try {
+    spec = VgpuSpec::parse(required_string(req, "vgpu"));
+  } catch (const RequestError&) {
+    throw;
+  } catch (const Error& e) {
+    throw RequestError(control::kErrBadRequest, std::string("vgpu: ") + e.what());
+  }
+  return on_loop([this, spec] {
+    if (manager_.find(spec.uuid)) {
+      throw RequestError(control::kErrRefused, "vGPU " + spec.uuid + " already exists in this device model");
+    }
+    std::set<Sbdf> slots = used_slots_;
+    PlannedVgpu p;
+    try {
+      p = plan_vgpu(manager_, spec, slots);
+    } catch (const Error& e) {
+      throw RequestError(control::kErrRefused, e.what());
+    }
+    std::shared_ptr<gpu::Vgpu> v;
+    try {
+      v = manager_.create_vgpu(p.config, frontend_.platform());
+      v->start();
+    } catch (const Error& e) {
+      if (v) {
+        try {
+          manager_.destroy_vgpu(spec.uuid);
+        } catch (const Error& e2) {
+          spdlog::warn("hot-add of {}: cleaning up: {}", spec.uuid, e2.what());
+        }
+      }
+      throw RequestError(control::kErrRefused, e.what());
+    }
+    used_slots_ = std::move(slots);
+    spdlog::info("hot-added vGPU {} ({}) at {}", v->uuid(), v->type().name, v->sbdf().to_string());
+    return vgpu_summary(*v);
+  });
+}
+
+json ControlCommands::hot_remove(const json& req) {
+  auto v = vgpu_of(req);
+  return on_loop([this, v] {
+    const Sbdf slot = v->sbdf();
+    try {
+      manager_.destroy_vgpu(v->uuid());
+    } catch (const Error& e) {
+      throw RequestError(control::kErrRefused, e.what());
+    }
+    used_slots_.erase(slot);
+    spdlog::info("hot-removed vGPU {} from {}", v->uuid(), slot.to_string());
+    return json{{"uuid", v->uuid()}, {"removed", true}};
+  });
+}
+
+}  // namespace xvgpu::dm

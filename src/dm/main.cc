@@ -1,0 +1,189 @@
+// xvgpu-dm: the virtual-GPU device model for one Xen guest domain (docs/man/xvgpu-dm.1).
+//
+// Order of events: command line checked completely (exit 2, nothing touched) -> logging ->
+// vendors loaded and every vGPU checked against them (still exit 2) -> xenstore connection ->
+// ioreq server for the domain (privileged set-up, then restriction) -> vGPUs created and started
+// -> control socket -> pidfile -> privileges dropped -> xenstore state "running" -> serve until
+// shutdown, signal or domain death -> everything torn down in reverse.
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "dm/control_commands.h"
+#include "dm/control_server.h"
+#include "dm/dm_logging.h"
+#include "dm/dm_options.h"
+#include "dm/pidfile.h"
+#include "dm/privileges.h"
+#include "dm/vgpu_plan.h"
+#include "dm/xenstore_state.h"
+#include "gpu/vgpu_manager.h"
+#include "ioreq/frontend.h"
+
+extern "C" int xvgpu_simgpu_register_builtin(void);
+
+namespace xvgpu::dm {
+namespace {
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "xvgpu-dm: %s\n", msg.c_str());
+  return kExitUsage;
+}
+
+// Loads built-in vendors and plugins; a plugin that does not load is a bad --vendor-plugin.
+void load_vendors(gpu::VgpuManager& manager, const std::vector<std::string>& plugins) {
+  xvgpu_simgpu_register_builtin();
+  manager.load_builtin_vendors();
+  for (const auto& p : plugins) {
+    try {
+      if (std::filesystem::is_directory(p)) {
+        for (const auto& f : manager.load_plugin_dir(p)) {
+          throw UsageError("--vendor-plugin " + p + ": " + f.path.string() + ": " + f.message);
+        }
+      } else {
+        manager.load_plugin(p);
+      }
+    } catch (const UsageError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw UsageError("--vendor-plugin " + p + ": " + e.what());
+    }
+  }
+}
+
+// Destroys this process's vGPUs (newest first) before the frontend their platform points into.
+void destroy_all(gpu::VgpuManager& manager) noexcept {
+  auto all = manager.vgpus();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const std::string uuid = (*it)->uuid();
+    it->reset();
+    try {
+      manager.destroy_vgpu(uuid);
+      spdlog::info("vGPU {} destroyed", uuid);
+    } catch (const std::exception& e) {
+      spdlog::error("destroying vGPU {}: {}", uuid, e.what());
+    }
+  }
+}
+
+int run(int argc, char** argv) {
+  DmOptions o;
+  try {
+    o = parse_dm_options(argc, argv);
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
+  }
+  if (o.help_requested) {
+    std::fputs(o.help_text.c_str(), stdout);
+    return kExitOk;
+  }
+  try {
+    setup_logging(o.log_level, o.log_file, o.syslog, o.domid.value);
+  } catch (const Error& e) {
+    return usage_error(std::string("--log-file: ") + e.what());
+  }
+
+  gpu::VgpuManager manager;
+  std::vector<PlannedVgpu> plan;
+  std::set<Sbdf> slots;
+  uint64_t direct_bytes = 0;
+  try {
+    load_vendors(manager, o.vendor_plugins);
+    // Slots given explicitly first, so that automatic ones go around them.
+    for (const auto& s : o.vgpus) {
+      if (s.bdf) slots.insert(*s.bdf);
+    }
+    for (const auto& s : o.vgpus) {
+      std::set<Sbdf> others = slots;
+      if (s.bdf) others.erase(*s.bdf);
+      try {
+        plan.push_back(plan_vgpu(manager, s, others));
+      } catch (const Error& e) {
+        throw UsageError("--vgpu " + s.to_string() + ": " + e.what());
+      }
+      slots.insert(plan.back().config.sbdf);
+      direct_bytes += plan.back().direct_bytes;
+    }
+  } catch (const UsageError& e) {
+    spdlog::error("{}", e.what());
+    return usage_error(e.what());
+  }
+  // Room for one hot-added vGPU of the largest type, on top of the start-up ones.
+  direct_bytes += largest_direct_bytes(manager);
+
+  XenstoreState xs(o.xenstore_node);
+  if (std::string why; !xs.open(why)) spdlog::warn("xenstore state key not written: {}", why);
+
+  std::optional<ioreq::Frontend> frontend;
+  int exit_code = kExitOk;
+  try {
+    ioreq::FrontendOptions fo;
+    fo.direct_memory_bytes = direct_bytes;
+    fo.restrict_whole_process = true;
+    frontend.emplace(o.domid, fo);
+    spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
+
+    std::optional<control::ControlServer> control;
+    std::optional<PidFile> pidfile;
+    try {
+      for (const auto& p : plan) {
+        auto v = manager.create_vgpu(p.config, frontend->platform());
+        v->start();
+        spdlog::info("vGPU {} ({} on {}/{}) running at {}", v->uuid(), v->type().name,
+                     v->pgpu().info().vendor, v->pgpu().info().name, v->sbdf().to_string());
+      }
+      ControlCommands commands(manager, *frontend, slots);
+      control.emplace(o.control_socket, o.control_socket_mode,
+                      [&commands](const nlohmann::json& req) { return commands.handle(req); });
+      control->start();
+      pidfile.emplace(o.pidfile);
+      drop_privileges(o.chroot_dir, o.runas);
+      xs.set_running(::getpid(), o.control_socket);
+      spdlog::info("ready: control socket {}, pidfile {}{}", o.control_socket, o.pidfile,
+                   xs.connected() ? ", xenstore " + xs.node() + "/state=running" : "");
+
+      const auto why = frontend->run(manager.bus(o.domid));
+      spdlog::info("stopping: {}", ioreq::to_string(why));
+      if (why == ioreq::StopReason::Error) exit_code = kExitFailure;
+      control->stop();  // no command may reach a vGPU being destroyed
+    } catch (...) {
+      if (control) control->stop();
+      destroy_all(manager);
+      throw;
+    }
+    if (pidfile) pidfile->remove();
+    destroy_all(manager);
+    frontend.reset();
+    spdlog::info("ioreq server for domain {} torn down", o.domid.value);
+    if (exit_code == kExitOk) {
+      xs.remove();
+    } else {
+      xs.set_error(exit_code, "the ioreq loop failed");
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    frontend.reset();
+    try {
+      xs.set_error(kExitFailure, e.what());
+    } catch (const std::exception& e2) {
+      spdlog::warn("{}", e2.what());
+    }
+    if (o.log_file || o.syslog) std::fprintf(stderr, "xvgpu-dm: %s\n", e.what());
+    return kExitFailure;
+  }
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace xvgpu::dm
+
+int main(int argc, char** argv) {
+  return xvgpu::dm::run(argc, argv);
+}

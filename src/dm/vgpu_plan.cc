@@ -1,0 +1,109 @@
+#include "dm/vgpu_plan.h"
+
+#include <algorithm>
+
+#include "gpu/knob_value.h"
+
+namespace xvgpu::dm {
+
+namespace {
+
+uint64_t direct_bytes_of(const gpu::TypeInfo& t) {
+  uint64_t n = 0;
+  for (const auto& b : t.layout.bars) {
+    if (b.direct) n += b.size;
+  }
+  return n;
+}
+
+// The type named "type" or "vendor/type" on any physical GPU.
+const gpu::TypeInfo* find_type(gpu::VgpuManager& manager, const std::string& name, uint32_t& available) {
+  const auto slash = name.find('/');
+  const std::string vendor = slash == std::string::npos ? "" : name.substr(0, slash);
+  const std::string type = slash == std::string::npos ? name : name.substr(slash + 1);
+  const gpu::TypeInfo* found = nullptr;
+  available = 0;
+  for (const auto& g : manager.physical_gpus()) {
+    if (!vendor.empty() && g.info->vendor != vendor) continue;
+    for (const auto& t : g.types) {
+      if (t.type->name == type) {
+        found = t.type;
+        available += t.available;
+      }
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+std::string offered_types(gpu::VgpuManager& manager) {
+  std::set<std::string> names;
+  for (const auto& g : manager.physical_gpus()) {
+    for (const auto& t : g.types) names.insert(t.type->name);
+  }
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none: no vendor loaded" : out;
+}
+
+uint64_t largest_direct_bytes(gpu::VgpuManager& manager) {
+  uint64_t n = 0;
+  for (const auto& g : manager.physical_gpus()) {
+    for (const auto& t : g.types) n = std::max(n, direct_bytes_of(*t.type));
+  }
+  return n;
+}
+
+const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec) {
+  uint32_t available = 0;
+  const gpu::TypeInfo* type = find_type(manager, spec.type, available);
+  if (type == nullptr) {
+    throw UnknownTypeError("unknown type '" + spec.type + "' (offered: " + offered_types(manager) + ")");
+  }
+  for (const auto& [name, value] : spec.knobs) {
+    const gpu::KnobInfo* k = type->knob(name);
+    if (k == nullptr) {
+      std::string known;
+      for (const auto& kk : type->knobs) {
+        if (kk.at_create) known += (known.empty() ? "" : ", ") + kk.name;
+      }
+      throw Error("type " + type->name + " has no knob '" + name +
+                  "' (creation knobs: " + (known.empty() ? "none" : known) + ")");
+    }
+    if (!k->at_create)
+      throw Error("knob '" + name + "' of type " + type->name + " cannot be set at creation");
+    (void)gpu::parse_knob_value(*k, value);  // throws naming the knob, value and what is accepted
+  }
+  return *type;
+}
+
+PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<Sbdf>& used_slots) {
+  const gpu::TypeInfo* type = &check_spec(manager, spec);
+  uint32_t available = 0;
+  find_type(manager, spec.type, available);
+  PlannedVgpu p;
+  p.config.uuid = spec.uuid;
+  p.config.type = spec.type;
+  p.config.params = spec.knobs;
+  if (spec.bdf) {
+    if (!used_slots.insert(*spec.bdf).second)
+      throw Error("PCI address " + spec.bdf->to_string() + " is taken");
+    p.config.sbdf = *spec.bdf;
+  } else {
+    bool placed = false;
+    for (uint8_t dev = 5; dev < 32 && !placed; ++dev) {
+      const Sbdf s{0, 0, dev, 0};
+      if (used_slots.insert(s).second) {
+        p.config.sbdf = s;
+        placed = true;
+      }
+    }
+    if (!placed) throw Error("no free PCI slot on bus 0");
+  }
+  p.direct_bytes = direct_bytes_of(*type);
+  if (available == 0) throw Error("no room for another " + type->name + " on this host (0 available)");
+  return p;
+}
+
+}  // namespace xvgpu::dm

@@ -1,0 +1,44 @@
+// From operator vGPU specs to the core's VgpuConfig: the type must be offered by a loaded
+// vendor, every knob must be a creation-time knob of that type with a valid value, and each vGPU
+// gets a distinct guest PCI slot (the one given, else 00:05.0 and up). Checked before xvgpu-dm
+// touches Xen, and again for each hot-add.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "dm/vgpu_spec.h"
+#include "gpu/vgpu.h"
+#include "gpu/vgpu_manager.h"
+
+namespace xvgpu::dm {
+
+// No loaded vendor offers the type.
+class UnknownTypeError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct PlannedVgpu {
+  gpu::VgpuConfig config;
+  uint64_t direct_bytes = 0;  // memory the guest reaches directly (VRAM BARs)
+};
+
+// The type is offered by a loaded vendor and every knob is a valid creation-time knob of it.
+// Returns the type; throws Error naming the problem.
+const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec);
+
+// check_spec, plus a guest PCI slot and room on the host. Throws Error naming the problem (the
+// caller prefixes the argument).
+PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<Sbdf>& used_slots);
+
+// Bytes of directly mapped memory of the largest type any loaded vendor offers (hot-add reserve).
+uint64_t largest_direct_bytes(gpu::VgpuManager& manager);
+
+// "simgpu-16, simgpu-64, ..." for error messages.
+std::string offered_types(gpu::VgpuManager& manager);
+
+}  // namespace xvgpu::dm

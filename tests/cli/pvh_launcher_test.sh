@@ -1,0 +1,81 @@
+#!/bin/bash
+# The PVH/dom0 launcher: create paused, start xvgpu-dm, unpause; undo everything when a step
+# fails. Stand-ins for xl and xvgpuctl log every call to one journal.
+# Usage: pvh_launcher_test.sh LAUNCHER
+set -uo pipefail
+launcher=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+cat > "$tmp/xl" <<'EOS'
+#!/bin/bash
+echo "xl $*" >> "$STANDIN_DIR/journal"
+case "$1" in
+  create) exit "${XL_CREATE_RC:-0}" ;;
+  domid) echo 12 ;;
+  unpause) exit "${XL_UNPAUSE_RC:-0}" ;;
+esac
+exit 0
+EOS
+cat > "$tmp/xvgpuctl" <<'EOS'
+#!/bin/bash
+echo "xvgpuctl $*" >> "$STANDIN_DIR/journal"
+case " $* " in *" start "*) exit "${CTL_START_RC:-0}" ;; esac
+exit 0
+EOS
+chmod +x "$tmp/xl" "$tmp/xvgpuctl"
+export STANDIN_DIR=$tmp XL=$tmp/xl XVGPUCTL=$tmp/xvgpuctl
+U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
+cat > "$tmp/guest.cfg" <<EOF2
+type = "pvh"
+name = "vgpu-guest"
+kernel = "/boot/vmlinuz"
+#xvgpu: uuid=$U1,type=simgpu-64
+EOF2
+
+check() {
+  local name=$1
+  shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+run() { rm -f "$tmp/journal"; "$launcher" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; }
+line() { sed -n "${1}p" "$tmp/journal"; }
+
+run "$tmp/guest.cfg" memory=512
+check "success: exit 0" test $? -eq 0
+check "1. create paused" test "$(line 1)" = "xl create -p $tmp/guest.cfg memory=512"
+check "2. domid by name" test "$(line 2)" = "xl domid vgpu-guest"
+check "3. device model started with the cfg's vGPU" \
+  test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+check "4. unpause" test "$(line 4)" = "xl unpause 12"
+check "nothing else" test "$(wc -l < "$tmp/journal")" -eq 4
+check "prints the domid" test "$(cat "$tmp/stdout")" = "12"
+
+run --vgpu "uuid=$U1,type=simgpu-16" --name other "$tmp/guest.cfg"
+check "--vgpu and --name" grep -qxF "xl domid other" "$tmp/journal"
+check "--vgpu added" grep -qF -- "--vgpu uuid=$U1,type=simgpu-16" "$tmp/journal"
+
+CTL_START_RC=5 run "$tmp/guest.cfg"
+check "device model failure: non-zero exit" test $? -ne 0
+check "device model failure: domain destroyed" grep -qxF "xl destroy 12" "$tmp/journal"
+check "device model failure: never unpaused" test -z "$(grep unpause "$tmp/journal")"
+
+XL_UNPAUSE_RC=1 run "$tmp/guest.cfg"
+check "unpause failure: non-zero exit" test $? -ne 0
+check "unpause failure: device model stopped" grep -qxF "xvgpuctl stop --domain 12" "$tmp/journal"
+check "unpause failure: domain destroyed" grep -qxF "xl destroy 12" "$tmp/journal"
+
+XL_CREATE_RC=1 run "$tmp/guest.cfg"
+check "create failure: non-zero exit" test $? -ne 0
+check "create failure: nothing to undo" test "$(wc -l < "$tmp/journal")" -eq 1
+
+printf 'name = "x"\n' > "$tmp/novgpu.cfg"
+run "$tmp/novgpu.cfg"
+check "no vGPU: usage error" test $? -eq 2
+check "no vGPU: nothing run" test ! -f "$tmp/journal"
+run "$tmp/missing.cfg"
+check "missing cfg: usage error" test $? -eq 2
+
+echo "$fails failure(s)"
+exit $((fails != 0))
