@@ -16,17 +16,30 @@ namespace xvgpu::simgpu::test {
 inline constexpr uint32_t kRegs = 2;    // BAR2: display registers
 inline constexpr uint32_t kEngine = 4;  // BAR4: engine
 
-inline uint16_t dispi_read(TestHost& h, TestInstance* i, uint16_t reg) {
-  return static_cast<uint16_t>(h.read(i, kRegs, 0x500 + (reg << 1), 2));
+// The guest's view of one simgpu: BAR-relative MMIO accesses. TestHost-backed here; the core
+// integration test provides one that goes through the core's device bus.
+struct HostDev {
+  TestHost& h;
+  TestInstance* i;
+  uint64_t rd(uint32_t bar, uint64_t off, uint32_t size) { return h.read(i, bar, off, size); }
+  void wr(uint32_t bar, uint64_t off, uint32_t size, uint64_t v) { h.write(i, bar, off, size, v); }
+};
+
+template <class Dev>
+uint16_t dispi_read(Dev& d, uint16_t reg) {
+  return static_cast<uint16_t>(d.rd(kRegs, 0x500 + (reg << 1), 2));
 }
-inline void dispi_write(TestHost& h, TestInstance* i, uint16_t reg, uint16_t val) {
-  h.write(i, kRegs, 0x500 + (reg << 1), 2, val);
+template <class Dev>
+void dispi_write(Dev& d, uint16_t reg, uint16_t val) {
+  d.wr(kRegs, 0x500 + (reg << 1), 2, val);
 }
-inline void vga_writeb(TestHost& h, TestInstance* i, uint16_t port, uint8_t val) {
-  h.write(i, kRegs, port - 0x3c0 + 0x400, 1, val);
+template <class Dev>
+void vga_writeb(Dev& d, uint16_t port, uint8_t val) {
+  d.wr(kRegs, port - 0x3c0 + 0x400, 1, val);
 }
-inline uint8_t vga_readb(TestHost& h, TestInstance* i, uint16_t port) {
-  return static_cast<uint8_t>(h.read(i, kRegs, port - 0x3c0 + 0x400, 1));
+template <class Dev>
+uint8_t vga_readb(Dev& d, uint16_t port) {
+  return static_cast<uint8_t>(d.rd(kRegs, port - 0x3c0 + 0x400, 1));
 }
 
 struct BochsProbe {
@@ -36,52 +49,90 @@ struct BochsProbe {
 };
 
 // bochs_hw_init() with an MMIO BAR, revision >= 2.
-inline BochsProbe bochs_probe(TestHost& h, TestInstance* i) {
+template <class Dev>
+BochsProbe bochs_probe(Dev& d) {
   BochsProbe p;
-  p.id = dispi_read(h, i, 0x0);
-  p.mem = uint64_t{dispi_read(h, i, 0xa)} * 64 * 1024;
-  p.qext_size = static_cast<uint32_t>(h.read(i, kRegs, 0x600, 4));
-  if (p.qext_size >= 8) h.write(i, kRegs, 0x604, 4, 0x1e1e1e1e);  // native (little) endian
+  p.id = dispi_read(d, 0x0);
+  p.mem = uint64_t{dispi_read(d, 0xa)} * 64 * 1024;
+  p.qext_size = static_cast<uint32_t>(d.rd(kRegs, 0x600, 4));
+  if (p.qext_size >= 8) d.wr(kRegs, 0x604, 4, 0x1e1e1e1e);  // native (little) endian
   return p;
 }
 
 // bochs_hw_blank()
-inline void bochs_blank(TestHost& h, TestInstance* i, bool blank) {
-  vga_writeb(h, i, 0x3c2, 0x01);  // VGA_MIS_W <- VGA_MIS_COLOR
-  (void)vga_readb(h, i, 0x3da);   // VGA_IS1_RC: reset the attribute flip-flop
-  vga_writeb(h, i, 0x3c0, blank ? 0 : 0x20);
+template <class Dev>
+void bochs_blank(Dev& d, bool blank) {
+  vga_writeb(d, 0x3c2, 0x01);  // VGA_MIS_W <- VGA_MIS_COLOR
+  (void)vga_readb(d, 0x3da);   // VGA_IS1_RC: reset the attribute flip-flop
+  vga_writeb(d, 0x3c0, blank ? 0 : 0x20);
 }
 
 // bochs_hw_setmode() for a 32 bpp mode; fb_size is the VRAM size the driver found.
-inline void bochs_setmode(TestHost& h, TestInstance* i, uint16_t xres, uint16_t yres, uint64_t fb_size) {
+template <class Dev>
+void bochs_setmode(Dev& d, uint16_t xres, uint16_t yres, uint64_t fb_size) {
   const uint32_t bpp = 32;
   const uint32_t stride = xres * (bpp / 8);
   const auto yres_virtual = static_cast<uint16_t>(fb_size / stride);
-  bochs_blank(h, i, false);
-  dispi_write(h, i, 0x4, 0);  // ENABLE
-  dispi_write(h, i, 0x3, bpp);
-  dispi_write(h, i, 0x1, xres);
-  dispi_write(h, i, 0x2, yres);
-  dispi_write(h, i, 0x5, 0);  // BANK
-  dispi_write(h, i, 0x6, xres);
-  dispi_write(h, i, 0x7, yres_virtual);
-  dispi_write(h, i, 0x8, 0);
-  dispi_write(h, i, 0x9, 0);
-  dispi_write(h, i, 0x4, 0x01 | 0x40);  // ENABLED | LFB_ENABLED
+  bochs_blank(d, false);
+  dispi_write(d, 0x4, 0);  // ENABLE
+  dispi_write(d, 0x3, bpp);
+  dispi_write(d, 0x1, xres);
+  dispi_write(d, 0x2, yres);
+  dispi_write(d, 0x5, 0);  // BANK
+  dispi_write(d, 0x6, xres);
+  dispi_write(d, 0x7, yres_virtual);
+  dispi_write(d, 0x8, 0);
+  dispi_write(d, 0x9, 0);
+  dispi_write(d, 0x4, 0x01 | 0x40);  // ENABLED | LFB_ENABLED
 }
 
 // bochs_hw_setbase() (32 bpp) followed by bochs_hw_setformat(XRGB8888 or BGRX8888).
-inline void bochs_setbase(TestHost& h, TestInstance* i, int x, int y, uint32_t stride, uint64_t addr,
-                          bool big_endian = false) {
+template <class Dev>
+void bochs_setbase(Dev& d, int x, int y, uint32_t stride, uint64_t addr, bool big_endian = false) {
   const uint32_t bpp = 32;
   const uint64_t offset = addr + uint64_t(y) * stride + uint64_t(x) * (bpp / 8);
   const auto vy = static_cast<uint16_t>(offset / stride);
   const auto vx = static_cast<uint16_t>((offset % stride) * 8 / bpp);
   const auto vwidth = static_cast<uint16_t>(stride * 8 / bpp);
-  dispi_write(h, i, 0x6, vwidth);
-  dispi_write(h, i, 0x8, vx);
-  dispi_write(h, i, 0x9, vy);
-  h.write(i, kRegs, 0x604, 4, big_endian ? 0xbebebebe : 0x1e1e1e1e);
+  dispi_write(d, 0x6, vwidth);
+  dispi_write(d, 0x8, vx);
+  dispi_write(d, 0x9, vy);
+  d.wr(kRegs, 0x604, 4, big_endian ? 0xbebebebe : 0x1e1e1e1e);
+}
+
+// TestHost shorthands.
+inline uint16_t dispi_read(TestHost& h, TestInstance* i, uint16_t reg) {
+  HostDev d{h, i};
+  return dispi_read(d, reg);
+}
+inline void dispi_write(TestHost& h, TestInstance* i, uint16_t reg, uint16_t val) {
+  HostDev d{h, i};
+  dispi_write(d, reg, val);
+}
+inline void vga_writeb(TestHost& h, TestInstance* i, uint16_t port, uint8_t val) {
+  HostDev d{h, i};
+  vga_writeb(d, port, val);
+}
+inline uint8_t vga_readb(TestHost& h, TestInstance* i, uint16_t port) {
+  HostDev d{h, i};
+  return vga_readb(d, port);
+}
+inline BochsProbe bochs_probe(TestHost& h, TestInstance* i) {
+  HostDev d{h, i};
+  return bochs_probe(d);
+}
+inline void bochs_blank(TestHost& h, TestInstance* i, bool blank) {
+  HostDev d{h, i};
+  bochs_blank(d, blank);
+}
+inline void bochs_setmode(TestHost& h, TestInstance* i, uint16_t xres, uint16_t yres, uint64_t fb_size) {
+  HostDev d{h, i};
+  bochs_setmode(d, xres, yres, fb_size);
+}
+inline void bochs_setbase(TestHost& h, TestInstance* i, int x, int y, uint32_t stride, uint64_t addr,
+                          bool big_endian = false) {
+  HostDev d{h, i};
+  bochs_setbase(d, x, y, stride, addr, big_endian);
 }
 
 // A command ring in guest RAM and the driver-side bookkeeping.

@@ -93,9 +93,14 @@ void SimgpuDevice::reset() {
 
 void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
   const auto& c = engine_.counters();
-  const std::array<uint64_t, kStatCount> all = {
-      frames_.load(),    c.jobs.load(),          c.bytes.load(),        c.interrupts.load(),
-      c.rejected.load(), refused_writes_.load(), rows_converted_.load()};
+  std::array<uint64_t, kStatCount> all{};
+  all[kStatFrames] = frames_.load();
+  all[kStatEngineJobs] = c.jobs.load();
+  all[kStatEngineBytes] = c.bytes.load();
+  all[kStatInterrupts] = c.interrupts.load();
+  all[kStatRejectedDescriptors] = c.rejected.load();
+  all[kStatRefusedRegisterWrites] = refused_writes_.load();
+  all[kStatScanoutRowsConverted] = rows_converted_.load();
   std::copy_n(all.begin(), std::min(values.size(), all.size()), values.begin());
 }
 

@@ -2,6 +2,7 @@
 // and the knobs and counters every simgpu instance has.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -48,8 +49,10 @@ enum StatIndex : uint32_t {
   kStatCount
 };
 inline constexpr std::array<const char*, kStatCount> kStatNames = {
-    "frames_scanned_out", "engine_jobs",          "engine_bytes",
-    "interrupts",         "rejected_descriptors", "refused_register_writes"};
+    "frames_scanned_out",      "engine_jobs",           "engine_bytes", "interrupts", "rejected_descriptors",
+    "refused_register_writes", "scanout_rows_converted"};
+// A name missing from the list would silently be a null pointer.
+static_assert(std::ranges::none_of(kStatNames, [](const char* n) { return n == nullptr; }));
 
 struct Resolution {
   uint32_t width;

@@ -1,0 +1,282 @@
+// simgpu behind the real vGPU core (src/gpu) on the fake platform (tests/support): the guest
+// finds it in PCI config space, places its BARs, enables MSI, sets a mode through the core's
+// access dispatch exactly as the bochs driver does, draws into directly mapped VRAM and drives
+// the engine; the core's save/restore carries the whole device.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "gpu/vgpu_manager.h"
+#include "guest_driver.h"
+#include "png_decode.h"
+#include "support/fake_platform.h"
+#include "vendor/simgpu/simgpu_device.h"
+#include "vendor/simgpu/simgpu_vendor.h"
+
+namespace xvgpu::simgpu::test {
+namespace {
+
+using namespace engine;
+
+constexpr uint64_t kBar0 = 0xe0000000;
+constexpr uint64_t kBar2 = 0xfebf0000;
+constexpr uint64_t kBar4 = 0xfebf1000;
+constexpr uint64_t kMsiAddr = 0xfee01000;
+constexpr uint32_t kMsiData = 0x4041;
+const Sbdf kSbdf{0, 0, 5, 0};
+
+// The guest: config cycles and MMIO through the domain's device bus, as the frontend
+// delivers them.
+struct BusGuest {
+  gpu::DeviceBus& bus;
+  uint32_t cfg_read(unsigned off, uint8_t size) {
+    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, kSbdf, size, VcpuId{0}};
+    return static_cast<uint32_t>(bus.read(a));
+  }
+  void cfg_write(unsigned off, uint8_t size, uint32_t v) {
+    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, kSbdf, size, VcpuId{0}};
+    bus.write(a, v);
+  }
+  uint64_t rd(uint32_t bar, uint64_t off, uint32_t size) {
+    gpu::IoAccess a{
+        gpu::AddressSpace::Mmio, (bar == 2 ? kBar2 : kBar4) + off, {}, static_cast<uint8_t>(size), VcpuId{0}};
+    return bus.read(a);
+  }
+  void wr(uint32_t bar, uint64_t off, uint32_t size, uint64_t v) {
+    gpu::IoAccess a{
+        gpu::AddressSpace::Mmio, (bar == 2 ? kBar2 : kBar4) + off, {}, static_cast<uint8_t>(size), VcpuId{0}};
+    bus.write(a, v);
+  }
+  // What firmware and the PCI core do: size and place the BARs, enable decode and MSI.
+  void enumerate() {
+    for (const auto& [bar, addr] : {std::pair{0u, kBar0}, {2u, kBar2}, {4u, kBar4}}) {
+      cfg_write(0x10 + bar * 4, 4, 0xffffffff);
+      (void)cfg_read(0x10 + bar * 4, 4);
+      cfg_write(0x10 + bar * 4, 4, static_cast<uint32_t>(addr));
+    }
+    cfg_write(0x04, 2, 0x0006);  // memory decode, bus master
+    for (unsigned cap = cfg_read(0x34, 1); cap != 0; cap = cfg_read(cap + 1, 1)) {
+      if (cfg_read(cap, 1) != 0x05) continue;
+      cfg_write(cap + 4, 4, static_cast<uint32_t>(kMsiAddr));
+      cfg_write(cap + 8, 4, 0);
+      cfg_write(cap + 12, 2, kMsiData);
+      cfg_write(cap + 2, 2, cfg_read(cap + 2, 2) | 1);
+    }
+  }
+};
+
+uint64_t counter(gpu::Vgpu& v, const std::string& name) {
+  for (const auto& c : v.stats()) {
+    if (c.name == name) return c.value;
+  }
+  ADD_FAILURE() << "no counter " << name;
+  return 0;
+}
+
+class CoreIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_dir_ = std::filesystem::temp_directory_path() /
+                 ("simgpu-core-test-" + std::to_string(::getpid()) + "-" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(state_dir_);
+    std::filesystem::create_directories(state_dir_);
+    const int rc = xvgpu_simgpu_register_builtin();
+    ASSERT_TRUE(rc == 0 || rc == -EEXIST);
+    manager_ = std::make_unique<gpu::VgpuManager>(gpu::ManagerOptions{state_dir_});
+    manager_->load_builtin_vendors();
+  }
+  void TearDown() override {
+    manager_.reset();
+    std::filesystem::remove_all(state_dir_);
+  }
+  std::shared_ptr<gpu::Vgpu> make(xvgpu::test::FakePlatform& fp, const std::string& uuid,
+                                  const std::string& type) {
+    gpu::VgpuConfig cfg;
+    cfg.uuid = uuid;
+    cfg.type = type;
+    cfg.sbdf = kSbdf;
+    return manager_->create_vgpu(cfg, fp.platform());
+  }
+
+  // The platforms outlive the manager (and so every vGPU on them).
+  xvgpu::test::FakePlatform& platform(uint16_t domid) {
+    platforms_.push_back(std::make_unique<xvgpu::test::FakePlatform>(Domid{domid}));
+    return *platforms_.back();
+  }
+
+  std::filesystem::path state_dir_;
+  std::vector<std::unique_ptr<xvgpu::test::FakePlatform>> platforms_;
+  std::unique_ptr<gpu::VgpuManager> manager_;
+};
+
+TEST_F(CoreIntegration, EnumeratedAsABochsDisplay) {
+  bool found = false;
+  for (const auto& g : manager_->physical_gpus()) {
+    if (g.info->vendor != "simgpu") continue;
+    found = true;
+    ASSERT_EQ(g.types.size(), 3u);
+    EXPECT_EQ(g.types[0].type->name, "simgpu-16");
+    EXPECT_EQ(g.types[0].available, 8u);
+    EXPECT_EQ(g.types[2].available, 4u);
+  }
+  ASSERT_TRUE(found);
+
+  auto& fp = platform(3);
+  auto v = make(fp, "11111111-2222-4333-8444-555555555555", "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{3})};
+  EXPECT_EQ(g.cfg_read(0x00, 4), 0x11111234u);
+  EXPECT_EQ(g.cfg_read(0x08, 4) >> 8, 0x030000u);
+  EXPECT_EQ(g.cfg_read(0x08, 1), 2u) << "revision 2: extended registers present";
+  g.cfg_write(0x10, 4, 0xffffffff);
+  EXPECT_EQ(g.cfg_read(0x10, 4), 0xff000008u) << "16 MiB, 32-bit, prefetchable memory";
+  g.cfg_write(0x18, 4, 0xffffffff);
+  EXPECT_EQ(g.cfg_read(0x18, 4), 0xfffff000u);
+  g.cfg_write(0x20, 4, 0xffffffff);
+  EXPECT_EQ(g.cfg_read(0x20, 4), 0xfffff000u);
+  g.enumerate();
+  const auto regions = fp.direct.regions();
+  ASSERT_EQ(regions.size(), 1u);
+  EXPECT_EQ(regions[0]->placed(), kBar0) << "VRAM placed for direct guest access";
+  const auto ranges = fp.claims.ranges();
+  EXPECT_TRUE(ranges.contains({gpu::IoSpace::Mmio, kBar2, kBar2 + 0xfff}));
+  EXPECT_TRUE(ranges.contains({gpu::IoSpace::Mmio, kBar4, kBar4 + 0xfff}));
+  EXPECT_FALSE(ranges.contains({gpu::IoSpace::Mmio, kBar0, kBar0 + (16u << 20) - 1}))
+      << "VRAM is not trapped";
+
+  const BochsProbe p = bochs_probe(g);
+  EXPECT_EQ(p.id, 0xB0C5);
+  EXPECT_EQ(p.mem, 16u << 20);
+  EXPECT_EQ(p.qext_size, 8u);
+  // The core splits a misaligned 16-bit read of the EDID into bytes.
+  EXPECT_EQ(g.rd(2, 1, 2), 0xffffu);
+}
+
+TEST_F(CoreIntegration, BochsModeSetPatternAndEngineThroughTheCore) {
+  auto& fp = platform(3);
+  const std::string uuid = "11111111-2222-4333-8444-000000000001";
+  auto v = make(fp, uuid, "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{3})};
+  g.enumerate();
+  const BochsProbe p = bochs_probe(g);
+  const uint16_t w = 640;
+  const uint16_t h = 480;
+  bochs_setmode(g, w, h, p.mem);
+  bochs_setbase(g, 0, 0, w * 4, 0);
+
+  // The guest draws through its direct mapping of BAR0.
+  auto* vram_region = fp.direct.regions().at(0);
+  auto vram = vram_region->host();
+  std::vector<uint8_t> expected(size_t{w} * h * 3);
+  for (uint32_t y = 0; y < h; ++y) {
+    for (uint32_t x = 0; x < w; ++x) {
+      const uint32_t px = (x * 3) << 16 | (y * 5 & 0xff) << 8 | ((x ^ y) & 0xff);
+      std::memcpy(vram.data() + (size_t{y} * w + x) * 4, &px, 4);
+      const size_t o = (size_t{y} * w + x) * 3;
+      expected[o] = static_cast<uint8_t>(px >> 16);
+      expected[o + 1] = static_cast<uint8_t>(px >> 8);
+      expected[o + 2] = static_cast<uint8_t>(px);
+    }
+  }
+  for (uint64_t page = 0; page < uint64_t{w} * h * 4 / 4096 + 1; ++page) vram_region->touch(page);
+  std::vector<uint8_t> png;
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));
+  const DecodedImage img = decode_png(png);
+  ASSERT_EQ(img.width, w);
+  EXPECT_EQ(img.rgb, expected);
+  const auto surface = v->display_surface(0);
+  ASSERT_TRUE(surface);
+  EXPECT_EQ(surface->width, w);
+  EXPECT_EQ(surface->stride, w * 4u);
+  EXPECT_EQ(surface->pixels.data(), reinterpret_cast<const std::byte*>(vram.data()));
+
+  // Engine: a ring in guest RAM, copies in both directions, MSIs to the programmed address.
+  const uint64_t ring = 0x10000;
+  const uint64_t src = 0x100000;
+  auto ram = fp.memory.bytes(src, 1u << 20);
+  for (size_t k = 0; k < ram.size(); ++k) ram[k] = static_cast<std::byte>(k * 7 + 3);
+  const uint64_t want = checksum(ram.data(), ram.size());
+  g.wr(4, kRegRingBaseLo, 4, ring);
+  g.wr(4, kRegRingSize, 4, 16);
+  g.wr(4, kRegIrqMask, 4, kIrqCompletion | kIrqError);
+  g.wr(4, kRegControl, 4, kControlEnable);
+  const std::vector<Descriptor> jobs = {copy_to_vram(src, 0x800000, 1u << 20, 1),
+                                        copy_from_vram(0x800000, 0x300000, 1u << 20, 2),
+                                        copy_to_vram(0xf00000, 0, 4096, 3)};  // hole below: rejected
+  fp.memory.add_hole(0xf00000, 0x1000);
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    auto slot = fp.memory.bytes(ring + k * kDescriptorSize, kDescriptorSize);
+    std::memcpy(slot.data(), &jobs[k], kDescriptorSize);
+  }
+  g.wr(4, kRegDoorbell, 4, 3);
+  ASSERT_TRUE(fp.interrupts.wait_for_msis(3));
+  for (const auto& m : fp.interrupts.msis()) EXPECT_EQ(m, (xvgpu::test::RecordedMsi{kMsiAddr, kMsiData}));
+  // Wait for the ring to drain (the last MSI is raised just before the job returns).
+  for (int k = 0; k < 1000 && (g.rd(4, kRegStatus, 4) & kStatusBusy) != 0; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(g.rd(4, kRegFence, 4), 3u);
+  EXPECT_EQ(checksum(vram.data() + 0x800000, 1u << 20), want);
+  EXPECT_EQ(checksum(fp.memory.bytes(0x300000, 1u << 20).data(), 1u << 20), want);
+  EXPECT_EQ(fp.interrupts.msi_count(), 3u);
+  EXPECT_EQ(counter(*v, "engine_jobs"), 2u);
+  EXPECT_EQ(counter(*v, "rejected_descriptors"), 1u);
+  EXPECT_EQ(counter(*v, "interrupts"), 3u);
+  EXPECT_EQ(counter(*v, "core.msi_delivered"), 3u);
+  EXPECT_EQ(fp.memory.live_mappings(), 0u);
+  EXPECT_TRUE(fp.memory.dirty_pages().contains(0x300000 >> 12)) << "DMA writes reach the dirty log";
+
+  // Knobs through the core's typed interface.
+  v->knob_set("engine_weight", "250");
+  EXPECT_EQ(v->knob_get("engine_weight"), "250");
+  EXPECT_THROW(v->knob_set("engine_weight", "0"), Error);
+  v->knob_set("priority", "background");
+  EXPECT_EQ(v->knob_get("priority"), "background");
+}
+
+TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
+  auto& fp = platform(3);
+  const std::string uuid = "11111111-2222-4333-8444-000000000002";
+  auto v = make(fp, uuid, "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{3})};
+  g.enumerate();
+  const BochsProbe p = bochs_probe(g);
+  bochs_setmode(g, 800, 600, p.mem);
+  bochs_setbase(g, 0, 0, 800 * 4, 0x200000);
+  auto vram = fp.direct.regions().at(0)->host();
+  for (size_t k = 0; k < 800 * 600 * 4; ++k) vram[0x200000 + k] = static_cast<std::byte>(k * 13);
+  g.wr(4, kRegRingBaseLo, 4, 0x20000);
+  g.wr(4, kRegRingSize, 4, 64);
+  std::stringstream image;
+  v->save(image);
+  std::vector<uint64_t> regs;
+  for (uint16_t r = 0; r < 0xb; ++r) regs.push_back(dispi_read(g, r));
+  for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs.push_back(g.rd(4, r, 4));
+  std::vector<uint8_t> png_before;
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_before = d.screenshot_png(); }));
+  v->stop();
+  manager_->destroy_vgpu(uuid);
+
+  auto& fp2 = platform(4);
+  auto v2 = make(fp2, uuid, "simgpu-16");
+  v2->restore(image);
+  v2->start();
+  BusGuest g2{manager_->bus(Domid{4})};
+  std::vector<uint64_t> regs2;
+  for (uint16_t r = 0; r < 0xb; ++r) regs2.push_back(dispi_read(g2, r));
+  for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs2.push_back(g2.rd(4, r, 4));
+  EXPECT_EQ(regs, regs2) << "registers and engine state come back (config space too: BARs still decode)";
+  std::vector<uint8_t> png_after;
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_after = d.screenshot_png(); }));
+  EXPECT_EQ(decode_png(png_before).rgb, decode_png(png_after).rgb) << "VRAM comes back";
+}
+
+}  // namespace
+}  // namespace xvgpu::simgpu::test
