@@ -218,7 +218,7 @@ int xendevicemodel_modified_memory(xendevicemodel_handle* dmod, domid_t domid, u
                                    uint32_t nr) {
   XENSIM_INJECT("xendevicemodel_modified_memory", -1);
   Writer w = dom(domid);
-  w.put(first_pfn).put(nr);
+  w.put(first_pfn).put(nr).put(uint32_t{0});
   return simple(dmod, Op::xendevicemodel_modified_memory, w);
 }
 
@@ -227,7 +227,8 @@ int xendevicemodel_modified_memory_bulk(xendevicemodel_handle* dmod, domid_t dom
   XENSIM_INJECT("xendevicemodel_modified_memory_bulk", -1);
   Writer w = dom(domid);
   w.put(nr);
-  for (uint32_t i = 0; i < nr; ++i) w.put<uint64_t>(extents[i].first_pfn).put(extents[i].nr);
+  for (uint32_t i = 0; i < nr; ++i)
+    w.put<uint64_t>(extents[i].first_pfn).put(extents[i].nr).put(extents[i].pad);
   return simple(dmod, Op::xendevicemodel_modified_memory_bulk, w);
 }
 

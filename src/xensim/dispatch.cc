@@ -282,7 +282,8 @@ Reply HostImpl::op_dm(SessionState& ss, Op op, Reader& in) {
       for (uint32_t i = 0; i < n; ++i) {
         const auto first = in.get<uint64_t>();
         const auto nr = in.get<uint32_t>();
-        if (first > max_gfn || nr > max_gfn - first + 1) return Reply::error(EINVAL);
+        const auto pad = in.get<uint32_t>();
+        if (pad != 0 || first > max_gfn || nr > max_gfn - first + 1) return Reply::error(EINVAL);
         for (uint64_t g = first; g < first + nr && d->modified.size() < (1u << 20); ++g)
           d->modified.insert(g);
       }

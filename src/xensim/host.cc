@@ -140,10 +140,12 @@ int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint1
                    d->memfd.get(), 0);
   if (m == MAP_FAILED) return -errno;
   d->base = static_cast<uint8_t*>(m);
-  // RAM at gfn 0..N-1; the special region (legacy ioreq gfns) stays above it.
-  d->max_pages = ram_pages;
-  for (uint64_t g = 0; g < ram_pages; ++g) d->p2m[g] = d->next_page++;
-  d->tot_pages = ram_pages;
+  // RAM at gfns [0, N) except the legacy VGA hole [0xa0, 0xc0) (MMIO, as in every HVM
+  // guest); the special region (legacy ioreq gfns) stays above it.
+  for (uint64_t g = 0; g < ram_pages; ++g)
+    if (g < kVgaHoleFirst || g > kVgaHoleLast) d->p2m[g] = d->next_page++;
+  d->tot_pages = d->p2m.size();
+  d->max_pages = d->tot_pages;
   d->state = paused ? DomainState::paused : DomainState::running;
   // Domain ids are never reused within one host's life (as Xen until it wraps).
   constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;

@@ -158,31 +158,34 @@ AccessStatus HostImpl::wait_for_io(Lock& lk, const std::shared_ptr<Domain>& d, u
       crash(*d, "Weird HVM iorequest state " + std::to_string(state));
       return AccessStatus::crashed;
     }
-    // wait_on_xen_event_channel(port, state != prev)
+    // wait_on_xen_event_channel(port, state != prev): the condition is evaluated before
+    // blocking and after each event, never on a timeout (which only reports the hang).
     for (;;) {
       state = load_state(slot);
       if (state != prev) break;
-      if (d->state == DomainState::gone) return AccessStatus::destroyed;
-      if (!d->alive()) return AccessStatus::crashed;
-      if (s.dead) {
-        d->hung.erase(vcpu);
-        return AccessStatus::unclaimed;
-      }
       const uint64_t seq = v.notify_seq;
-      const auto deadline =
-          reported ? std::chrono::steady_clock::time_point::max() : started + opts_.hang_timeout;
-      const bool woke =
-          v.cv.wait_until(lk, deadline, [&] { return v.notify_seq != seq || !d->alive() || s.dead; });
-      if (!woke && !reported) {
-        reported = true;
-        ++d->hung_reports;
-        HungVcpu h;
-        h.vcpu = vcpu;
-        h.server = s.id;
-        h.type = slot->type;
-        h.addr = slot->addr;
-        h.waited_ms = static_cast<uint64_t>(opts_.hang_timeout.count());
-        d->hung[vcpu] = h;
+      for (;;) {
+        if (d->state == DomainState::gone) return AccessStatus::destroyed;
+        if (!d->alive()) return AccessStatus::crashed;
+        if (s.dead) {
+          d->hung.erase(vcpu);
+          return AccessStatus::unclaimed;
+        }
+        if (v.notify_seq != seq) break;
+        const auto deadline =
+            reported ? std::chrono::steady_clock::time_point::max() : started + opts_.hang_timeout;
+        if (v.cv.wait_until(lk, deadline) == std::cv_status::timeout && !reported &&
+            std::chrono::steady_clock::now() >= started + opts_.hang_timeout) {
+          reported = true;
+          ++d->hung_reports;
+          HungVcpu h;
+          h.vcpu = vcpu;
+          h.server = s.id;
+          h.type = slot->type;
+          h.addr = slot->addr;
+          h.waited_ms = static_cast<uint64_t>(opts_.hang_timeout.count());
+          d->hung[vcpu] = h;
+        }
       }
     }
   }
