@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Boots Xen 4.17 + a busybox dom0 under qemu-system-x86_64 (TCG), runs one scenario in dom0 and reads its verdicts.
+
+The scenario (tests/xen/scenarios/NAME.sh) declares in its header the checks it must report (`# checks: a b`), what
+it needs from the build (`# needs: dm ctl xl-scripts guest-tools`) and a time limit (`# timeout: S`). dom0 prints
+`XENTEST-PASS|FAIL|SKIP <check> [detail]`, `XENTEST-TIME`, `XENTEST-METRIC`, `XENTEST-STAGE` lines and finally
+`XENTEST-DONE` on its console, which Xen forwards to the emulated serial port (a file here).
+
+Exit status: 0 every declared check passed; 1 a check failed, is missing, or the run broke (timeout, panic);
+77 skipped (lab packages or a needed build product absent, or a check reported SKIP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SKIP = 77
+XEN_GZ = Path("/boot/xen-4.17-amd64.gz")
+LAB_FILES = [
+    XEN_GZ,
+    Path("/usr/lib/xen-4.17/bin/xl"),
+    Path("/usr/libexec/xen-qemu-system-i386"),
+    Path("/usr/lib/xen-4.17/boot/hvmloader"),
+    Path("/usr/share/seabios/bios-256k.bin"),
+    Path("/bin/busybox"),
+    Path("/usr/bin/lspci"),
+]
+LAB_TOOLS = ["qemu-system-x86_64", "cpio", "modprobe", "ldd"]
+# Packages whose files go into the dom0 image: their versions key the cached base archive.
+LAB_PACKAGES = ["xen-utils-4.17", "xen-hypervisor-4.17-amd64", "qemu-system-xen", "busybox-static", "seabios",
+                "libc6", "pciutils"]
+VERDICT_RE = re.compile(r"XENTEST-(PASS|FAIL|SKIP) (\S+) ?(.*)$")
+TIME_RE = re.compile(r"XENTEST-TIME (\S+) (\S+)")
+METRIC_RE = re.compile(r"XENTEST-METRIC (\S+) (\S+) (\S+)")
+STAGE_RE = re.compile(r"XENTEST-STAGE (\S+) (\S+)")
+BROKEN_RE = re.compile(r"Panic on CPU|Kernel panic - not syncing|FATAL TRAP|Reboot in five seconds")
+
+
+def skip(msg: str) -> int:
+    print(f"SKIP: {msg}")
+    return SKIP
+
+
+def parse_header(script: Path) -> dict[str, str]:
+    header: dict[str, str] = {}
+    for line in script.read_text().splitlines():
+        m = re.match(r"#\s*(checks|needs|timeout):\s*(.*)$", line)
+        if m:
+            header[m.group(1)] = m.group(2).strip()
+    return header
+
+
+def kernel_version() -> str | None:
+    kvers = sorted(p.name[len("vmlinuz-"):] for p in Path("/boot").glob("vmlinuz-*"))
+    kvers = [k for k in kvers if Path(f"/lib/modules/{k}/modules.dep").exists()]
+    return kvers[-1] if kvers else None
+
+
+def package_versions() -> str:
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\n", *LAB_PACKAGES],
+                         capture_output=True, text=True, check=False)
+    return out.stdout
+
+
+def digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(hashlib.sha256(p).digest())
+    return h.hexdigest()[:16]
+
+
+def files_digest(paths: list[Path]) -> bytes:
+    out = b""
+    for p in sorted(paths):
+        if p.is_file():
+            out += str(p).encode() + p.read_bytes()
+    return out
+
+
+def cached_build(cache: Path, prefix: str, key: str, build) -> Path:
+    """Returns cache/prefix-key.cpio, building it with build(path) if absent; drops older builds of prefix."""
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{prefix}-{key}.cpio"
+    if not target.exists():
+        for old in cache.glob(f"{prefix}-*.cpio"):
+            old.unlink()
+        build(target)
+    return target
+
+
+def run(cmd: list[str]) -> None:
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout + res.stderr)
+        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", required=True, help="name of a script in tests/xen/scenarios (without .sh)")
+    ap.add_argument("--work-dir", type=Path, default=Path("/tmp/xvgpu-xen-test"))
+    ap.add_argument("--cache-dir", type=Path, help="where the dom0 base archive is cached (default WORK/../cache)")
+    ap.add_argument("--dm", type=Path, help="xvgpu-dm binary")
+    ap.add_argument("--ctl", type=Path, help="xvgpuctl binary")
+    ap.add_argument("--xl-scripts", type=Path, help="the project's xl-scripts directory")
+    ap.add_argument("--plugin-dir", type=Path, help="vendor plugins (*.so) to put into dom0")
+    ap.add_argument("--guest-tools", type=Path, help="directory of static guest programs (and guest modules)")
+    ap.add_argument("--timeout", type=float, help="override the scenario's time limit (seconds)")
+    ap.add_argument("--memory", default="2G", help="memory of the emulated machine")
+    args = ap.parse_args()
+
+    scenario = HERE / "scenarios" / f"{args.scenario}.sh"
+    if not scenario.is_file():
+        print(f"FAIL: no scenario {scenario}")
+        return 1
+    header = parse_header(scenario)
+    checks = header.get("checks", "").split()
+    needs = header.get("needs", "").split()
+    limit = args.timeout or float(header.get("timeout", "300"))
+
+    # Prerequisites: absent lab packages or build products are a skip, reported as such, never a pass.
+    missing = [str(p) for p in LAB_FILES if not p.exists()] + [t for t in LAB_TOOLS if not shutil.which(t)]
+    kver = kernel_version()
+    if kver is None:
+        missing.append("/boot/vmlinuz-* with /lib/modules")
+    if missing:
+        return skip("real-Xen lab not installed (missing: " + ", ".join(missing) +
+                    "); install it with scripts/install-deps.sh --xen-lab")
+    need_paths = {"dm": args.dm, "ctl": args.ctl, "xl-scripts": args.xl_scripts, "guest-tools": args.guest_tools}
+    for need in needs:
+        p = need_paths.get(need)
+        if p is None or not p.exists():
+            return skip(f"scenario {args.scenario} needs {need} ({p or 'not given'}), which is not built yet")
+
+    work = args.work_dir
+    cache = args.cache_dir or work.parent / "cache"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    t_prep = time.monotonic()
+
+    xen_elf = cache / f"xen-{digest(XEN_GZ.read_bytes())}.elf"
+    if not xen_elf.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = xen_elf.with_suffix(".tmp")
+        tmp.write_bytes(gzip.decompress(XEN_GZ.read_bytes()))
+        tmp.rename(xen_elf)
+
+    base_inputs = [HERE / "mkinitramfs-dom0.sh", HERE / "lib" / "rootfs.sh", HERE / "dom0" / "init",
+                   HERE / "dom0" / "lib.sh"]
+    base_key = digest(files_digest(base_inputs), package_versions().encode(), kver.encode())
+    base = cached_build(cache, "dom0", base_key,
+                        lambda out: run([str(HERE / "mkinitramfs-dom0.sh"), str(out), kver]))
+
+    guest = work / "guest.cpio"
+    guest_cmd = [str(HERE / "mkinitramfs-guest.sh"), str(guest), kver]
+    if args.guest_tools and args.guest_tools.is_dir():
+        guest_cmd.append(str(args.guest_tools))
+    run(guest_cmd)
+
+    overlay = work / "overlay.cpio"
+    overlay_cmd = [str(HERE / "mkinitramfs-overlay.sh"), str(overlay), str(scenario), str(guest)]
+    for opt, val in (("--dm", args.dm), ("--ctl", args.ctl), ("--xl-scripts", args.xl_scripts),
+                     ("--plugin-dir", args.plugin_dir)):
+        if val is not None and val.exists():
+            overlay_cmd += [opt, str(val)]
+    run(overlay_cmd)
+
+    dom0_img = work / "dom0.cpio"
+    with dom0_img.open("wb") as out:
+        for part in (base, overlay):
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out)
+    prep_s = time.monotonic() - t_prep
+
+    serial = work / "serial.log"
+    xen_args = ("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot "
+                "dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot bootscrub=false")
+    dom0_args = "console=hvc0 earlyprintk=xen loglevel=4"
+    qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35",
+            "-m", args.memory, "-smp", "2", "-display", "none", "-nodefaults", "-no-reboot",
+            "-serial", f"file:{serial}", "-kernel", str(xen_elf), "-append", xen_args,
+            "-initrd", f"/boot/vmlinuz-{kver} {dom0_args},{dom0_img}"]
+    (work / "qemu-cmdline.txt").write_text(" ".join(qemu) + "\n")
+    print(f"xen-test {args.scenario}: images ready in {prep_s:.1f} s; booting (limit {limit:.0f} s), serial log {serial}",
+          flush=True)
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(qemu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    verdicts: dict[str, tuple[str, str, float]] = {}
+    order: list[str] = []
+    times: list[tuple[str, str]] = []
+    metrics: list[tuple[str, str, str]] = []
+    stages: list[tuple[str, float]] = []
+    done = False
+    broken = ""
+    pos = 0
+    pending = ""
+    timed_out = False
+    while True:
+        exited = proc.poll() is not None
+        if serial.exists():
+            with serial.open("rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos += len(chunk)
+            pending += chunk.decode("utf-8", "replace").replace("\r", "")
+            *lines, pending = pending.split("\n")
+            now = time.monotonic() - t0
+            for line in lines:
+                if m := VERDICT_RE.search(line):
+                    if m.group(2) not in verdicts:
+                        order.append(m.group(2))
+                    # A check keeps its worst verdict.
+                    prev = verdicts.get(m.group(2))
+                    if prev is None or prev[0] == "PASS" or m.group(1) == "FAIL":
+                        verdicts[m.group(2)] = (m.group(1), m.group(3).strip(), now)
+                elif m := TIME_RE.search(line):
+                    times.append((m.group(1), m.group(2)))
+                elif m := METRIC_RE.search(line):
+                    metrics.append((m.group(1), m.group(2), m.group(3)))
+                elif m := STAGE_RE.search(line):
+                    stages.append((m.group(1), now))
+                elif "XENTEST-DONE" in line:
+                    done = True
+                elif BROKEN_RE.search(line) and not broken:
+                    broken = line.strip()
+        if exited:
+            break
+        if time.monotonic() - t0 > limit:
+            timed_out = True
+            break
+        if broken and time.monotonic() - t0 > 0:
+            # Give the console a moment to flush the panic's details, then stop.
+            time.sleep(2)
+            break
+        time.sleep(0.1)
+    wall = time.monotonic() - t0
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    qemu_out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+
+    # Report.
+    print(f"xen-test {args.scenario}: QEMU ran {wall:.1f} s (images {prep_s:.1f} s)")
+    for name, at in stages:
+        print(f"  stage {name:<24} at {at:6.1f} s")
+    for name, val in times:
+        print(f"  time  {name:<24} {val} s (dom0 clock)")
+    for name, val, unit in metrics:
+        print(f"  metric {name:<23} {val} {unit}")
+    failures = []
+    skipped = []
+    for name in order + [c for c in checks if c not in verdicts]:
+        verdict, detail, at = verdicts.get(name, ("MISSING", "no verdict reported", wall))
+        print(f"  {verdict:<7} {name:<28} {detail}" + (f" (at {at:.1f} s)" if verdict != "MISSING" else ""))
+        if verdict in ("FAIL", "MISSING"):
+            failures.append(name)
+        elif verdict == "SKIP":
+            skipped.append(name)
+    if timed_out:
+        failures.append(f"timeout after {limit:.0f} s")
+    if broken:
+        failures.append(f"crash: {broken}")
+    if not done and not timed_out and not broken:
+        failures.append("dom0 did not report DONE")
+    if qemu_out.strip():
+        print("QEMU said:\n" + qemu_out.strip())
+    if failures:
+        tail = serial.read_bytes().decode("utf-8", "replace").replace("\r", "").splitlines()[-120:] if serial.exists() else []
+        print(f"FAIL: {args.scenario}: " + "; ".join(failures))
+        print(f"---- last {len(tail)} lines of {serial} ----")
+        print("\n".join(tail))
+        print("---- end of serial log ----")
+        return 1
+    if skipped:
+        return skip(f"{args.scenario}: checks skipped: {', '.join(skipped)}")
+    print(f"PASS: {args.scenario}: {len(checks)} checks passed in {wall:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
