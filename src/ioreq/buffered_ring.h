@@ -11,8 +11,10 @@
 #include <cstdint>
 
 // clang-format off
+extern "C" {
 #include <xen/xen.h>
 #include <xen/hvm/ioreq.h>
+}
 // clang-format on
 
 namespace xvgpu::ioreq {

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+// clang-format off
+extern "C" {
 #include <xentoolcore.h>
+}
+// clang-format on
 
 #include <optional>
 
@@ -13,6 +17,7 @@
 #include "ioreq/ioreq_server.h"
 #include "ioreq/map_cache.h"
 #include "ioreq/request_dispatcher.h"
+#include "ioreq/restriction_check.h"
 #include "ioreq/signal_guard.h"
 #include "ioreq/xen_direct_memory.h"
 #include "ioreq/xen_guest_memory.h"
@@ -49,21 +54,24 @@ class Frontend::Impl {
     xce = open_evtchn();
     check_errno(xendevicemodel_nr_vcpus(dm.get(), domid.value, &nr_vcpus), ctx("xendevicemodel_nr_vcpus"));
 
-    // 2. Privileged work: growing the domain for direct memory (needs xenctrl, not kept).
-    if (options.direct_memory_bytes != 0) {
+    // 2. Privileged set-up, with unrestricted handles: growing the domain for direct memory
+    //    (xenctrl), then the ioreq server (pages mapped, enabled, ports bound). Nothing read so
+    //    far is guest-controlled.
+    if (options.direct_memory_bytes != 0)
       direct = XenDirectMemory::reserve(dm, fmem, domid, options.direct_memory_scratch_gfn,
                                         options.direct_memory_bytes);
-    }
+    server.emplace(dm.get(), fmem, xce.get(), domid, nr_vcpus, options.buffered_ioreq);
 
-    // 3. Restrict every handle to the domain before anything the guest influences is read.
+    // 3. Restrict every handle to the domain, and prove it, before any guest input is read.
     check_errno(xendevicemodel_restrict(dm.get(), domid.value), ctx("xendevicemodel_restrict"));
     check_errno(xenforeignmemory_restrict(fmem.get(), domid.value), ctx("xenforeignmemory_restrict"));
     check_errno(xenevtchn_restrict(xce.get(), domid.value), ctx("xenevtchn_restrict"));
+    verify_restricted(dm.get(), fmem.get(), xce.get(), domid);
+    if (direct) direct->commit();  // closes the xenctrl handle
     if (options.restrict_whole_process)
       check_errno(xentoolcore_restrict_all(domid.value), ctx("xentoolcore_restrict_all"));
 
-    // 4. The ioreq server and the services on top of it.
-    server.emplace(dm.get(), fmem, xce.get(), domid, nr_vcpus, options.buffered_ioreq);
+    // 4. The services on top of the server.
     MapCacheOptions mc;
     mc.bucket_shift = options.map_cache_bucket_shift;
     mc.max_buckets = options.map_cache_max_buckets;
@@ -119,6 +127,9 @@ Domid Frontend::domid() const {
 }
 unsigned Frontend::vcpu_count() const {
   return impl_->nr_vcpus;
+}
+uint16_t Frontend::server_id() const {
+  return impl_->server->id();
 }
 
 gpu::Platform Frontend::platform() {

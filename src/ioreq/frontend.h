@@ -71,7 +71,8 @@ enum class StopReason {
 
 class Frontend {
  public:
-  // Privileged set-up for `domid`, then restriction of every handle; see FrontendOptions.
+  // Privileged set-up for `domid`, then restriction of every handle (verified by probing
+  // another domain, see restriction_check.h); see FrontendOptions.
   Frontend(Domid domid, const FrontendOptions& options);
   ~Frontend();
   Frontend(const Frontend&) = delete;
@@ -79,6 +80,8 @@ class Frontend {
 
   [[nodiscard]] Domid domid() const;
   [[nodiscard]] unsigned vcpu_count() const;
+  // Xen's id of our ioreq server (diagnostics, tests).
+  [[nodiscard]] uint16_t server_id() const;
   // Services for the vGPU core; the pointers stay valid until the Frontend is destroyed.
   [[nodiscard]] gpu::Platform platform();
 

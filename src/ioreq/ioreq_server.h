@@ -13,9 +13,11 @@
 #include <vector>
 
 // clang-format off
+extern "C" {
 #include <xen/xen.h>
 #include <xen/hvm/ioreq.h>
 #include <xen/memory.h>
+}
 // clang-format on
 
 #include "common/types.h"

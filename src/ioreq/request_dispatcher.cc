@@ -125,9 +125,17 @@ uint64_t RequestDispatcher::serve_rep(const DecodedRequest& d, gpu::IoAccess acc
   // The validator bounded count x size to one page and checked the buffer does not wrap.
   const auto buffer = *rep_span(d.data, d.count, d.size, d.df);
   const size_t bytes = size_t{d.count} * d.size;
+  // Device -> guest: pin the buffer before the first device read, so that a bad buffer is
+  // refused before any read side effect. Guest -> device: copy the guest's data once.
+  std::unique_ptr<gpu::GuestMapping> target;
   std::array<std::byte, kMaxRepBytes> tmp;
-  const std::span<std::byte> staged(tmp.data(), bytes);
-  if (!d.read) memory_.read(buffer.first, staged);  // the guest's data, copied once
+  std::span<std::byte> staged(tmp.data(), bytes);
+  if (d.read) {
+    target = memory_.map(buffer.first, bytes, true);
+    staged = target->bytes().first(bytes);
+  } else {
+    memory_.read(buffer.first, staged);
+  }
 
   const uint64_t step = d.size;
   for (uint32_t i = 0; i < d.count; ++i) {
@@ -145,8 +153,7 @@ uint64_t RequestDispatcher::serve_rep(const DecodedRequest& d, gpu::IoAccess acc
     }
   }
   stats_.items.fetch_add(d.count, std::memory_order_relaxed);
-  if (d.read) memory_.write(buffer.first, staged);
-  return d.data;
+  return d.data;  // releasing `target` reports the written pages dirty
 }
 
 }  // namespace xvgpu::ioreq

@@ -9,8 +9,10 @@
 #include <optional>
 
 // clang-format off
+extern "C" {
 #include <xen/xen.h>
 #include <xen/hvm/ioreq.h>
+}
 // clang-format on
 
 #include "common/types.h"

@@ -1,7 +1,11 @@
 #include "ioreq/xen_direct_memory.h"
 
 // xenctrl.h pulls in headers that need GNU extensions: this file builds with -std=gnu++20.
+// clang-format off
+extern "C" {
 #include <xenctrl.h>
+}
+// clang-format on
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -129,10 +133,9 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, 
   if (scratch_gfn > UINT64_MAX / 2 - pages) throw Error("direct memory scratch range wraps around");
   const std::string ctx = fmt::format("dom{}: reserving {} MiB of direct memory", domid.value, bytes >> 20);
 
-  struct XcCloser {
-    void operator()(xc_interface* h) const noexcept { xc_interface_close(h); }
-  };
-  std::unique_ptr<xc_interface, XcCloser> xc_owner(xc_interface_open(nullptr, nullptr, 0));
+  std::shared_ptr<xc_interface> xc_owner(xc_interface_open(nullptr, nullptr, 0), [](xc_interface* h) {
+    if (h != nullptr) xc_interface_close(h);
+  });
   if (!xc_owner) throw SystemError(errno != 0 ? errno : EIO, ctx + ": xc_interface_open");
   xc_interface* xc = xc_owner.get();
 
@@ -150,11 +153,13 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, 
     xc_domain_setmaxmem(xc, domid.value, old_max_kb);
     throw SystemError(e, ctx + ": xc_domain_populate_physmap_exact");
   }
-  auto undo = [&] {
+  // Gives the pages back and restores the maximum (failed set-up).
+  auto undo = [xc_owner, domid, scratch_gfn, pages, old_max_kb] {
     std::vector<xen_pfn_t> again(pages);
     for (uint64_t i = 0; i < pages; ++i) again[i] = scratch_gfn + i;
-    xc_domain_decrease_reservation_exact(xc, domid.value, pages, 0, again.data());
-    xc_domain_setmaxmem(xc, domid.value, old_max_kb);
+    if (xc_domain_decrease_reservation_exact(xc_owner.get(), domid.value, pages, 0, again.data()) != 0 ||
+        xc_domain_setmaxmem(xc_owner.get(), domid.value, old_max_kb) != 0)
+      spdlog::warn("dom{}: giving back direct memory: {}", domid.value, std::strerror(errno));
   };
 
   std::vector<int> errs(pages, 0);
@@ -179,10 +184,15 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, 
   pool->scratch_gfn = scratch_gfn;
   pool->pages = pages;
   pool->free.emplace(0, pages);
-  return std::make_unique<XenDirectMemory>(std::move(pool));
+  return std::make_unique<XenDirectMemory>(std::move(pool), std::move(undo));
 }
 
-XenDirectMemory::~XenDirectMemory() = default;
+XenDirectMemory::~XenDirectMemory() {
+  if (undo_) {
+    pool_->mapping.reset();  // our mapping holds references to the pages
+    undo_();
+  }
+}
 
 std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
   if (size == 0 || size % kPageSize != 0)

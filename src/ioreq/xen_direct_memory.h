@@ -8,10 +8,12 @@
 // region's frames to the BAR address with xendevicemodel_relocate_memory (our mapping keeps
 // referring to the same pages); unplace() moves them back to their scratch frames;
 // collect_dirty() uses xendevicemodel_track_dirty_vram.
-// The populated memory belongs to the domain and is released by Xen when the domain dies.
+// Once committed, the populated memory belongs to the domain and is released by Xen when the
+// domain dies; a failed set-up gives it back at once.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,20 +28,25 @@ class XenDirectMemory final : public gpu::DirectMemory {
  public:
   struct Pool;
 
-  // Privileged: opens (and closes again) an unrestricted xenctrl handle. Throws SystemError
+  // Privileged: opens an unrestricted xenctrl handle, kept until commit(). Throws SystemError
   // naming the failing call; undoes its own steps on failure.
   static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, ForeignMemoryHandle fmem, Domid domid,
                                                   uint64_t scratch_gfn, uint64_t bytes);
+  // Set-up of the whole frontend succeeded: keep the memory, close the xenctrl handle. Until
+  // then, destruction gives the memory back to Xen and restores the domain's maximum.
+  void commit() noexcept { undo_ = nullptr; }
   ~XenDirectMemory() override;
 
   // Throws Error when size is not a positive page multiple or the pool has no room left.
   std::unique_ptr<gpu::DirectRegion> allocate(uint64_t size) override;
   [[nodiscard]] uint64_t free_bytes() const;
 
-  explicit XenDirectMemory(std::shared_ptr<Pool> pool) : pool_(std::move(pool)) {}
+  XenDirectMemory(std::shared_ptr<Pool> pool, std::function<void()> undo)
+      : pool_(std::move(pool)), undo_(std::move(undo)) {}
 
  private:
   std::shared_ptr<Pool> pool_;
+  std::function<void()> undo_;  // owns the xenctrl handle until commit()
 };
 
 }  // namespace xvgpu::ioreq

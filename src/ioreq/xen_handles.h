@@ -4,9 +4,11 @@
 #pragma once
 
 // clang-format off
+extern "C" {
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+}
 // clang-format on
 
 #include <cstddef>

@@ -65,6 +65,19 @@ class RegisterFile : public gpu::IoHandler {
 // Guest RAM [0, size) with optional holes (pages that are not RAM).
 class VectorMemory : public gpu::GuestMemory {
  public:
+  class Mapping : public gpu::GuestMapping {
+   public:
+    Mapping(std::span<std::byte> b, uint64_t gpa, bool w) : bytes_(b), gpa_(gpa), writable_(w) {}
+    std::span<std::byte> bytes() override { return bytes_; }
+    [[nodiscard]] uint64_t gpa() const override { return gpa_; }
+    [[nodiscard]] bool writable() const override { return writable_; }
+
+   private:
+    std::span<std::byte> bytes_;
+    uint64_t gpa_;
+    bool writable_;
+  };
+
   explicit VectorMemory(size_t size) : ram(size) {}
   std::vector<std::byte> ram;
   std::set<uint64_t> holes;  // page numbers
@@ -79,9 +92,12 @@ class VectorMemory : public gpu::GuestMemory {
     std::memcpy(ram.data() + gpa, in.data(), in.size());
     ++writes;
   }
-  std::unique_ptr<gpu::GuestMapping> map(uint64_t gpa, uint64_t, bool) override {
-    throw gpu::GuestMemoryError(gpa, "not supported");
+  std::unique_ptr<gpu::GuestMapping> map(uint64_t gpa, uint64_t len, bool writable) override {
+    check(gpa, len);
+    ++maps;
+    return std::make_unique<Mapping>(std::span(ram).subspan(gpa, len), gpa, writable);
   }
+  int maps = 0;
 
  private:
   void check(uint64_t gpa, size_t len) const {
