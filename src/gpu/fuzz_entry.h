@@ -20,4 +20,13 @@ void fuzz_config_space(const uint8_t* data, size_t size);
 // access exactly, and never run past the BAR.
 void fuzz_bar_dispatch(const uint8_t* data, size_t size);
 
+// Drives a whole running vGPU through its DeviceBus as a hostile guest would: config reads and
+// writes (BAR moves, decode toggling, MSI programming), MMIO and port accesses of any size and
+// alignment anywhere, and vendor-raised MSIs. The vendor is a built-in echo device; the platform
+// is an in-process fake that aborts on unbalanced or overlapping claims. Invariants: no crash,
+// claims consistent at every step, everything released when the vGPU is destroyed.
+// Uses a private state directory under $TMPDIR (created once per process). Returns how many
+// accesses reached the vendor (for tests; fuzzers ignore it).
+size_t fuzz_vgpu_io(const uint8_t* data, size_t size);
+
 }  // namespace xvgpu::gpu

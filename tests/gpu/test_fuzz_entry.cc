@@ -38,3 +38,33 @@ TEST(FuzzEntry, ProgrammedDeviceSequence) {
 
 }  // namespace
 }  // namespace xvgpu::gpu
+
+namespace xvgpu::gpu {
+namespace {
+
+TEST(FuzzEntry, WholeVgpuSurvivesRandomGuests) {
+  std::mt19937 rng(777);
+  std::vector<uint8_t> buf;
+  for (int round = 0; round < 150; ++round) {
+    buf.resize(rng() % 2048);
+    for (auto& b : buf) b = static_cast<uint8_t>(rng());
+    fuzz_vgpu_io(buf.data(), buf.size());
+  }
+}
+
+TEST(FuzzEntry, WholeVgpuProgrammedSequence) {
+  // Place BAR2 at 0xfe001000, enable memory+io+master, then hit it, move it, reset, restart.
+  std::vector<uint8_t> seq = {
+      0x04 | 2, 0x18, 0x00, 0x10, 0x00, 0xfe,  // config write dword BAR2
+      0x04 | 2, 0x04, 0x07, 0x00, 0x00, 0x00,  // command
+      0x0c | 2, 0x00, 0x10, 0x00, 0x00,        // MMIO write 4 bytes at 0xfe001000 (+value)
+      0x00,     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08 | 3, 0x00, 0x10, 0x00, 0x00,  // MMIO read 8
+      0x04 | 2, 0x18, 0x00, 0x20, 0x00, 0xfe,                                                // move BAR2
+      0x18,                                                                                  // stop+start
+      0x38,                                                                                  // reset
+  };
+  EXPECT_EQ(fuzz_vgpu_io(seq.data(), seq.size()), 2u) << "one write and one 8-byte read reached the vendor";
+}
+
+}  // namespace
+}  // namespace xvgpu::gpu

@@ -2,6 +2,8 @@
 // plugins (tests/gpu/plugins/abi_variant_plugin.c), and built-in vendors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "gpu/vendor_descriptor.h"
 #include "gpu/vgpu_manager.h"
 #include "support/fake_platform.h"
@@ -151,7 +153,8 @@ TEST(VendorAbi, BuiltInVendorsGoThroughTheSameChecks) {
   VgpuManager m(ManagerOptions{dir.path()});
   m.load_builtin_vendors();
   m.load_builtin_vendors();  // idempotent
-  EXPECT_EQ(m.vendor_names(), std::vector<std::string>{"builtin-test"});
+  const auto names = m.vendor_names();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "builtin-test"), 1);
   ASSERT_NE(g_host, nullptr);
   EXPECT_EQ(g_host->abi_major, XVGPU_VENDOR_ABI_MAJOR);
   EXPECT_EQ(g_host->struct_size, sizeof(xvgpu_host_api));
