@@ -22,6 +22,11 @@ SignalGuard::SignalGuard() {
 }
 
 SignalGuard::~SignalGuard() {
+  // Consume a SIGTERM/SIGINT that arrived after the loop stopped for another reason: we are
+  // shutting down already, and unblocking it would kill the process before a clean exit.
+  signalfd_siginfo si{};
+  while (::read(fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+  }
   fd_.reset();
   pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
