@@ -198,7 +198,7 @@ struct VectorStream {
   static int64_t read(void* ctx, void* data, size_t len) {
     auto* s = static_cast<VectorStream*>(ctx);
     const size_t n = std::min(len, s->bytes.size() - s->pos);
-    std::memcpy(data, s->bytes.data() + s->pos, n);
+    if (n != 0) std::memcpy(data, s->bytes.data() + s->pos, n);
     s->pos += n;
     return static_cast<int64_t>(n);
   }

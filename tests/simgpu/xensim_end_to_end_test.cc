@@ -1,0 +1,174 @@
+// The whole stack on an in-process xensim host: a simulated guest enumerates the simgpu in
+// PCI config space (CF8/CFC), programs it through ioreqs served by the real frontend and core,
+// draws into VRAM that Xen maps straight into its physmap (no ioreq), and drives the engine
+// with a ring in its RAM; MSIs arrive as Xen injects them.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "gpu/vgpu_manager.h"
+#include "guest_driver.h"
+#include "ioreq/frontend.h"
+#include "png_decode.h"
+#include "vendor/simgpu/simgpu_device.h"
+#include "vendor/simgpu/simgpu_vendor.h"
+#include "xensim/guest.h"
+#include "xensim/host.h"
+
+namespace xvgpu::simgpu::test {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace engine;
+
+constexpr uint64_t kBar0 = 0xe0000000;
+constexpr uint64_t kBar2 = 0xfebf0000;
+constexpr uint64_t kBar4 = 0xfebf1000;
+constexpr uint64_t kMsiAddr = 0xfee00000;
+constexpr uint32_t kMsiData = 0x0051;
+const Sbdf kSbdf{0, 0, 5, 0};
+
+// The guest's vCPU 0 issuing accesses that trap to the device model.
+struct XensimDev {
+  xensim::Guest& guest;
+  Domid dom;
+  uint64_t rd(uint32_t bar, uint64_t off, uint32_t size) {
+    return guest.mmio_read(dom, VcpuId{0}, (bar == 2 ? kBar2 : kBar4) + off, size);
+  }
+  void wr(uint32_t bar, uint64_t off, uint32_t size, uint64_t v) {
+    guest.mmio_write(dom, VcpuId{0}, (bar == 2 ? kBar2 : kBar4) + off, size, v);
+  }
+  uint32_t cfg_read(uint16_t reg, uint32_t size) {
+    return guest.pci_cfg_read(dom, VcpuId{0}, kSbdf, reg, size);
+  }
+  void cfg_write(uint16_t reg, uint32_t size, uint32_t v) {
+    guest.pci_cfg_write(dom, VcpuId{0}, kSbdf, reg, size, v);
+  }
+};
+
+TEST(SimgpuOnXensim, BochsGuestDrawsAndRunsTheEngine) {
+  const auto state_dir =
+      std::filesystem::temp_directory_path() / ("simgpu-xensim-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(state_dir);
+  std::filesystem::create_directories(state_dir);
+  const int rc = xvgpu_simgpu_register_builtin();
+  ASSERT_TRUE(rc == 0 || rc == -EEXIST);
+
+  xensim::Host host;
+  xensim::Guest guest(host);
+  xensim::DomainConfig dc;
+  dc.vcpus = 1;
+  dc.ram_mib = 32;
+  const Domid dom = guest.create_domain(dc);
+  {
+    ioreq::FrontendOptions fo;
+    fo.handle_signals = false;
+    fo.direct_memory_bytes = 16u << 20;  // one simgpu-16
+    fo.domain_check_interval = 100ms;
+    ioreq::Frontend fe(dom, fo);
+    const gpu::Platform platform = fe.platform();
+    gpu::VgpuManager manager(gpu::ManagerOptions{state_dir});
+    manager.load_builtin_vendors();
+    const std::string uuid = "5e5e5e5e-0000-4000-8000-00000000e2e0";
+    gpu::VgpuConfig cfg;
+    cfg.uuid = uuid;
+    cfg.type = "simgpu-16";
+    cfg.sbdf = kSbdf;
+    auto v = manager.create_vgpu(cfg, platform);
+    v->start();
+    auto served = std::async(std::launch::async, [&] { return fe.run(manager.bus(dom)); });
+    guest.unpause(dom);
+
+    XensimDev g{guest, dom};
+    ASSERT_EQ(g.cfg_read(0x00, 4), 0x11111234u);
+    ASSERT_EQ(g.cfg_read(0x08, 4) >> 8, 0x030000u);
+    for (const auto& [bar, addr] : {std::pair{0u, kBar0}, {2u, kBar2}, {4u, kBar4}}) {
+      g.cfg_write(0x10 + bar * 4, 4, 0xffffffff);
+      (void)g.cfg_read(0x10 + bar * 4, 4);
+      g.cfg_write(0x10 + bar * 4, 4, static_cast<uint32_t>(addr));
+    }
+    g.cfg_write(0x04, 2, 0x0006);
+    for (unsigned cap = g.cfg_read(0x34, 1); cap != 0; cap = g.cfg_read(static_cast<uint16_t>(cap + 1), 1)) {
+      if (g.cfg_read(static_cast<uint16_t>(cap), 1) != 0x05) continue;
+      g.cfg_write(static_cast<uint16_t>(cap + 4), 4, static_cast<uint32_t>(kMsiAddr));
+      g.cfg_write(static_cast<uint16_t>(cap + 8), 4, 0);
+      g.cfg_write(static_cast<uint16_t>(cap + 12), 2, kMsiData);
+      g.cfg_write(static_cast<uint16_t>(cap + 2), 2, g.cfg_read(static_cast<uint16_t>(cap + 2), 2) | 1);
+    }
+
+    // The bochs driver's probe and mode set, then a pattern written straight into VRAM.
+    const BochsProbe p = bochs_probe(g);
+    ASSERT_EQ(p.id & 0xfff0, 0xB0C0);
+    ASSERT_EQ(p.mem, 16u << 20);
+    const uint16_t w = 320;
+    const uint16_t h = 240;
+    bochs_setmode(g, w, h, p.mem);
+    bochs_setbase(g, 0, 0, w * 4, 0);
+    std::vector<std::byte> frame(size_t{w} * h * 4);
+    std::vector<uint8_t> expected(size_t{w} * h * 3);
+    for (size_t k = 0; k < size_t{w} * h; ++k) {
+      const auto r = static_cast<uint8_t>(k * 3), gr = static_cast<uint8_t>(k >> 4),
+                 b = static_cast<uint8_t>(k ^ 0x5a);
+      frame[k * 4] = std::byte{b};
+      frame[k * 4 + 1] = std::byte{gr};
+      frame[k * 4 + 2] = std::byte{r};
+      expected[k * 3] = r;
+      expected[k * 3 + 1] = gr;
+      expected[k * 3 + 2] = b;
+    }
+    const uint64_t ioreqs_before = guest.status(dom).ioreqs;
+    guest.write_ram(dom, kBar0, frame);
+    EXPECT_EQ(guest.status(dom).ioreqs, ioreqs_before) << "framebuffer writes cause no ioreq";
+    std::vector<uint8_t> png;
+    ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));
+    const DecodedImage img = decode_png(png);
+    ASSERT_EQ(img.width, w);
+    ASSERT_EQ(img.height, h);
+    EXPECT_EQ(img.rgb, expected) << "the screenshot is exactly the guest's pixels";
+
+    // Engine: ring and data in guest RAM, completion MSIs as the guest programmed them.
+    const uint64_t ring = 0x100000;
+    const uint64_t src = 0x200000;
+    std::vector<std::byte> data(256 * 1024);
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<std::byte>(k * 11 + 1);
+    guest.write_ram(dom, src, data);
+    const std::vector<Descriptor> jobs = {copy_to_vram(src, 0x400000, 256 * 1024, 1),
+                                          copy_from_vram(0x400000, 0x300000, 256 * 1024, 2),
+                                          copy_to_vram(0x7ff00000, 0, 4096, 3)};  // not guest RAM
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      guest.write_ram(dom, ring + k * kDescriptorSize, std::as_bytes(std::span(&jobs[k], 1)));
+    }
+    g.wr(4, kRegRingBaseLo, 4, ring);
+    g.wr(4, kRegRingSize, 4, 8);
+    g.wr(4, kRegIrqMask, 4, kIrqCompletion | kIrqError);
+    g.wr(4, kRegControl, 4, kControlEnable);
+    g.wr(4, kRegDoorbell, 4, 3);
+    ASSERT_TRUE(guest.wait_msis(dom, 3, 5s));
+    for (const auto& m : guest.msis(dom)) {
+      EXPECT_EQ(m.addr, kMsiAddr);
+      EXPECT_EQ(m.data, kMsiData);
+    }
+    EXPECT_EQ(g.rd(4, kRegFence, 4), 3u);
+    EXPECT_EQ(g.rd(4, kRegErrorCode, 4), kErrorGuestRange);
+    std::vector<std::byte> back(data.size());
+    guest.read_ram(dom, 0x300000, back);
+    EXPECT_EQ(back, data) << "guest -> VRAM -> guest round trip";
+    std::vector<std::byte> vram_copy(data.size());
+    guest.read_ram(dom, kBar0 + 0x400000, vram_copy);
+    EXPECT_EQ(vram_copy, data) << "the guest sees engine writes through its VRAM mapping";
+    EXPECT_TRUE(guest.status(dom).crash_reason.empty());
+
+    fe.request_stop();
+    EXPECT_EQ(served.get(), ioreq::StopReason::StopRequested);
+    manager.destroy_vgpu(uuid);
+  }
+  guest.destroy_domain(dom);
+  std::filesystem::remove_all(state_dir);
+}
+
+}  // namespace
+}  // namespace xvgpu::simgpu::test
