@@ -172,10 +172,10 @@ AccessStatus HostImpl::wait_for_io(Lock& lk, const std::shared_ptr<Domain>& d, u
           return AccessStatus::unclaimed;
         }
         if (v.notify_seq != seq) break;
-        const auto deadline =
-            reported ? std::chrono::steady_clock::time_point::max() : started + opts_.hang_timeout;
-        if (v.cv.wait_until(lk, deadline) == std::cv_status::timeout && !reported &&
-            std::chrono::steady_clock::now() >= started + opts_.hang_timeout) {
+        if (reported) {
+          v.cv.wait(lk);
+        } else if (v.cv.wait_until(lk, started + opts_.hang_timeout) == std::cv_status::timeout &&
+                   std::chrono::steady_clock::now() >= started + opts_.hang_timeout) {
           reported = true;
           ++d->hung_reports;
           HungVcpu h;
