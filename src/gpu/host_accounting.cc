@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -129,7 +128,6 @@ HostAccounting::HostAccounting(fs::path state_dir) : dir_(std::move(state_dir)) 
   if (ec)
     throw Error(fmt::format("cannot create vGPU state directory {}: {}", reservations_dir(dir_).string(),
                             ec.message()));
-  ::chmod(dir_.c_str(), 0755);
 }
 
 fs::path HostAccounting::default_state_dir() {

@@ -282,6 +282,22 @@ void Vgpu::destroy() {
   state_ = next;
 }
 
+void Vgpu::abandon() noexcept {
+  std::lock_guard lock(mu_);
+  if (state_ == VgpuState::Destroyed || state_ == VgpuState::Defined) {
+    state_ = VgpuState::Destroyed;
+    return;
+  }
+  spdlog::error("vGPU {}: abandoning the vendor instance after a refused teardown", uuid_);
+  if (worker_) {
+    worker_->close();
+    worker_->drain();
+  }
+  if (state_ == VgpuState::Running) detach_locked(true);
+  release_resources_locked();
+  state_ = VgpuState::Destroyed;
+}
+
 void Vgpu::release_resources_locked() noexcept {
   worker_.reset();
   {

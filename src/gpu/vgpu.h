@@ -104,6 +104,10 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   void stop();
   void reset();
   void destroy();
+  // Last resort at teardown when the vendor refused stop/destroy: releases everything the core
+  // holds (claims, reservation, memory) without calling the vendor again; the vendor's
+  // instance data is leaked rather than used after its plugin is unloaded.
+  void abandon() noexcept;
 
   [[nodiscard]] std::vector<Counter> stats();
   [[nodiscard]] std::string knob_get(const std::string& name);

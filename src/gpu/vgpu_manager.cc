@@ -25,9 +25,10 @@ VgpuManager::~VgpuManager() {
       if (v->state() != VgpuState::Destroyed) v->destroy();
     } catch (const std::exception& e) {
       spdlog::warn("shutting down vGPU {}: {}", uuid, e.what());
+      v->abandon();  // never call into a plugin that is about to be unloaded
     }
   }
-  vgpus.clear();  // a vGPU the vendor refused to destroy is torn down by its destructor
+  vgpus.clear();
   buses_.clear();
   // Vendors last, in reverse load order.
   while (!vendors_.empty()) vendors_.pop_back();
