@@ -38,6 +38,7 @@ class NullDevice final : public gpu::IoHandler {
 
 int serve(uint16_t domid) {
   ioreq::FrontendOptions o;  // SIGTERM/SIGINT handled: run() returns Signal
+  o.restrict_whole_process = true;  // a single-domain process, as a deprivileged device model
   ioreq::Frontend fe(Domid{domid}, o);
   fe.platform().claims->claim_range(gpu::IoSpace::Mmio, kBar, kBar + 0xffff);
   NullDevice device;
