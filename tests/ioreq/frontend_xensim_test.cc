@@ -488,6 +488,22 @@ TEST_F(FrontendOnXensim, DomainDestroyedWhileIdleIsNoticedWithinASecond) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 }
 
+TEST_F(FrontendOnXensim, EventChannelFailureWhileTheDomainLivesStopsWithError) {
+  create(1);
+  start();
+  EXPECT_EQ(guest->mmio_read(dom, VcpuId{0}, kBar, 4), RegisterFile::pattern(kBar, 4));
+  xensim::process_failures().add("xenevtchn_pending", xensim::FailureRule{EIO, 1, true});
+  guest->set_hang_timeout(200ms);
+  auto vcpu = std::async(std::launch::async, [&] {
+    return guest->access(dom, VcpuId{0}, access(xensim::Space::mmio, true, kBar, 4));
+  });
+  ASSERT_EQ(stopped.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(stopped.get(), StopReason::Error);
+  fe.reset();
+  guest->destroy_domain(dom);  // releases the vCPU nobody serves any more
+  vcpu.get();
+}
+
 TEST_F(FrontendOnXensim, PostRunsOnTheLoopThreadAndStopReturnsStopRequested) {
   create(1);
   start();
