@@ -720,6 +720,21 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
       w.put(it == d->intx.end() ? 0u : it->second);
       return ok_with(w);
     }
+    case Op::guest_wait_intx: {
+      const auto sbdf = in.get<uint32_t>();
+      const auto pin = in.get<uint8_t>();
+      const auto level = in.get<uint32_t>();
+      const auto timeout = in.get<uint32_t>();
+      const uint64_t key = (static_cast<uint64_t>(sbdf) << 8) | pin;
+      const auto now_level = [&] {
+        auto it = d->intx.find(key);
+        return it == d->intx.end() ? 0u : it->second;
+      };
+      const bool got = d->msi_cv.wait_for(lk, std::chrono::milliseconds(timeout), [&] {
+        return now_level() == level || d->state == DomainState::gone;
+      });
+      return got && now_level() == level ? Reply{} : Reply::error(ETIMEDOUT);
+    }
     case Op::guest_modified_pages: {
       w.put<uint32_t>(d->modified.size());
       for (uint64_t g : d->modified) w.put(g);

@@ -252,6 +252,20 @@ uint32_t Guest::intx_level(Domid d, xvgpu::Sbdf sbdf, unsigned pin) {
   return in.get<uint32_t>();
 }
 
+bool Guest::wait_intx(Domid d, xvgpu::Sbdf sbdf, unsigned pin, uint32_t level,
+                      std::chrono::milliseconds timeout) {
+  Writer w = dom(d);
+  w.put<uint32_t>(XEN_DMOP_PCI_SBDF(sbdf.seg, sbdf.bus, sbdf.dev, 0)).put<uint8_t>(static_cast<uint8_t>(pin));
+  w.put(level).put<uint32_t>(static_cast<uint32_t>(timeout.count()));
+  try {
+    call(Op::guest_wait_intx, w, "wait for INTx level");
+    return true;
+  } catch (const SystemError& e) {
+    if (e.err() == ETIMEDOUT) return false;
+    throw;
+  }
+}
+
 std::vector<uint64_t> Guest::modified_pages(Domid d) {
   Reply r = call(Op::guest_modified_pages, dom(d), "modified pages");
   Reader in(r.data);

@@ -106,6 +106,9 @@ class Guest {
   // true once at least `count` MSIs were injected in total.
   bool wait_msis(xvgpu::Domid d, uint32_t count, std::chrono::milliseconds timeout);
   uint32_t intx_level(xvgpu::Domid d, xvgpu::Sbdf sbdf, unsigned pin);
+  // true once the INTx line of (device of sbdf, pin) is at `level`.
+  bool wait_intx(xvgpu::Domid d, xvgpu::Sbdf sbdf, unsigned pin, uint32_t level,
+                 std::chrono::milliseconds timeout);
   std::vector<uint64_t> modified_pages(xvgpu::Domid d);
 
   // ---- host control ----

@@ -94,6 +94,7 @@ namespace xensim {
   X(guest_msis)                                      \
   X(guest_wait_msis)                                 \
   X(guest_intx)                                      \
+  X(guest_wait_intx)                                 \
   X(guest_modified_pages)                            \
   X(control_inject_failure)                          \
   X(control_clear_failures)                          \

@@ -200,6 +200,12 @@ int main(int argc, char** argv) {
   auto* intx = dom_cmd("intx", "INTx level of SBDF pin: intx DOMID SBDF [PIN]");
   intx->add_option("sbdf", sbdf_s)->required();
   intx->add_option("pin", pin);
+  uint32_t want_level = 1;
+  auto* waitintx = dom_cmd("wait-intx", "wait until INTx of SBDF PIN is LEVEL (exit 1 on timeout)");
+  waitintx->add_option("sbdf", sbdf_s)->required();
+  waitintx->add_option("pin", pin)->required();
+  waitintx->add_option("level", want_level)->required();
+  waitintx->add_option("--timeout-ms", timeout_ms);
   std::string want_state;
   auto* waitdom =
       dom_cmd("wait-state", "wait until a domain is in STATE (paused|running|crashed|shutdown|gone)");
@@ -310,6 +316,10 @@ int main(int argc, char** argv) {
       const auto sbdf = xvgpu::Sbdf::parse(sbdf_s);
       if (!sbdf) throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
       std::printf("%u\n", g.intx_level(d, *sbdf, pin));
+    } else if (*waitintx) {
+      const auto sbdf = xvgpu::Sbdf::parse(sbdf_s);
+      if (!sbdf) throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
+      return g.wait_intx(d, *sbdf, pin, want_level, std::chrono::milliseconds(timeout_ms)) ? 0 : 1;
     } else if (*waitdom) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
       while (std::chrono::steady_clock::now() < deadline) {

@@ -115,7 +115,12 @@ TEST_F(XensimTest, MsiAndIntxAreRecordedForTheGuest) {
   EXPECT_EQ(m[0].data, 0x4041u);
   EXPECT_EQ(m[1].addr, 0x12300000000ull);
   EXPECT_FALSE(guest.wait_msis(dom, 3, std::chrono::milliseconds(20)));
+  EXPECT_FALSE(guest.wait_intx(dom, xvgpu::Sbdf{0, 0, 3, 0}, 0, 1, std::chrono::milliseconds(10)));
+  auto level = std::async(std::launch::async, [&] {
+    return guest.wait_intx(dom, xvgpu::Sbdf{0, 0, 3, 0}, 0, 1, std::chrono::seconds(2));
+  });
   ASSERT_EQ(xendevicemodel_set_pci_intx_level(dmod, d(), 0, 0, 3, 0, 1), 0);
+  EXPECT_TRUE(level.get());
   EXPECT_EQ(guest.intx_level(dom, xvgpu::Sbdf{0, 0, 3, 0}, 0), 1u);
   ASSERT_EQ(xendevicemodel_set_pci_intx_level(dmod, d(), 0, 0, 3, 0, 0), 0);
   EXPECT_EQ(guest.intx_level(dom, xvgpu::Sbdf{0, 0, 3, 0}, 0), 0u);
