@@ -7,7 +7,7 @@ bool in(uint64_t offset, uint32_t size, uint64_t first, uint64_t length) {
   return offset >= first && offset + size <= first + length;
 }
 constexpr uint64_t kVgaWindow = vga::kLastPort - vga::kFirstPort + 1;
-constexpr uint64_t kDispiWindow = dispi::kRegisterCount * 2;
+constexpr uint64_t kDispiWindow = uint64_t{dispi::kRegisterCount} * 2;
 }  // namespace
 
 DisplayRegisters::DisplayRegisters(uint64_t vram_size, uint32_t max_width, uint32_t max_height,

@@ -60,12 +60,9 @@ std::optional<FairShare::Id> FairShare::pick() {
     }
   }
   if (!best[0] && !best[1]) return std::nullopt;
-  size_t cls = 0;
-  if (!best[0]) {
-    cls = 1;
-  } else if (best[1] && ++background_skipped_ >= kBackgroundTurnEvery) {
-    cls = 1;
-  }
+  // Background goes when foreground is idle, or every kBackgroundTurnEvery-th contested turn.
+  const bool background_turn = !best[0] || (best[1] && ++background_skipped_ >= kBackgroundTurnEvery);
+  const size_t cls = background_turn ? 1 : 0;
   if (cls == 1) background_skipped_ = 0;
   class_vtime_[cls] = std::max(class_vtime_[cls], best_vtime[cls]);
   return best[cls];

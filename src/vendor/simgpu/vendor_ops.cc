@@ -292,7 +292,7 @@ int op_restore_state(void* vgpu_data, const xvgpu_stream* in, xvgpu_error* err) 
   return guarded(err, "restore", [&]() -> int {
     if (in == nullptr || in->read == nullptr) return xvgpu_set_error(err, -EINVAL, "simgpu: no input stream");
     // The image is small (registers only; the core carries VRAM): bound what we accept.
-    constexpr size_t kMaxImage = 64 * 1024;
+    constexpr size_t kMaxImage = size_t{64} * 1024;
     std::vector<uint8_t> image;
     std::array<uint8_t, 4096> chunk{};
     for (;;) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace xvgpu::simgpu {
@@ -50,7 +51,7 @@ struct VgaState {
   uint8_t dac_write_index = 0;
   uint8_t dac_component = 0;  // 0..2: R, G, B of the entry being accessed
   bool dac_reading = false;
-  std::array<uint8_t, 256 * 3> palette{};
+  std::array<uint8_t, std::size_t{256} * 3> palette{};
   uint8_t retrace_phase = 0;
 };
 
