@@ -126,7 +126,10 @@ int run(int argc, char** argv) {
   try {
     ioreq::FrontendOptions fo;
     fo.direct_memory_bytes = direct_bytes;
-    fo.restrict_whole_process = true;
+    // Not xentoolcore_restrict_all(): it would also cut our xenstore connection (libxenstore
+    // drops a restricted socket), which must keep writing the state key under dom0's tree.
+    // The frontend restricts every handle that reads guest input.
+    fo.restrict_whole_process = false;
     frontend.emplace(o.domid, fo);
     spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
 
