@@ -46,11 +46,11 @@ class RateLimiter {
 }  // namespace xvgpu
 
 // XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "fmt", args...)
-#define XVGPU_LOG_LIMITED(limiter, level, ...)                                                   \
-  do {                                                                                           \
-    uint64_t xvgpu_suppressed_ = 0;                                                              \
-    if ((limiter).allow(xvgpu_suppressed_)) {                                                    \
+#define XVGPU_LOG_LIMITED(limiter, level, ...)                                                               \
+  do {                                                                                                       \
+    uint64_t xvgpu_suppressed_ = 0;                                                                          \
+    if ((limiter).allow(xvgpu_suppressed_)) {                                                                \
       if (xvgpu_suppressed_ != 0) spdlog::log(level, "({} similar messages suppressed)", xvgpu_suppressed_); \
-      spdlog::log(level, __VA_ARGS__);                                                           \
-    }                                                                                            \
+      spdlog::log(level, __VA_ARGS__);                                                                       \
+    }                                                                                                        \
   } while (0)

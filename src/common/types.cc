@@ -1,11 +1,13 @@
 #include "common/types.h"
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 namespace xvgpu {
 
-std::string Sbdf::to_string() const { return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", seg, bus, dev, fn); }
+std::string Sbdf::to_string() const {
+  return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", seg, bus, dev, fn);
+}
 
 namespace {
 bool parse_hex(std::string_view s, unsigned max, unsigned& out) {

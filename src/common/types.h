@@ -30,8 +30,12 @@ using VcpuId = StrongId<VcpuTag, uint32_t>;
 
 inline constexpr uint64_t kPageShift = 12;
 inline constexpr uint64_t kPageSize = uint64_t{1} << kPageShift;
-inline constexpr Gfn gfn_of(uint64_t gpa) { return Gfn{gpa >> kPageShift}; }
-inline constexpr uint64_t gpa_of(Gfn g) { return g.value << kPageShift; }
+inline constexpr Gfn gfn_of(uint64_t gpa) {
+  return Gfn{gpa >> kPageShift};
+}
+inline constexpr uint64_t gpa_of(Gfn g) {
+  return g.value << kPageShift;
+}
 
 // PCI segment/bus/device/function.
 struct Sbdf {
