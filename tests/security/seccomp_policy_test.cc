@@ -1,0 +1,152 @@
+// The serving-phase seccomp policy, installed in forked children (a filter cannot be removed):
+// what serving needs still works, and exec, fork, ptrace, network sockets, executable mappings
+// and credential changes are refused - by killing the process (the default) or with EPERM and a
+// log line naming the syscall.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "dm/seccomp_policy.h"
+
+namespace xvgpu::dm {
+namespace {
+
+// Runs body in a child after installing the policy; returns the child's wait status. The body
+// returns the exit code (0 = all expectations held in the child).
+int in_child(const SeccompOptions& options, const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    try {
+      install_seccomp_policy(options);
+    } catch (...) {
+      ::_exit(100);
+    }
+    ::_exit(body());
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+bool exited_ok(int status) {
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+bool killed_by_sigsys(int status) {
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS;
+}
+
+TEST(SeccompPolicy, ServingSyscallsStillWork) {
+  const int status = in_child({}, [] {
+    if (::getpid() <= 0) return 1;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return 2;
+    if (::write(fds[1], "x", 1) != 1) return 3;
+    char c = 0;
+    if (::read(fds[0], &c, 1) != 1 || c != 'x') return 4;
+    void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 5;
+    static_cast<char*>(p)[4096] = 1;
+    if (::munmap(p, 8192) != 0) return 6;
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 7;
+    const int u = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (u < 0) return 8;
+    const int f = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (f < 0) return 9;
+    // A thread: glibc's clone3 gets ENOSYS and falls back to clone(CLONE_THREAD).
+    int seen = 0;
+    std::thread t([&] { seen = 1; });
+    t.join();
+    if (seen != 1) return 10;
+    return 0;
+  });
+  EXPECT_TRUE(exited_ok(status)) << "status " << status;
+}
+
+TEST(SeccompPolicy, ExecveKillsTheProcess) {
+  const int status = in_child({}, [] {
+    char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
+    ::execve("/bin/true", argv, nullptr);
+    return 0;  // reached only if execve was allowed and failed
+  });
+  EXPECT_TRUE(killed_by_sigsys(status)) << "status " << status;
+}
+
+TEST(SeccompPolicy, PtraceKillsTheProcess) {
+  const int status = in_child({}, [] {
+    ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+    return 0;
+  });
+  EXPECT_TRUE(killed_by_sigsys(status)) << "status " << status;
+}
+
+TEST(SeccompPolicy, NetworkSocketKillsTheProcess) {
+  const int status = in_child({}, [] {
+    ::socket(AF_INET, SOCK_STREAM, 0);
+    return 0;
+  });
+  EXPECT_TRUE(killed_by_sigsys(status)) << "status " << status;
+}
+
+TEST(SeccompPolicy, ErrnoModeRefusesWithEpermAndLogsTheSyscall) {
+  int log[2];
+  ASSERT_EQ(::pipe2(log, O_CLOEXEC), 0);
+  SeccompOptions o;
+  o.on_violation = SeccompViolation::ErrnoAndLog;
+  o.log_fd = log[1];
+  const int status = in_child(o, [] {
+    errno = 0;
+    if (::socket(AF_INET6, SOCK_DGRAM, 0) != -1 || errno != EPERM) return 1;
+    errno = 0;
+    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != -1 || errno != EPERM) return 2;
+    errno = 0;
+    if (::setuid(0) != -1 || errno != EPERM) return 3;
+    // No new executable memory.
+    errno = 0;
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED || errno != EPERM) return 4;
+    void* q = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q == MAP_FAILED) return 5;
+    errno = 0;
+    if (::mprotect(q, 4096, PROT_READ | PROT_EXEC) != -1 || errno != EPERM) return 6;
+    // A new process (clone without CLONE_THREAD), and binding a new listening socket.
+    errno = 0;
+    if (::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) != -1 || errno != EPERM) return 7;
+    const int u = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (u < 0 || ::listen(u, 1) != -1 || errno != EPERM) return 8;
+    return 0;
+  });
+  ::close(log[1]);
+  EXPECT_TRUE(exited_ok(status)) << "status " << status << " (exit code = failed step)";
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = ::read(log[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  ::close(log[0]);
+  EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_socket) + " "), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_ptrace) + " "), std::string::npos)
+      << text;
+}
+
+TEST(SeccompPolicy, AllowListNamesTheRestrictedCalls) {
+  const auto names = seccomp_allowed_syscalls();
+  for (const char* forbidden : {"execve", "execveat", "fork", "vfork", "ptrace", "bind", "listen", "setuid",
+                                "chroot", "mount", "bpf", "process_vm_writev", "init_module"}) {
+    EXPECT_EQ(std::find(names.begin(), names.end(), forbidden), names.end()) << forbidden;
+  }
+  EXPECT_NE(std::find(names.begin(), names.end(), "ioctl"), names.end());
+}
+
+}  // namespace
+}  // namespace xvgpu::dm
