@@ -25,7 +25,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 configure() {  # dir sanitizers
-  cmake -S "$here" -B "$1" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXVGPU_SANITIZE="$2" \
+  # -O1 with line tables: sanitizer builds compile about twice as fast as -O2 -g and still run fast.
+  cmake -S "$here" -B "$1" "${gen[@]}" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
+    -DCMAKE_C_FLAGS_SANITIZE="-O1 -g1" -DXVGPU_SANITIZE="$2" \
     -DXVGPU_BUILD_BENCH=OFF -DXVGPU_REAL_XEN_TESTS=OFF >/dev/null
 }
 

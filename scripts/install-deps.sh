@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config ninja-build
       libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libpng-dev libseccomp-dev
       libgtest-dev libgmock-dev libbenchmark-dev python3 valgrind)
+pkgs+=(clang libclang-rt-dev)  # libFuzzer for fuzz/ (scripts/fuzz-smoke.sh)
 if [[ "${1:-}" == "--xen-lab" ]]; then
   pkgs+=(qemu-system-x86 qemu-system-xen xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64
          busybox-static cpio pciutils linux-headers-amd64 kmod)
