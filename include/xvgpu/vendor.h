@@ -153,7 +153,7 @@ static inline int xvgpu_set_error(struct xvgpu_error* err, int code, const char*
 #endif
     ;
 static inline int xvgpu_set_error(struct xvgpu_error* err, int code, const char* fmt, ...) {
-  if (err != NULL) {
+  if (err) {
     va_list ap;
     va_start(ap, fmt);
     err->code = code;

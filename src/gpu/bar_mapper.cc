@@ -8,16 +8,26 @@ namespace xvgpu::gpu {
 
 std::optional<BarWindow> BarMapper::wanted(const PciConfigSpace& cfg, const BarLayout& bar) {
   const uint16_t cmd = cfg.command();
-  if ((cmd & (bar.io ? pci::kCmdIo : pci::kCmdMemory)) == 0) return std::nullopt;
+  if ((cmd & (bar.io ? pci::kCmdIo : pci::kCmdMemory)) == 0) {
+    return std::nullopt;
+  }
   const auto addr = cfg.bar_address(bar.index);
-  if (!addr || *addr == 0) return std::nullopt;
+  if (!addr || *addr == 0) {
+    return std::nullopt;
+  }
   // The low dword written all ones while sizing is not an address.
   const uint32_t low_mask = bar.io ? (0xfffcu & ~static_cast<uint32_t>(bar.size - 1))
                                    : (static_cast<uint32_t>(~(bar.size - 1)) & 0xfffffff0u);
-  if ((static_cast<uint32_t>(*addr) & (bar.io ? 0xfffcu : 0xfffffff0u)) == low_mask) return std::nullopt;
+  if ((static_cast<uint32_t>(*addr) & (bar.io ? 0xfffcu : 0xfffffff0u)) == low_mask) {
+    return std::nullopt;
+  }
   const uint64_t last = *addr + bar.size - 1;
-  if (last < *addr) return std::nullopt;
-  if (bar.io && last > 0xffff) return std::nullopt;
+  if (last < *addr) {
+    return std::nullopt;
+  }
+  if (bar.io && last > 0xffff) {
+    return std::nullopt;
+  }
   return BarWindow{bar.io ? IoSpace::Port : IoSpace::Mmio, *addr, last};
 }
 
@@ -26,7 +36,9 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
   for (const auto& bar : cfg.layout().bars) {
     std::optional<BarWindow> want = attached ? wanted(cfg, bar) : std::nullopt;
     auto& cur = current_.at(bar.index);
-    if (cur == want) continue;
+    if (cur == want) {
+      continue;
+    }
     if (cur) {
       hooks.unmap_bar(bar, *cur);
       cur.reset();

@@ -55,7 +55,9 @@ std::shared_ptr<Vgpu> DeviceBus::find(const IoAccess& access) const {
   }
   const auto& table = access.space == AddressSpace::Port ? ports_ : mmio_;
   auto it = table.upper_bound(access.addr);
-  if (it == table.begin()) return nullptr;
+  if (it == table.begin()) {
+    return nullptr;
+  }
   --it;
   return access.addr <= it->second.last ? it->second.vgpu : nullptr;
 }

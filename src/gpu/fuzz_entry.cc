@@ -20,7 +20,9 @@ namespace xvgpu::gpu {
 namespace {
 
 void check(bool ok) {
-  if (!ok) std::abort();
+  if (!ok) {
+    std::abort();
+  }
 }
 
 class Bytes {
@@ -30,7 +32,9 @@ class Bytes {
   uint8_t u8() { return pos_ < n_ ? d_[pos_++] : 0; }
   uint32_t u32() {
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{u8()} << (8 * i);
+    for (int i = 0; i < 4; ++i) {
+      v |= uint32_t{u8()} << (8 * i);
+    }
     return v;
   }
 
@@ -64,7 +68,9 @@ class CheckingHooks : public BarMapper::Hooks {
  public:
   void map_bar(const BarLayout& bar, const BarWindow& w) override {
     check(w.last >= w.first && w.last - w.first + 1 == bar.size);
-    for (const auto& [b, other] : live_) check(b != bar.index);
+    for (const auto& [b, other] : live_) {
+      check(b != bar.index);
+    }
     live_[bar.index] = w;
   }
   void unmap_bar(const BarLayout& bar, const BarWindow& w) noexcept override {
@@ -118,7 +124,9 @@ void fuzz_config_space(const uint8_t* data, size_t size) {
         const auto r = raise_msi(cfg, in.u8() & 7, sink);
         check(s.has_value());
         check((r == MsiResult::Delivered) == (sink.msis == before + 1));
-        if (r != MsiResult::Disabled) check(s->enabled && (cfg.command() & pci::kCmdBusMaster) != 0);
+        if (r != MsiResult::Disabled) {
+          check(s->enabled && (cfg.command() & pci::kCmdBusMaster) != 0);
+        }
         break;
       }
       default:
@@ -143,7 +151,9 @@ void fuzz_bar_dispatch(const uint8_t* data, size_t size) {
     const unsigned mn = 1u << ((sel >> 3) & 3);
     const unsigned mx = 1u << ((sel >> 5) & 3);
     const AccessPlan plan = plan_access(offset, access, region, mn, mx);
-    if (plan.refused) continue;
+    if (plan.refused) {
+      continue;
+    }
     check(mn <= mx && offset + access <= region);
     uint64_t cur = offset;
     for (unsigned i = 0; i < plan.count; ++i) {
@@ -206,7 +216,9 @@ int echo_write(void* data, const xvgpu_access* a, uint64_t v) {
   ++g_vendor_accesses;
   check(a->offset % a->size == 0);
   d->regs[(a->offset / 8) % 512] = v;
-  if (a->offset == 0x40) (void)g_fuzz_host->raise_msi(d->inst, static_cast<uint32_t>(v & 3));
+  if (a->offset == 0x40) {
+    (void)g_fuzz_host->raise_msi(d->inst, static_cast<uint32_t>(v & 3));
+  }
   return 0;
 }
 
@@ -279,11 +291,15 @@ const xvgpu_vendor* fuzz_entry_point() {
 class FuzzMemory : public GuestMemory {
  public:
   void read(uint64_t gpa, std::span<std::byte> out) override {
-    if (gpa >= ram_.size() || out.size() > ram_.size() - gpa) throw GuestMemoryError(gpa, "outside RAM");
+    if (gpa >= ram_.size() || out.size() > ram_.size() - gpa) {
+      throw GuestMemoryError(gpa, "outside RAM");
+    }
     std::copy_n(ram_.begin() + static_cast<std::ptrdiff_t>(gpa), out.size(), out.begin());
   }
   void write(uint64_t gpa, std::span<const std::byte> in) override {
-    if (gpa >= ram_.size() || in.size() > ram_.size() - gpa) throw GuestMemoryError(gpa, "outside RAM");
+    if (gpa >= ram_.size() || in.size() > ram_.size() - gpa) {
+      throw GuestMemoryError(gpa, "outside RAM");
+    }
     std::copy(in.begin(), in.end(), ram_.begin() + static_cast<std::ptrdiff_t>(gpa));
   }
   std::unique_ptr<GuestMapping> map(uint64_t gpa, uint64_t, bool) override {
@@ -300,8 +316,12 @@ class FuzzClaims : public RangeClaims {
   void release_pci(Sbdf s) override { check(pci_.erase(s) == 1); }
   void claim_range(IoSpace space, uint64_t first, uint64_t last) override {
     check(first <= last);
-    if (space == IoSpace::Port) check(last <= 0xffff);
-    for (const auto& [sp, f, l] : ranges_) check(sp != space || last < f || l < first);
+    if (space == IoSpace::Port) {
+      check(last <= 0xffff);
+    }
+    for (const auto& [sp, f, l] : ranges_) {
+      check(sp != space || last < f || l < first);
+    }
     ranges_.insert({space, first, last});
   }
   void release_range(IoSpace space, uint64_t first, uint64_t last) override {

@@ -29,7 +29,9 @@ std::string serialize(long pid, const PgpuInfo& pgpu, const TypeInfo& type) {
   std::string s =
       fmt::format("pid={}\nvendor={}\npgpu={}\ntype={}\n", pid, pgpu.vendor, pgpu.name, type.name);
   for (size_t i = 0; i < pgpu.resources.size() && i < type.costs.size(); ++i) {
-    if (type.costs[i] != 0) s += fmt::format("cost.{}={}\n", pgpu.resources[i].name, type.costs[i]);
+    if (type.costs[i] != 0) {
+      s += fmt::format("cost.{}={}\n", pgpu.resources[i].name, type.costs[i]);
+    }
   }
   return s;
 }
@@ -47,7 +49,9 @@ ReservationRecord parse(const std::string& uuid, std::string_view body) {
     const auto line = body.substr(0, nl);
     body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
     const auto eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
+    if (eq == std::string_view::npos) {
+      continue;
+    }
     const auto key = line.substr(0, eq);
     const auto val = line.substr(eq + 1);
     uint64_t n = 0;
@@ -70,7 +74,9 @@ void write_all(int fd, const std::string& s) {
   size_t done = 0;
   while (done < s.size()) {
     const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     check_errno(n, "writing reservation record");
     done += static_cast<size_t>(n);
   }
@@ -94,13 +100,19 @@ Reservation::~Reservation() {
 }
 
 void Reservation::release() noexcept {
-  if (!fd_) return;
+  if (!fd_) {
+    return;
+  }
   // Unlink under the global lock so no scanner sees the file unlocked in between.
   UniqueFd lock(::open((dir_ / "lock").c_str(), O_RDWR | O_CLOEXEC));
-  if (lock) (void)flock_retry(lock.get(), LOCK_EX);
+  if (lock) {
+    (void)flock_retry(lock.get(), LOCK_EX);
+  }
   std::error_code ec;
   fs::remove(reservations_dir(dir_) / uuid_, ec);
-  if (ec) spdlog::warn("releasing vGPU reservation {}: {}", uuid_, ec.message());
+  if (ec) {
+    spdlog::warn("releasing vGPU reservation {}: {}", uuid_, ec.message());
+  }
   fd_.reset();
 }
 
@@ -113,7 +125,9 @@ uint32_t accounting_available(const PgpuInfo& pgpu, const TypeInfo& type, const 
   }
   for (size_t i = 0; i < pgpu.resources.size() && i < type.costs.size(); ++i) {
     const uint64_t cost = type.costs[i];
-    if (cost == 0) continue;
+    if (cost == 0) {
+      continue;
+    }
     const auto it = usage.used.find(pgpu.resources[i].name);
     const uint64_t used = it == usage.used.end() ? 0 : it->second;
     const uint64_t cap = pgpu.resources[i].capacity;
@@ -125,9 +139,10 @@ uint32_t accounting_available(const PgpuInfo& pgpu, const TypeInfo& type, const 
 HostAccounting::HostAccounting(fs::path state_dir) : dir_(std::move(state_dir)) {
   std::error_code ec;
   fs::create_directories(reservations_dir(dir_), ec);
-  if (ec)
+  if (ec) {
     throw Error(fmt::format("cannot create vGPU state directory {}: {}", reservations_dir(dir_).string(),
                             ec.message()));
+  }
 }
 
 fs::path HostAccounting::default_state_dir() {
@@ -149,14 +164,18 @@ std::vector<ReservationRecord> HostAccounting::scan_locked() {
   for (const auto& entry : fs::directory_iterator(reservations_dir(dir_), ec)) {
     const std::string name = entry.path().filename().string();
     UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) continue;
+    if (!fd) {
+      continue;
+    }
     if (flock_retry(fd.get(), LOCK_SH | LOCK_NB) == 0) {
       // Nobody holds it: its owner died. Remove it (we hold the global lock).
       spdlog::info("removing stale vGPU reservation {} (its process is gone)", name);
       fs::remove(entry.path(), ec);
       continue;
     }
-    if (errno != EWOULDBLOCK) continue;
+    if (errno != EWOULDBLOCK) {
+      continue;
+    }
     std::string body(kMaxRecord, '\0');
     const ssize_t n = ::pread(fd.get(), body.data(), body.size(), 0);
     body.resize(n > 0 ? static_cast<size_t>(n) : 0);
@@ -173,16 +192,22 @@ std::vector<ReservationRecord> HostAccounting::list() {
 PgpuUsage HostAccounting::usage(const std::string& vendor, const std::string& pgpu) {
   PgpuUsage u;
   for (const auto& r : list()) {
-    if (r.vendor != vendor || r.pgpu != pgpu) continue;
+    if (r.vendor != vendor || r.pgpu != pgpu) {
+      continue;
+    }
     ++u.instances[r.type];
-    for (const auto& [res, amount] : r.costs) u.used[res] += amount;
+    for (const auto& [res, amount] : r.costs) {
+      u.used[res] += amount;
+    }
   }
   return u;
 }
 
 std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, const PgpuInfo& pgpu,
                                                      const TypeInfo& type) {
-  if (!is_canonical_uuid(uuid)) throw Error("invalid vGPU uuid '" + uuid + "'");
+  if (!is_canonical_uuid(uuid)) {
+    throw Error("invalid vGPU uuid '" + uuid + "'");
+  }
   auto lock = lock_global();
   PgpuUsage u;
   for (const auto& r : scan_locked()) {
@@ -190,9 +215,13 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
       throw UuidInUseError(fmt::format("vGPU uuid {} is already in use (process {}, type {} on {}/{})", uuid,
                                        r.pid, r.type, r.vendor, r.pgpu));
     }
-    if (r.vendor != pgpu.vendor || r.pgpu != pgpu.name) continue;
+    if (r.vendor != pgpu.vendor || r.pgpu != pgpu.name) {
+      continue;
+    }
     ++u.instances[r.type];
-    for (const auto& [res, amount] : r.costs) u.used[res] += amount;
+    for (const auto& [res, amount] : r.costs) {
+      u.used[res] += amount;
+    }
   }
   if (accounting_available(pgpu, type, u) == 0) {
     std::string why;
@@ -203,7 +232,9 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
     for (size_t i = 0; i < pgpu.resources.size() && i < type.costs.size(); ++i) {
       const auto& res = pgpu.resources[i];
       if (type.costs[i] != 0 && res.capacity - std::min(res.capacity, u.used[res.name]) < type.costs[i]) {
-        if (!why.empty()) why += "; ";
+        if (!why.empty()) {
+          why += "; ";
+        }
         why += fmt::format("resource '{}': {} of {} in use, the type needs {}", res.name, u.used[res.name],
                            res.capacity, type.costs[i]);
       }

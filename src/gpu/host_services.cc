@@ -29,7 +29,9 @@ int register_pgpu(xvgpu_registrar* reg, const xvgpu_pgpu_desc* desc, const xvgpu
     reg->plugin->add_pgpu(std::make_unique<PhysicalGpu>(*reg->plugin, std::move(info), o, data));
     return 0;
   } catch (const std::exception& e) {
-    if (reg->error.empty()) reg->error = e.what();
+    if (reg->error.empty()) {
+      reg->error = e.what();
+    }
     return xvgpu_set_error(err, -EINVAL, "%s", e.what());
   }
 }
@@ -39,7 +41,9 @@ void log(xvgpu_instance* inst, int level, const char* message) {
     v->svc_log(level, message);
     return;
   }
-  if (message == nullptr) return;
+  if (message == nullptr) {
+    return;
+  }
   const std::string_view msg(message, ::strnlen(message, 1024));
   spdlog::log(level <= XVGPU_LOG_ERROR  ? spdlog::level::err
               : level == XVGPU_LOG_WARN ? spdlog::level::warn
@@ -62,7 +66,9 @@ int sg_map(xvgpu_instance* inst, const xvgpu_sg_entry* entries, uint32_t count, 
   return v == nullptr ? -EINVAL : v->svc_sg_map(entries, count, writable != 0, out, mapping);
 }
 void sg_release(xvgpu_instance* inst, xvgpu_sg_mapping* mapping) {
-  if (Vgpu* v = vgpu_of(inst)) v->svc_sg_release(mapping);
+  if (Vgpu* v = vgpu_of(inst)) {
+    v->svc_sg_release(mapping);
+  }
 }
 int raise_msi(xvgpu_instance* inst, uint32_t vector) {
   Vgpu* v = vgpu_of(inst);

@@ -47,7 +47,9 @@ KnobValue parse_knob_value(const KnobInfo& knob, std::string_view text) {
       int64_t n = 0;
       const char* end = text.data() + text.size();
       auto [p, ec] = std::from_chars(text.data(), end, n, 10);
-      if (text.empty() || ec != std::errc{} || p != end || n < knob.min || n > knob.max) throw bad();
+      if (text.empty() || ec != std::errc{} || p != end || n < knob.min || n > knob.max) {
+        throw bad();
+      }
       v.integer = n;
       return v;
     }
@@ -60,7 +62,9 @@ KnobValue parse_knob_value(const KnobInfo& knob, std::string_view text) {
       }
       throw bad();
     case KnobType::String:
-      if (text.size() > knob_max_text(knob) || text.find('\0') != std::string_view::npos) throw bad();
+      if (text.size() > knob_max_text(knob) || text.find('\0') != std::string_view::npos) {
+        throw bad();
+      }
       v.text = std::string(text);
       return v;
   }

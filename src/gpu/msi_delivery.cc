@@ -6,7 +6,9 @@ namespace xvgpu::gpu {
 
 std::optional<MsiState> read_msi_state(const PciConfigSpace& cfg) {
   const auto& placement = cfg.placement();
-  if (!placement.msi) return std::nullopt;
+  if (!placement.msi) {
+    return std::nullopt;
+  }
   const unsigned m = *placement.msi;
   const auto ctrl = static_cast<uint16_t>(cfg.raw_read(m + pci::kMsiControl, 2));
   MsiState s;
@@ -40,7 +42,9 @@ void set_pending(PciConfigSpace& cfg, uint32_t pending) {
 
 MsiResult raise_msi(PciConfigSpace& cfg, uint32_t vector, InterruptSink& sink) {
   const auto s = read_msi_state(cfg);
-  if (!s || vector >= s->vectors_enabled || !can_send(cfg, *s)) return MsiResult::Disabled;
+  if (!s || vector >= s->vectors_enabled || !can_send(cfg, *s)) {
+    return MsiResult::Disabled;
+  }
   const uint32_t bit = 1u << vector;
   if ((s->mask & bit) != 0) {
     set_pending(cfg, s->pending | bit);
@@ -52,7 +56,9 @@ MsiResult raise_msi(PciConfigSpace& cfg, uint32_t vector, InterruptSink& sink) {
 
 unsigned deliver_unmasked_pending(PciConfigSpace& cfg, InterruptSink& sink) {
   const auto s = read_msi_state(cfg);
-  if (!s || s->pending == 0 || !can_send(cfg, *s)) return 0;
+  if (!s || s->pending == 0 || !can_send(cfg, *s)) {
+    return 0;
+  }
   uint32_t pending = s->pending;
   unsigned sent = 0;
   for (uint32_t v = 0; v < s->vectors_enabled && v < 32; ++v) {

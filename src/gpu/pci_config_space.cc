@@ -74,11 +74,15 @@ void PciConfigSpace::set16(unsigned off, uint16_t v) {
 }
 
 void PciConfigSpace::set32(unsigned off, uint32_t v) {
-  for (unsigned i = 0; i < 4; ++i) bytes_[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  for (unsigned i = 0; i < 4; ++i) {
+    bytes_[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  }
 }
 
 void PciConfigSpace::set_mask32(std::array<uint8_t, pci::kConfigSize>& m, unsigned off, uint32_t v) {
-  for (unsigned i = 0; i < 4; ++i) m[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  for (unsigned i = 0; i < 4; ++i) {
+    m[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  }
 }
 
 void PciConfigSpace::build() {
@@ -111,13 +115,19 @@ void PciConfigSpace::build() {
       set32(off, flags);
       const uint64_t addr_mask = ~(b.size - 1);
       set_mask32(wmask_, off, static_cast<uint32_t>(addr_mask) & 0xfffffff0u);
-      if (b.is64) set_mask32(wmask_, off + 4, static_cast<uint32_t>(addr_mask >> 32));
+      if (b.is64) {
+        set_mask32(wmask_, off + 4, static_cast<uint32_t>(addr_mask >> 32));
+      }
     }
   }
 
   uint16_t cmd_mask = pci::kCmdBusMaster | pci::kCmdParity | pci::kCmdSerr | pci::kCmdIntxDisable;
-  if (has_io) cmd_mask |= pci::kCmdIo;
-  if (has_mem) cmd_mask |= pci::kCmdMemory;
+  if (has_io) {
+    cmd_mask |= pci::kCmdIo;
+  }
+  if (has_mem) {
+    cmd_mask |= pci::kCmdMemory;
+  }
   wmask_[pci::kCommand] = static_cast<uint8_t>(cmd_mask);
   wmask_[pci::kCommand + 1] = static_cast<uint8_t>(cmd_mask >> 8);
   w1c_[pci::kStatus] = static_cast<uint8_t>(pci::kStatusW1cMask);
@@ -129,8 +139,12 @@ void PciConfigSpace::build() {
 
   // Capability list, linked in placement order.
   std::vector<unsigned> chain;
-  if (placement_.msi) chain.push_back(*placement_.msi);
-  for (unsigned off : placement_.vendor) chain.push_back(off);
+  if (placement_.msi) {
+    chain.push_back(*placement_.msi);
+  }
+  for (unsigned off : placement_.vendor) {
+    chain.push_back(off);
+  }
   if (!chain.empty()) {
     bytes_[pci::kCapPtr] = static_cast<uint8_t>(placement_.first);
     set16(pci::kStatus, pci::kStatusCapList);
@@ -164,14 +178,17 @@ void PciConfigSpace::build() {
     }
   }
   for (const auto& f : l.config_fields) {
-    for (unsigned j = 0; j < f.length; ++j) vendor_owned_[f.offset + j] = true;
+    for (unsigned j = 0; j < f.length; ++j) {
+      vendor_owned_[f.offset + j] = true;
+    }
   }
 }
 
 uint32_t PciConfigSpace::raw_read(unsigned offset, unsigned size) const {
   uint32_t v = 0;
-  for (unsigned i = 0; i < size && offset + i < pci::kConfigSize; ++i)
+  for (unsigned i = 0; i < size && offset + i < pci::kConfigSize; ++i) {
     v |= uint32_t{bytes_[offset + i]} << (8 * i);
+  }
   return v;
 }
 
@@ -184,7 +201,9 @@ void PciConfigSpace::raw_write(unsigned offset, unsigned size, uint32_t value) {
 uint32_t PciConfigSpace::read(unsigned offset, unsigned size) const {
   uint32_t v = 0;
   for (unsigned i = 0; i < size && offset + i < pci::kConfigSize; ++i) {
-    if (!vendor_owned_[offset + i]) v |= uint32_t{bytes_[offset + i]} << (8 * i);
+    if (!vendor_owned_[offset + i]) {
+      v |= uint32_t{bytes_[offset + i]} << (8 * i);
+    }
   }
   return v;
 }
@@ -192,7 +211,9 @@ uint32_t PciConfigSpace::read(unsigned offset, unsigned size) const {
 void PciConfigSpace::write(unsigned offset, unsigned size, uint32_t value) {
   for (unsigned i = 0; i < size && offset + i < pci::kConfigSize; ++i) {
     const unsigned o = offset + i;
-    if (vendor_owned_[o]) continue;
+    if (vendor_owned_[o]) {
+      continue;
+    }
     const auto b = static_cast<uint8_t>(value >> (8 * i));
     uint8_t n = static_cast<uint8_t>((bytes_[o] & ~wmask_[o]) | (b & wmask_[o]));
     n = static_cast<uint8_t>(n & ~(b & w1c_[o]));
@@ -202,12 +223,18 @@ void PciConfigSpace::write(unsigned offset, unsigned size, uint32_t value) {
 
 std::optional<uint64_t> PciConfigSpace::bar_address(unsigned index) const {
   const BarLayout* b = layout_.bar(index);
-  if (b == nullptr) return std::nullopt;
+  if (b == nullptr) {
+    return std::nullopt;
+  }
   const unsigned off = pci::kBar0 + 4 * index;
   const uint32_t lo = raw_read(off, 4);
-  if (b->io) return uint64_t{lo & ~3u};
+  if (b->io) {
+    return uint64_t{lo & ~3u};
+  }
   uint64_t addr = lo & ~0xfu;
-  if (b->is64) addr |= uint64_t{raw_read(off + 4, 4)} << 32;
+  if (b->is64) {
+    addr |= uint64_t{raw_read(off + 4, 4)} << 32;
+  }
   return addr;
 }
 
@@ -232,7 +259,9 @@ void PciConfigSpace::load_bytes(const std::array<uint8_t, pci::kConfigSize>& sav
   if (placement_.msi) {
     const unsigned p = *placement_.msi + pci::kMsiPending;
     uint32_t pending = 0;
-    for (unsigned i = 0; i < 4; ++i) pending |= uint32_t{saved[p + i]} << (8 * i);
+    for (unsigned i = 0; i < 4; ++i) {
+      pending |= uint32_t{saved[p + i]} << (8 * i);
+    }
     set32(p, pending & msi_vector_mask(layout_.msi_vectors));
   }
   set_intx_status((saved[pci::kStatus] & pci::kStatusIntx) != 0);

@@ -13,11 +13,15 @@ namespace {
 
 std::string text(const char* s, const std::string& what, bool required = true) {
   if (s == nullptr) {
-    if (required) throw VendorAbiError(what + " is missing");
+    if (required) {
+      throw VendorAbiError(what + " is missing");
+    }
     return {};
   }
   const size_t n = ::strnlen(s, 4096);
-  if (n == 4096) throw VendorAbiError(what + " is longer than 4095 bytes");
+  if (n == 4096) {
+    throw VendorAbiError(what + " is longer than 4095 bytes");
+  }
   return std::string(s, n);
 }
 
@@ -28,17 +32,23 @@ bool valid_access_size(unsigned s) {
 }  // namespace
 
 bool valid_name(std::string_view name, bool allow_address) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64) {
+    return false;
+  }
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-' ||
                     (allow_address && (c == ':' || (c >= 'A' && c <= 'Z')));
-    if (!ok) return false;
+    if (!ok) {
+      return false;
+    }
   }
   return name != "." && name != "..";
 }
 
 xvgpu_vendor check_vendor_entry(const xvgpu_vendor* entry, const std::string& source) {
-  if (entry == nullptr) throw VendorAbiError(source + ": " + XVGPU_VENDOR_ENTRY_SYMBOL + "() returned NULL");
+  if (entry == nullptr) {
+    throw VendorAbiError(source + ": " + XVGPU_VENDOR_ENTRY_SYMBOL + "() returned NULL");
+  }
   // The first three fields never move: read them before trusting anything else.
   uint32_t head[3] = {};
   std::memcpy(head, entry, sizeof head);
@@ -69,24 +79,45 @@ xvgpu_vendor check_vendor_entry(const xvgpu_vendor* entry, const std::string& so
     throw VendorAbiError(source + ": " + e.what());
   }
   const std::string name = text(v.name, source + ": vendor name");
-  if (!valid_name(name))
+  if (!valid_name(name)) {
     throw VendorAbiError(fmt::format("{}: invalid vendor name '{}' (want [a-z0-9_.-]+)", source, name));
-  if (v.init == nullptr) throw VendorAbiError(fmt::format("{}: vendor '{}' has no init()", source, name));
+  }
+  if (v.init == nullptr) {
+    throw VendorAbiError(fmt::format("{}: vendor '{}' has no init()", source, name));
+  }
   return v;
 }
 
 xvgpu_device_ops import_ops(const xvgpu_device_ops* ops) {
   xvgpu_device_ops o = read_versioned(ops, XVGPU_DEVICE_OPS_MIN_SIZE, "struct xvgpu_device_ops");
   const char* missing = nullptr;
-  if (o.available_instances == nullptr) missing = "available_instances";
-  if (o.create == nullptr) missing = "create";
-  if (o.destroy == nullptr) missing = "destroy";
-  if (o.start == nullptr) missing = "start";
-  if (o.shutdown == nullptr) missing = "shutdown";
-  if (o.reset == nullptr) missing = "reset";
-  if (o.read == nullptr) missing = "read";
-  if (o.write == nullptr) missing = "write";
-  if (missing != nullptr) throw VendorAbiError(std::string("mandatory callback ") + missing + "() is NULL");
+  if (o.available_instances == nullptr) {
+    missing = "available_instances";
+  }
+  if (o.create == nullptr) {
+    missing = "create";
+  }
+  if (o.destroy == nullptr) {
+    missing = "destroy";
+  }
+  if (o.start == nullptr) {
+    missing = "start";
+  }
+  if (o.shutdown == nullptr) {
+    missing = "shutdown";
+  }
+  if (o.reset == nullptr) {
+    missing = "reset";
+  }
+  if (o.read == nullptr) {
+    missing = "read";
+  }
+  if (o.write == nullptr) {
+    missing = "write";
+  }
+  if (missing != nullptr) {
+    throw VendorAbiError(std::string("mandatory callback ") + missing + "() is NULL");
+  }
   return o;
 }
 
@@ -94,43 +125,61 @@ void validate_layout(const DeviceLayout& l) {
   std::array<bool, 6> used{};
   for (const auto& b : l.bars) {
     const std::string what = fmt::format("BAR {}", b.index);
-    if (b.index > 5) throw VendorAbiError(what + ": index must be 0..5");
-    if (b.size == 0 || !std::has_single_bit(b.size))
+    if (b.index > 5) {
+      throw VendorAbiError(what + ": index must be 0..5");
+    }
+    if (b.size == 0 || !std::has_single_bit(b.size)) {
       throw VendorAbiError(what + ": size must be a power of two");
+    }
     if (b.io) {
-      if (b.is64 || b.prefetchable || b.direct)
+      if (b.is64 || b.prefetchable || b.direct) {
         throw VendorAbiError(what + ": an I/O BAR cannot be 64-bit, prefetchable or direct");
-      if (b.size < 4 || b.size > 256) throw VendorAbiError(what + ": I/O BAR size must be 4..256 bytes");
-      if (b.access_max > 4) throw VendorAbiError(what + ": I/O accesses are at most 4 bytes");
+      }
+      if (b.size < 4 || b.size > 256) {
+        throw VendorAbiError(what + ": I/O BAR size must be 4..256 bytes");
+      }
+      if (b.access_max > 4) {
+        throw VendorAbiError(what + ": I/O accesses are at most 4 bytes");
+      }
     } else {
-      if (b.size < 16) throw VendorAbiError(what + ": memory BAR size must be at least 16 bytes");
-      if (b.direct && b.size < 4096)
+      if (b.size < 16) {
+        throw VendorAbiError(what + ": memory BAR size must be at least 16 bytes");
+      }
+      if (b.direct && b.size < 4096) {
         throw VendorAbiError(what + ": a direct BAR must be at least one 4 KiB page");
-      if (!b.is64 && b.size > (uint64_t{1} << 31))
+      }
+      if (!b.is64 && b.size > (uint64_t{1} << 31)) {
         throw VendorAbiError(what + ": a 32-bit BAR is at most 2 GiB");
-      if (b.is64 && b.index == 5) throw VendorAbiError(what + ": a 64-bit BAR needs the next slot too");
+      }
+      if (b.is64 && b.index == 5) {
+        throw VendorAbiError(what + ": a 64-bit BAR needs the next slot too");
+      }
     }
     if (!valid_access_size(b.access_min) || !valid_access_size(b.access_max) ||
         (b.access_min != 0 && b.access_max != 0 && b.access_min > b.access_max)) {
       throw VendorAbiError(what + ": access_min/access_max must be 1, 2, 4 or 8 with min <= max");
     }
     for (unsigned slot = b.index; slot <= b.index + (b.is64 ? 1u : 0u); ++slot) {
-      if (used[slot])
+      if (used[slot]) {
         throw VendorAbiError(fmt::format("{}: slot {} is already used by another BAR", what, slot));
+      }
       used[slot] = true;
     }
   }
   if (l.msi_vectors > 32 || (l.msi_vectors != 0 && !std::has_single_bit(l.msi_vectors))) {
     throw VendorAbiError(fmt::format("msi_vectors {} must be 0, 1, 2, 4, 8, 16 or 32", l.msi_vectors));
   }
-  if (l.intx_pin > 4)
+  if (l.intx_pin > 4) {
     throw VendorAbiError(fmt::format("intx_pin {} must be 0 (none) .. 4 (INTD)", l.intx_pin));
+  }
   for (size_t i = 0; i < l.capabilities.size(); ++i) {
     const auto& c = l.capabilities[i];
-    if (c.length < 4 || c.length > 64)
+    if (c.length < 4 || c.length > 64) {
       throw VendorAbiError(fmt::format("capability {}: length {} must be 4..64", i, c.length));
-    if (c.id == pci::kCapIdMsi)
+    }
+    if (c.id == pci::kCapIdMsi) {
       throw VendorAbiError(fmt::format("capability {}: MSI is provided by the core (set msi_vectors)", i));
+    }
     if (c.initial.size() != c.length || (!c.writable.empty() && c.writable.size() != c.length)) {
       throw VendorAbiError(fmt::format("capability {}: initial/writable must have {} bytes", i, c.length));
     }
@@ -142,8 +191,9 @@ void validate_layout(const DeviceLayout& l) {
           fmt::format("config field [{:#x}, +{}) must lie within 0x40..0xff", f.offset, f.length));
     }
     for (unsigned j = f.offset; j < f.offset + f.length; ++j) {
-      if (field_used[j])
+      if (field_used[j]) {
         throw VendorAbiError(fmt::format("config field at {:#x} overlaps another field", f.offset));
+      }
       field_used[j] = true;
     }
   }
@@ -169,8 +219,9 @@ DeviceLayout import_layout(const xvgpu_device_layout* in) {
   out.prog_if = l.prog_if;
   out.msi_vectors = l.msi_vectors;
   out.intx_pin = l.intx_pin;
-  if (l.num_bars > 6 || (l.num_bars != 0 && l.bars == nullptr))
+  if (l.num_bars > 6 || (l.num_bars != 0 && l.bars == nullptr)) {
     throw VendorAbiError("num_bars must be 0..6 with a bars array");
+  }
   for (uint32_t i = 0; i < l.num_bars; ++i) {
     const auto b = read_versioned(l.bars[i], XVGPU_BAR_DESC_MIN_SIZE, "struct xvgpu_bar_desc");
     BarLayout bl;
@@ -180,8 +231,9 @@ DeviceLayout import_layout(const xvgpu_device_layout* in) {
     bl.is64 = (b.flags & XVGPU_BAR_64BIT) != 0;
     bl.prefetchable = (b.flags & XVGPU_BAR_PREFETCHABLE) != 0;
     bl.direct = (b.flags & XVGPU_BAR_DIRECT) != 0;
-    if ((b.flags & ~0xfu) != 0)
+    if ((b.flags & ~0xfu) != 0) {
       throw VendorAbiError(fmt::format("BAR {}: unknown flags {:#x}", b.index, b.flags));
+    }
     if (!valid_access_size(b.access_min) || !valid_access_size(b.access_max)) {
       throw VendorAbiError(fmt::format("BAR {}: access_min/access_max must be 0, 1, 2, 4 or 8", b.index));
     }
@@ -199,11 +251,16 @@ DeviceLayout import_layout(const xvgpu_device_layout* in) {
     cl.id = c.cap_id;
     cl.length = c.length;
     cl.vendor_handled = (c.flags & XVGPU_CAP_VENDOR_HANDLED) != 0;
-    if (c.length < 4 || c.length > 64)
+    if (c.length < 4 || c.length > 64) {
       throw VendorAbiError(fmt::format("capability {}: length {} must be 4..64", i, c.length));
-    if (c.initial == nullptr) throw VendorAbiError(fmt::format("capability {}: initial contents missing", i));
+    }
+    if (c.initial == nullptr) {
+      throw VendorAbiError(fmt::format("capability {}: initial contents missing", i));
+    }
     cl.initial.assign(c.initial, c.initial + c.length);
-    if (c.writable != nullptr) cl.writable.assign(c.writable, c.writable + c.length);
+    if (c.writable != nullptr) {
+      cl.writable.assign(c.writable, c.writable + c.length);
+    }
     out.capabilities.push_back(std::move(cl));
   }
   if (l.num_config_fields > 64 || (l.num_config_fields != 0 && l.config_fields == nullptr)) {
@@ -222,7 +279,9 @@ KnobInfo import_knob(const xvgpu_knob_desc* in) {
   const auto k = read_versioned(in, XVGPU_KNOB_DESC_MIN_SIZE, "struct xvgpu_knob_desc");
   KnobInfo out;
   out.name = text(k.name, "knob name");
-  if (!valid_name(out.name)) throw VendorAbiError(fmt::format("invalid knob name '{}'", out.name));
+  if (!valid_name(out.name)) {
+    throw VendorAbiError(fmt::format("invalid knob name '{}'", out.name));
+  }
   const std::string what = "knob '" + out.name + "'";
   out.description = text(k.description, what + " description", false);
   out.at_create = (k.flags & XVGPU_KNOB_AT_CREATE) != 0;
@@ -235,8 +294,9 @@ KnobInfo import_knob(const xvgpu_knob_desc* in) {
       out.type = KnobType::Bool;
       out.min = 0;
       out.max = 1;
-      if (k.default_value != 0 && k.default_value != 1)
+      if (k.default_value != 0 && k.default_value != 1) {
         throw VendorAbiError(what + ": default must be 0 or 1");
+      }
       break;
     case XVGPU_KNOB_INT:
       out.type = KnobType::Int;
@@ -251,17 +311,21 @@ KnobInfo import_knob(const xvgpu_knob_desc* in) {
       }
       for (uint32_t i = 0; i < k.num_choices; ++i) {
         out.choices.push_back(text(k.choices[i], what + " choice"));
-        if (!valid_name(out.choices.back()))
+        if (!valid_name(out.choices.back())) {
           throw VendorAbiError(what + ": invalid choice '" + out.choices.back() + "'");
+        }
       }
       out.min = 0;
       out.max = static_cast<int64_t>(k.num_choices) - 1;
-      if (k.default_value < 0 || k.default_value > out.max)
+      if (k.default_value < 0 || k.default_value > out.max) {
         throw VendorAbiError(what + ": default choice out of range");
+      }
       break;
     case XVGPU_KNOB_STRING:
       out.type = KnobType::String;
-      if (k.max < 0 || k.max > 4096) throw VendorAbiError(what + ": max length must be 0..4096");
+      if (k.max < 0 || k.max > 4096) {
+        throw VendorAbiError(what + ": max length must be 0..4096");
+      }
       out.default_text = text(k.default_text, what + " default", false);
       break;
     default:
@@ -274,8 +338,9 @@ TypeInfo import_type(const xvgpu_type_desc* in, uint32_t num_resources) {
   const auto t = read_versioned(in, XVGPU_TYPE_DESC_MIN_SIZE, "struct xvgpu_type_desc");
   TypeInfo out;
   out.name = text(t.name, "type name");
-  if (!valid_name(out.name))
+  if (!valid_name(out.name)) {
     throw VendorAbiError(fmt::format("invalid type name '{}' (want [a-z0-9_.-]+)", out.name));
+  }
   try {
     out.description = text(t.description, "description", false);
     out.vram_bytes = t.vram_bytes;
@@ -284,25 +349,33 @@ TypeInfo import_type(const xvgpu_type_desc* in, uint32_t num_resources) {
     out.max_height = t.max_height;
     out.max_instances = t.max_instances;
     out.costs.assign(num_resources, 0);
-    if (t.costs != nullptr) out.costs.assign(t.costs, t.costs + num_resources);
+    if (t.costs != nullptr) {
+      out.costs.assign(t.costs, t.costs + num_resources);
+    }
     out.layout = import_layout(t.layout);
-    if (t.num_stats > 256 || (t.num_stats != 0 && t.stat_names == nullptr))
+    if (t.num_stats > 256 || (t.num_stats != 0 && t.stat_names == nullptr)) {
       throw VendorAbiError("num_stats must be 0..256");
+    }
     std::set<std::string> seen;
     for (uint32_t i = 0; i < t.num_stats; ++i) {
       auto n = text(t.stat_names[i], "stat name");
-      if (!valid_name(n) || n.starts_with("core."))
+      if (!valid_name(n) || n.starts_with("core.")) {
         throw VendorAbiError("invalid counter name '" + n + "' (core.* is reserved)");
-      if (!seen.insert(n).second) throw VendorAbiError("duplicate counter name '" + n + "'");
+      }
+      if (!seen.insert(n).second) {
+        throw VendorAbiError("duplicate counter name '" + n + "'");
+      }
       out.stat_names.push_back(std::move(n));
     }
-    if (t.num_knobs > 64 || (t.num_knobs != 0 && t.knobs == nullptr))
+    if (t.num_knobs > 64 || (t.num_knobs != 0 && t.knobs == nullptr)) {
       throw VendorAbiError("num_knobs must be 0..64");
+    }
     seen.clear();
     for (uint32_t i = 0; i < t.num_knobs; ++i) {
       out.knobs.push_back(import_knob(t.knobs[i]));
-      if (!seen.insert(out.knobs.back().name).second)
+      if (!seen.insert(out.knobs.back().name).second) {
         throw VendorAbiError("duplicate knob '" + out.knobs.back().name + "'");
+      }
     }
   } catch (const VendorAbiError& e) {
     throw VendorAbiError("type '" + out.name + "': " + e.what());
@@ -317,28 +390,34 @@ PgpuInfo import_pgpu(const xvgpu_pgpu_desc* desc, const std::string& vendor) {
   PgpuInfo out;
   out.vendor = vendor;
   out.name = text(d.name, "physical GPU name");
-  if (!valid_name(out.name, true)) throw VendorAbiError("invalid physical GPU name '" + out.name + "'");
+  if (!valid_name(out.name, true)) {
+    throw VendorAbiError("invalid physical GPU name '" + out.name + "'");
+  }
   try {
     out.description = text(d.description, "description", false);
     out.vendor_id = d.vendor_id;
     out.device_id = d.device_id;
-    if (d.num_resources > 16 || (d.num_resources != 0 && d.resources == nullptr))
+    if (d.num_resources > 16 || (d.num_resources != 0 && d.resources == nullptr)) {
       throw VendorAbiError("num_resources must be 0..16");
+    }
     std::set<std::string> seen;
     for (uint32_t i = 0; i < d.num_resources; ++i) {
       const auto r = read_versioned(d.resources[i], XVGPU_RESOURCE_MIN_SIZE, "struct xvgpu_resource");
       ResourceInfo ri{text(r.name, "resource name"), r.capacity};
-      if (!valid_name(ri.name) || !seen.insert(ri.name).second)
+      if (!valid_name(ri.name) || !seen.insert(ri.name).second) {
         throw VendorAbiError("invalid or duplicate resource '" + ri.name + "'");
+      }
       out.resources.push_back(std::move(ri));
     }
-    if (d.num_types == 0 || d.num_types > 64 || d.types == nullptr)
+    if (d.num_types == 0 || d.num_types > 64 || d.types == nullptr) {
       throw VendorAbiError("a physical GPU needs 1..64 types");
+    }
     seen.clear();
     for (uint32_t i = 0; i < d.num_types; ++i) {
       out.types.push_back(import_type(d.types[i], d.num_resources));
-      if (!seen.insert(out.types.back().name).second)
+      if (!seen.insert(out.types.back().name).second) {
         throw VendorAbiError("duplicate type '" + out.types.back().name + "'");
+      }
     }
   } catch (const VendorAbiError& e) {
     throw VendorAbiError("physical GPU '" + out.name + "': " + e.what());

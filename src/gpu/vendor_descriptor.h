@@ -30,7 +30,9 @@ xvgpu_vendor check_vendor_entry(const xvgpu_vendor* entry, const std::string& so
 // Throws VendorAbiError when struct_size < min_size or > sizeof(T).
 template <typename T>
 T read_versioned(const T* in, uint32_t min_size, const char* what) {
-  if (in == nullptr) throw VendorAbiError(std::string(what) + " is NULL");
+  if (in == nullptr) {
+    throw VendorAbiError(std::string(what) + " is NULL");
+  }
   uint32_t declared = 0;
   std::memcpy(&declared, in, sizeof declared);
   if (declared < min_size || declared > sizeof(T)) {

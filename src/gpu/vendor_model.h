@@ -50,7 +50,9 @@ struct DeviceLayout {
 
   [[nodiscard]] const BarLayout* bar(unsigned index) const {
     for (const auto& b : bars) {
-      if (b.index == index) return &b;
+      if (b.index == index) {
+        return &b;
+      }
     }
     return nullptr;
   }
@@ -92,7 +94,9 @@ struct TypeInfo {
   [[nodiscard]] const KnobInfo* knob(const std::string& knob_name, uint32_t* index = nullptr) const {
     for (size_t i = 0; i < knobs.size(); ++i) {
       if (knobs[i].name == knob_name) {
-        if (index != nullptr) *index = static_cast<uint32_t>(i);
+        if (index != nullptr) {
+          *index = static_cast<uint32_t>(i);
+        }
         return &knobs[i];
       }
     }
@@ -112,7 +116,9 @@ struct PgpuInfo {
   [[nodiscard]] const TypeInfo* type(const std::string& type_name, uint32_t* index = nullptr) const {
     for (size_t i = 0; i < types.size(); ++i) {
       if (types[i].name == type_name) {
-        if (index != nullptr) *index = static_cast<uint32_t>(i);
+        if (index != nullptr) {
+          *index = static_cast<uint32_t>(i);
+        }
         return &types[i];
       }
     }

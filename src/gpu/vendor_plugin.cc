@@ -39,7 +39,9 @@ uint32_t PhysicalGpu::vendor_available(uint32_t type_index) const {
 }
 
 void VendorPlugin::DlClose::operator()(void* handle) const {
-  if (handle != nullptr) ::dlclose(handle);
+  if (handle != nullptr) {
+    ::dlclose(handle);
+  }
 }
 
 std::unique_ptr<VendorPlugin> VendorPlugin::load(const std::filesystem::path& path) {
@@ -91,7 +93,9 @@ void VendorPlugin::init(xvgpu_vendor_entry_fn entry) {
                                      why.empty() ? "no reason given" : why,
                                      rc < 0 ? fmt::format(" (error {})", rc) : ""));
   }
-  if (pgpus_.empty()) spdlog::warn("{}: vendor '{}' registered no physical GPU", source_, name_);
+  if (pgpus_.empty()) {
+    spdlog::warn("{}: vendor '{}' registered no physical GPU", source_, name_);
+  }
 }
 
 void VendorPlugin::add_pgpu(std::unique_ptr<PhysicalGpu> pgpu) {
@@ -105,16 +109,22 @@ void VendorPlugin::add_pgpu(std::unique_ptr<PhysicalGpu> pgpu) {
 
 VendorPlugin::~VendorPlugin() {
   pgpus_.clear();
-  if (initialised_ && vendor_.fini != nullptr) vendor_.fini();
+  if (initialised_ && vendor_.fini != nullptr) {
+    vendor_.fini();
+  }
 }
 
 }  // namespace xvgpu::gpu
 
 extern "C" int xvgpu_register_builtin_vendor(xvgpu_vendor_entry_fn entry) {
-  if (entry == nullptr) return -EINVAL;
+  if (entry == nullptr) {
+    return -EINVAL;
+  }
   std::lock_guard lock(xvgpu::gpu::builtin_mu());
   auto& list = xvgpu::gpu::builtin_list();
-  if (std::find(list.begin(), list.end(), entry) != list.end()) return -EEXIST;
+  if (std::find(list.begin(), list.end(), entry) != list.end()) {
+    return -EEXIST;
+  }
   list.push_back(entry);
   return 0;
 }

@@ -45,7 +45,9 @@ class Vgpu::MapHooks : public BarMapper::Hooks {
       return;
     }
     v_.platform_.claims->claim_range(w.space, w.first, w.last);
-    if (!touch_bus) return;
+    if (!touch_bus) {
+      return;
+    }
     try {
       v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
     } catch (...) {
@@ -60,7 +62,9 @@ class Vgpu::MapHooks : public BarMapper::Hooks {
         it->second.region->unplace();
         return;
       }
-      if (touch_bus) v_.bus_.remove_route(w.space, w.first);
+      if (touch_bus) {
+        v_.bus_.remove_route(w.space, w.first);
+      }
       v_.platform_.claims->release_range(w.space, w.first, w.last);
     } catch (const std::exception& e) {
       spdlog::warn("vGPU {}: releasing BAR {} at {:#x}: {}", v_.uuid_, bar.index, w.first, e.what());
@@ -83,20 +87,27 @@ Vgpu::Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, con
       sbdf_(config.sbdf),
       cfg_(type_.layout) {
   const auto u = normalize_uuid(config.uuid);
-  if (!u) throw Error(fmt::format("invalid vGPU uuid '{}' (want 8-4-4-4-12 hex digits)", config.uuid));
+  if (!u) {
+    throw Error(fmt::format("invalid vGPU uuid '{}' (want 8-4-4-4-12 hex digits)", config.uuid));
+  }
   uuid_ = *u;
   if (!config.vm_uuid.empty()) {
     const auto vm = normalize_uuid(config.vm_uuid);
-    if (!vm) throw Error(fmt::format("invalid VM uuid '{}'", config.vm_uuid));
+    if (!vm) {
+      throw Error(fmt::format("invalid VM uuid '{}'", config.vm_uuid));
+    }
     vm_uuid_ = *vm;
   }
   vm_name_ = config.vm_name.substr(0, 255);
-  if (!sbdf_.valid()) throw Error("invalid PCI address for vGPU " + uuid_);
+  if (!sbdf_.valid()) {
+    throw Error("invalid PCI address for vGPU " + uuid_);
+  }
   if (platform_.memory == nullptr || platform_.interrupts == nullptr || platform_.claims == nullptr) {
     throw Error("vGPU " + uuid_ + ": the platform lacks guest memory, interrupts or range claims");
   }
-  if (platform_.domid != bus.domid())
+  if (platform_.domid != bus.domid()) {
     throw Error("vGPU " + uuid_ + ": platform and bus serve different domains");
+  }
   // Creation parameters: each names a creation-time knob of the type; values are validated now.
   std::vector<std::string> seen;
   param_texts_.reserve(config.params.size());
@@ -106,22 +117,26 @@ Vgpu::Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, con
     if (knob == nullptr || !knob->at_create) {
       std::vector<std::string> names;
       for (const auto& k : type_.knobs) {
-        if (k.at_create) names.push_back(k.name);
+        if (k.at_create) {
+          names.push_back(k.name);
+        }
       }
       throw Error(
           fmt::format("unknown parameter '{}' for vGPU type {}; accepted: {}", key, type_.name,
                       names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
     }
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
       throw Error("parameter '" + key + "' given twice");
+    }
     seen.push_back(key);
     const KnobValue v = parse_knob_value(*knob, value);
     param_texts_.push_back(v.text);
     create_params_.push_back(xvgpu_knob_value{index, 0, v.integer, nullptr});
   }
   for (size_t i = 0; i < create_params_.size(); ++i) {
-    if (type_.knobs[create_params_[i].knob].type == KnobType::String)
+    if (type_.knobs[create_params_[i].knob].type == KnobType::String) {
       create_params_[i].text = param_texts_[i].c_str();
+    }
   }
 }
 
@@ -129,7 +144,9 @@ Vgpu::~Vgpu() {
   std::lock_guard lock(mu_);
   if (state_ == VgpuState::Running) {
     xvgpu_error err{};
-    if (worker_) worker_->drain();
+    if (worker_) {
+      worker_->drain();
+    }
     (void)pgpu_.ops().shutdown(vendor_data_, &err);
     detach_locked(false);
     state_ = VgpuState::Stopped;
@@ -141,7 +158,9 @@ Vgpu::~Vgpu() {
     }
     xvgpu_error err{};
     const int rc = pgpu_.ops().destroy(vendor_data_, &err);
-    if (rc < 0) spdlog::warn("vGPU {}: vendor refused destroy at exit: {}", uuid_, vendor_message(err));
+    if (rc < 0) {
+      spdlog::warn("vGPU {}: vendor refused destroy at exit: {}", uuid_, vendor_message(err));
+    }
     release_resources_locked();
     state_ = VgpuState::Destroyed;
   }
@@ -173,7 +192,9 @@ void Vgpu::create() {
   reservation_ = accounting_.reserve(uuid_, pgpu_.info(), type_);
   try {
     for (const auto& bar : type_.layout.bars) {
-      if (!bar.direct) continue;
+      if (!bar.direct) {
+        continue;
+      }
       DirectBar d;
       if (platform_.direct_memory != nullptr) {
         d.region = platform_.direct_memory->allocate(bar.size);
@@ -192,7 +213,9 @@ void Vgpu::create() {
     xvgpu_error err{};
     void* data = nullptr;
     const int rc = pgpu_.ops().create(pgpu_.data(), &handle_, &info, &data, &err);
-    if (rc < 0) throw_vendor_error("create", rc, err);
+    if (rc < 0) {
+      throw_vendor_error("create", rc, err);
+    }
     vendor_data_ = data;
   } catch (...) {
     release_resources_locked();
@@ -242,7 +265,9 @@ void Vgpu::stop() {
   worker_->drain();
   xvgpu_error err{};
   const int rc = pgpu_.ops().shutdown(vendor_data_, &err);
-  if (rc < 0) throw_vendor_error("shut down", rc, err);
+  if (rc < 0) {
+    throw_vendor_error("shut down", rc, err);
+  }
   detach_locked(true);
   std::lock_guard hw(hw_mu_);
   domain_.reset();
@@ -255,7 +280,9 @@ void Vgpu::reset() {
   worker_->drain();
   xvgpu_error err{};
   const int rc = pgpu_.ops().reset(vendor_data_, &err);
-  if (rc < 0) throw_vendor_error("reset", rc, err);
+  if (rc < 0) {
+    throw_vendor_error("reset", rc, err);
+  }
   xvgpu_irq_state irq{};
   {
     std::lock_guard hw(hw_mu_);
@@ -265,7 +292,9 @@ void Vgpu::reset() {
     reconcile_locked();
     irq = irq_state_locked();
   }
-  if (pgpu_.ops().irq_changed != nullptr) pgpu_.ops().irq_changed(vendor_data_, &irq);
+  if (pgpu_.ops().irq_changed != nullptr) {
+    pgpu_.ops().irq_changed(vendor_data_, &irq);
+  }
 }
 
 void Vgpu::destroy() {
@@ -276,7 +305,9 @@ void Vgpu::destroy() {
     worker_->drain();
     xvgpu_error err{};
     const int rc = pgpu_.ops().destroy(vendor_data_, &err);
-    if (rc < 0) throw_vendor_error("destroy", rc, err);
+    if (rc < 0) {
+      throw_vendor_error("destroy", rc, err);
+    }
     release_resources_locked();
   }
   state_ = next;
@@ -293,7 +324,9 @@ void Vgpu::abandon() noexcept {
     worker_->close();
     worker_->drain();
   }
-  if (state_ == VgpuState::Running) detach_locked(true);
+  if (state_ == VgpuState::Running) {
+    detach_locked(true);
+  }
   release_resources_locked();
   state_ = VgpuState::Destroyed;
 }
@@ -340,7 +373,9 @@ void Vgpu::detach_locked(bool touch_bus) noexcept {
   } catch (const std::exception& e) {
     spdlog::warn("vGPU {}: releasing PCI {}: {}", uuid_, sbdf_.to_string(), e.what());
   }
-  if (touch_bus) bus_.detach(sbdf_);
+  if (touch_bus) {
+    bus_.detach(sbdf_);
+  }
 }
 
 void Vgpu::reconcile_locked() {
@@ -350,10 +385,14 @@ void Vgpu::reconcile_locked() {
 
 void Vgpu::update_intx_locked() {
   const uint8_t pin = type_.layout.intx_pin;
-  if (pin == 0) return;
+  if (pin == 0) {
+    return;
+  }
   cfg_.set_intx_status(intx_level_);
   const bool out = attached_ && intx_level_ && (cfg_.command() & pci::kCmdIntxDisable) == 0;
-  if (out == intx_out_) return;
+  if (out == intx_out_) {
+    return;
+  }
   intx_out_ = out;
   try {
     platform_.interrupts->set_intx_level(sbdf_, pin - 1u, out);
@@ -431,9 +470,13 @@ uint32_t Vgpu::config_read(unsigned offset, unsigned size, VcpuId vcpu) noexcept
     return static_cast<uint32_t>(all_ones(size));
   }
   std::lock_guard lock(mu_);
-  if (!has_instance(state_)) return static_cast<uint32_t>(all_ones(size));
+  if (!has_instance(state_)) {
+    return static_cast<uint32_t>(all_ones(size));
+  }
   unsigned vendor_bytes = 0;
-  for (unsigned i = 0; i < size; ++i) vendor_bytes += cfg_.owner(offset + i) == ConfigOwner::Vendor ? 1 : 0;
+  for (unsigned i = 0; i < size; ++i) {
+    vendor_bytes += cfg_.owner(offset + i) == ConfigOwner::Vendor ? 1 : 0;
+  }
   if (vendor_bytes == 0) {
     std::lock_guard hw(hw_mu_);
     return cfg_.read(offset, size);
@@ -452,9 +495,13 @@ void Vgpu::config_write(unsigned offset, unsigned size, uint32_t value, VcpuId v
     return;
   }
   std::lock_guard lock(mu_);
-  if (!has_instance(state_)) return;
+  if (!has_instance(state_)) {
+    return;
+  }
   unsigned vendor_bytes = 0;
-  for (unsigned i = 0; i < size; ++i) vendor_bytes += cfg_.owner(offset + i) == ConfigOwner::Vendor ? 1 : 0;
+  for (unsigned i = 0; i < size; ++i) {
+    vendor_bytes += cfg_.owner(offset + i) == ConfigOwner::Vendor ? 1 : 0;
+  }
   if (vendor_bytes == size) {
     (void)vendor_config_access(offset, size, vcpu, true, value);
     return;
@@ -481,7 +528,9 @@ void Vgpu::config_write(unsigned offset, unsigned size, uint32_t value, VcpuId v
   const bool changed = before.msi_enabled != after.msi_enabled ||
                        before.msi_vectors_enabled != after.msi_vectors_enabled ||
                        before.intx_disabled != after.intx_disabled;
-  if (changed && pgpu_.ops().irq_changed != nullptr) pgpu_.ops().irq_changed(vendor_data_, &after);
+  if (changed && pgpu_.ops().irq_changed != nullptr) {
+    pgpu_.ops().irq_changed(vendor_data_, &after);
+  }
 }
 
 uint64_t Vgpu::vendor_config_access(unsigned offset, unsigned size, VcpuId vcpu, bool is_write,
@@ -494,8 +543,9 @@ uint64_t Vgpu::vendor_config_access(unsigned offset, unsigned size, VcpuId vcpu,
   acc.size = size;
   acc.vcpu = vcpu.value;
   if (is_write) {
-    if (ops.config_write == nullptr || ops.config_write(vendor_data_, &acc, value) < 0)
+    if (ops.config_write == nullptr || ops.config_write(vendor_data_, &acc, value) < 0) {
       ++counters_.vendor_errors;
+    }
     return 0;
   }
   uint64_t v = 0;
@@ -531,12 +581,15 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
     }
     auto mem = direct->second.host();
     if (is_write) {
-      for (unsigned i = 0; i < size; ++i) mem[hit->offset + i] = static_cast<std::byte>(value >> (8 * i));
+      for (unsigned i = 0; i < size; ++i) {
+        mem[hit->offset + i] = static_cast<std::byte>(value >> (8 * i));
+      }
       return 0;
     }
     uint64_t v = 0;
-    for (unsigned i = 0; i < size; ++i)
+    for (unsigned i = 0; i < size; ++i) {
       v |= uint64_t{std::to_integer<uint8_t>(mem[hit->offset + i])} << (8 * i);
+    }
     return v;
   }
   const AccessPlan plan = plan_access(hit->offset, size, hit->size, bar->access_min, bar->access_max);
@@ -556,7 +609,9 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
     acc.vcpu = vcpu.value;
     const uint64_t piece_ones = all_ones(piece.size);
     if (is_write) {
-      if (ops.write(vendor_data_, &acc, (value >> piece.shift) & piece_ones) < 0) ++counters_.vendor_errors;
+      if (ops.write(vendor_data_, &acc, (value >> piece.shift) & piece_ones) < 0) {
+        ++counters_.vendor_errors;
+      }
     } else {
       uint64_t v = 0;
       if (ops.read(vendor_data_, &acc, &v) < 0) {
@@ -586,7 +641,9 @@ std::vector<Counter> Vgpu::stats() {
   if (has_instance(state_) && ops.read_stats != nullptr && !type_.stat_names.empty()) {
     std::vector<uint64_t> values(type_.stat_names.size());
     if (ops.read_stats(vendor_data_, values.data(), static_cast<uint32_t>(values.size())) >= 0) {
-      for (size_t i = 0; i < values.size(); ++i) out.push_back({type_.stat_names[i], values[i]});
+      for (size_t i = 0; i < values.size(); ++i) {
+        out.push_back({type_.stat_names[i], values[i]});
+      }
     }
   }
   return out;
@@ -596,16 +653,21 @@ std::string Vgpu::knob_get(const std::string& name) {
   std::lock_guard lock(mu_);
   uint32_t index = 0;
   const KnobInfo* knob = type_.knob(name, &index);
-  if (knob == nullptr)
+  if (knob == nullptr) {
     throw Error(fmt::format("vGPU {} (type {}) has no knob '{}'", uuid_, type_.name, name));
-  if (!has_instance(state_))
+  }
+  if (!has_instance(state_)) {
     throw Error(fmt::format("vGPU {} is {}: its knobs are not available", uuid_, to_string(state_)));
-  if (pgpu_.ops().knob_get == nullptr)
+  }
+  if (pgpu_.ops().knob_get == nullptr) {
     throw Error(fmt::format("vendor {} cannot read knobs", pgpu_.info().vendor));
+  }
   KnobValue v;
   std::string text(knob_max_text(*knob) + 1, '\0');
   const int rc = pgpu_.ops().knob_get(vendor_data_, index, &v.integer, text.data(), text.size());
-  if (rc < 0) throw Error(fmt::format("vGPU {}: reading knob '{}' failed (error {})", uuid_, name, rc));
+  if (rc < 0) {
+    throw Error(fmt::format("vGPU {}: reading knob '{}' failed (error {})", uuid_, name, rc));
+  }
   text.resize(::strnlen(text.data(), text.size()));
   v.text = text;
   return format_knob_value(*knob, v);
@@ -615,13 +677,18 @@ void Vgpu::knob_set(const std::string& name, const std::string& value) {
   std::lock_guard lock(mu_);
   uint32_t index = 0;
   const KnobInfo* knob = type_.knob(name, &index);
-  if (knob == nullptr)
+  if (knob == nullptr) {
     throw Error(fmt::format("vGPU {} (type {}) has no knob '{}'", uuid_, type_.name, name));
-  if (!knob->runtime) throw Error(fmt::format("knob '{}' can only be given when the vGPU is created", name));
-  if (!has_instance(state_))
+  }
+  if (!knob->runtime) {
+    throw Error(fmt::format("knob '{}' can only be given when the vGPU is created", name));
+  }
+  if (!has_instance(state_)) {
     throw Error(fmt::format("vGPU {} is {}: its knobs are not available", uuid_, to_string(state_)));
-  if (pgpu_.ops().knob_set == nullptr)
+  }
+  if (pgpu_.ops().knob_set == nullptr) {
     throw Error(fmt::format("vendor {} cannot set knobs", pgpu_.info().vendor));
+  }
   const KnobValue v = parse_knob_value(*knob, value);
   xvgpu_knob_value kv{index, 0, v.integer, knob->type == KnobType::String ? v.text.c_str() : nullptr};
   xvgpu_error err{};
@@ -635,15 +702,21 @@ void Vgpu::knob_set(const std::string& name, const std::string& value) {
 
 std::optional<DisplaySurface> Vgpu::display_surface(uint32_t head) {
   std::lock_guard lock(mu_);
-  if (!has_instance(state_)) throw Error(fmt::format("vGPU {} is {}: no display", uuid_, to_string(state_)));
-  if (pgpu_.ops().display_surface == nullptr)
+  if (!has_instance(state_)) {
+    throw Error(fmt::format("vGPU {} is {}: no display", uuid_, to_string(state_)));
+  }
+  if (pgpu_.ops().display_surface == nullptr) {
     throw Error(fmt::format("vendor {} has no display query", pgpu_.info().vendor));
+  }
   xvgpu_display_surface s{};
   s.struct_size = sizeof s;
   const int rc = pgpu_.ops().display_surface(vendor_data_, head, &s);
-  if (rc < 0)
+  if (rc < 0) {
     throw Error(fmt::format("vGPU {}: display query for head {} failed (error {})", uuid_, head, rc));
-  if (s.enabled == 0) return std::nullopt;
+  }
+  if (s.enabled == 0) {
+    return std::nullopt;
+  }
   DisplaySurface d;
   d.fourcc = s.fourcc;
   d.width = s.width;
@@ -665,8 +738,9 @@ std::optional<DisplaySurface> Vgpu::display_surface(uint32_t head) {
       throw Error(fmt::format("vGPU {}: display uses unknown format {:#010x}", uuid_, s.fourcc));
   }
   auto it = direct_.find(s.bar);
-  if (it == direct_.end())
+  if (it == direct_.end()) {
     throw Error(fmt::format("vGPU {}: display surface in BAR {}, which is not a direct BAR", uuid_, s.bar));
+  }
   const auto mem = it->second.host();
   const uint64_t line = uint64_t{s.width} * d.bytes_per_pixel;
   if (s.width == 0 || s.height == 0 || s.width > 16384 || s.height > 16384 || s.stride < line ||
@@ -684,8 +758,12 @@ std::optional<DisplaySurface> Vgpu::display_surface(uint32_t head) {
 // Host services (called by vendor code, from any thread)
 
 int Vgpu::svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept {
-  if (len == 0) return 0;
-  if (buf == nullptr || len > kMaxDmaCopy) return -EINVAL;
+  if (len == 0) {
+    return 0;
+  }
+  if (buf == nullptr || len > kMaxDmaCopy) {
+    return -EINVAL;
+  }
   try {
     platform_.memory->read(gpa, std::span<std::byte>(static_cast<std::byte*>(buf), len));
     return 0;
@@ -702,8 +780,12 @@ int Vgpu::svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept {
 }
 
 int Vgpu::svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept {
-  if (len == 0) return 0;
-  if (buf == nullptr || len > kMaxDmaCopy) return -EINVAL;
+  if (len == 0) {
+    return 0;
+  }
+  if (buf == nullptr || len > kMaxDmaCopy) {
+    return -EINVAL;
+  }
   try {
     platform_.memory->write(gpa, std::span<const std::byte>(static_cast<const std::byte*>(buf), len));
     return 0;
@@ -721,21 +803,28 @@ int Vgpu::svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept 
 
 int Vgpu::svc_sg_map(const xvgpu_sg_entry* entries, uint32_t count, bool writable, xvgpu_host_segment* out,
                      xvgpu_sg_mapping** mapping) noexcept {
-  if (entries == nullptr || out == nullptr || mapping == nullptr || count == 0 || count > kMaxSgEntries)
+  if (entries == nullptr || out == nullptr || mapping == nullptr || count == 0 || count > kMaxSgEntries) {
     return -EINVAL;
+  }
   for (uint32_t i = 0; i < count; ++i) {
-    if (entries[i].len == 0 || entries[i].len > kMaxSgEntryLen) return -EINVAL;
+    if (entries[i].len == 0 || entries[i].len > kMaxSgEntryLen) {
+      return -EINVAL;
+    }
   }
   try {
     auto m = std::make_unique<xvgpu_sg_mapping>();
     for (uint32_t i = 0; i < count; ++i) {
       m->maps.push_back(platform_.memory->map(entries[i].gpa, entries[i].len, writable));
       auto bytes = m->maps.back()->bytes();
-      if (bytes.size() < entries[i].len) return -EFAULT;
+      if (bytes.size() < entries[i].len) {
+        return -EFAULT;
+      }
       out[i] = xvgpu_host_segment{bytes.data(), entries[i].len};
     }
     std::lock_guard sg(sg_mu_);
-    if (sg_maps_.size() >= kMaxLiveSgMappings) return -ENOSPC;
+    if (sg_maps_.size() >= kMaxLiveSgMappings) {
+      return -ENOSPC;
+    }
     *mapping = m.get();
     sg_maps_.emplace(m.get(), std::move(m));
     return 0;
@@ -751,14 +840,18 @@ void Vgpu::svc_sg_release(xvgpu_sg_mapping* mapping) noexcept {
   {
     std::lock_guard sg(sg_mu_);
     auto it = sg_maps_.find(mapping);
-    if (it == sg_maps_.end()) return;
+    if (it == sg_maps_.end()) {
+      return;
+    }
     victim = std::move(it->second);
     sg_maps_.erase(it);
   }
 }
 
 int Vgpu::svc_raise_msi(uint32_t vector) noexcept {
-  if (vector >= type_.layout.msi_vectors) return -EINVAL;
+  if (vector >= type_.layout.msi_vectors) {
+    return -EINVAL;
+  }
   std::lock_guard hw(hw_mu_);
   if (!attached_) {
     ++counters_.msi_dropped;
@@ -783,7 +876,9 @@ int Vgpu::svc_raise_msi(uint32_t vector) noexcept {
 }
 
 int Vgpu::svc_set_intx(bool asserted) noexcept {
-  if (type_.layout.intx_pin == 0) return -EINVAL;
+  if (type_.layout.intx_pin == 0) {
+    return -EINVAL;
+  }
   std::lock_guard hw(hw_mu_);
   intx_level_ = asserted;
   update_intx_locked();
@@ -792,7 +887,9 @@ int Vgpu::svc_set_intx(bool asserted) noexcept {
 
 int Vgpu::svc_direct_bar(uint32_t bar, void** host, uint64_t* size) noexcept {
   auto it = direct_.find(bar);
-  if (it == direct_.end() || host == nullptr || size == nullptr) return -EINVAL;
+  if (it == direct_.end() || host == nullptr || size == nullptr) {
+    return -EINVAL;
+  }
   auto mem = it->second.host();
   *host = mem.data();
   *size = mem.size();
@@ -801,13 +898,21 @@ int Vgpu::svc_direct_bar(uint32_t bar, void** host, uint64_t* size) noexcept {
 
 int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) noexcept {
   auto it = direct_.find(bar);
-  if (it == direct_.end() || bitmap == nullptr) return -EINVAL;
+  if (it == direct_.end() || bitmap == nullptr) {
+    return -EINVAL;
+  }
   const uint64_t pages = it->second.host().size() / kPageSize;
   const uint64_t need = (pages + 63) / 64;
-  if (words < need) return -ENOSPC;
+  if (words < need) {
+    return -ENOSPC;
+  }
   std::fill(bitmap, bitmap + need, ~uint64_t{0});
-  if (pages % 64 != 0) bitmap[need - 1] = (uint64_t{1} << (pages % 64)) - 1;
-  if (!it->second.region) return 0;  // trapped fallback: cannot track, all dirty
+  if (pages % 64 != 0) {
+    bitmap[need - 1] = (uint64_t{1} << (pages % 64)) - 1;
+  }
+  if (!it->second.region) {
+    return 0;  // trapped fallback: cannot track, all dirty
+  }
   try {
     std::vector<uint64_t> dirty;
     it->second.region->collect_dirty(dirty);
@@ -821,8 +926,12 @@ int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) n
 }
 
 int Vgpu::svc_queue_work(void (*fn)(void*), void* arg) noexcept {
-  if (fn == nullptr) return -EINVAL;
-  if (!worker_) return -ENODEV;
+  if (fn == nullptr) {
+    return -EINVAL;
+  }
+  if (!worker_) {
+    return -ENODEV;
+  }
   try {
     return worker_->submit([fn, arg] { fn(arg); }) ? 0 : -EAGAIN;
   } catch (...) {
@@ -831,9 +940,13 @@ int Vgpu::svc_queue_work(void (*fn)(void*), void* arg) noexcept {
 }
 
 int Vgpu::svc_domain_info(xvgpu_domain_info* out) noexcept {
-  if (out == nullptr || out->struct_size < sizeof(uint32_t)) return -EINVAL;
+  if (out == nullptr || out->struct_size < sizeof(uint32_t)) {
+    return -EINVAL;
+  }
   std::lock_guard hw(hw_mu_);
-  if (!domain_) return -ENODEV;
+  if (!domain_) {
+    return -ENODEV;
+  }
   const uint32_t n = std::min<uint32_t>(out->struct_size, sizeof(xvgpu_domain_info));
   xvgpu_domain_info copy = *domain_;
   copy.struct_size = n;
@@ -847,7 +960,9 @@ uint32_t Vgpu::svc_capability_offset(uint32_t index) noexcept {
 }
 
 void Vgpu::svc_log(int level, const char* message) noexcept {
-  if (message == nullptr) return;
+  if (message == nullptr) {
+    return;
+  }
   const std::string_view msg(message, ::strnlen(message, 1024));
   const auto lvl = level <= XVGPU_LOG_ERROR  ? spdlog::level::err
                    : level == XVGPU_LOG_WARN ? spdlog::level::warn

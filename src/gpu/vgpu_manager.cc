@@ -21,8 +21,12 @@ VgpuManager::~VgpuManager() {
   }
   for (auto& [uuid, v] : vgpus) {
     try {
-      if (v->state() == VgpuState::Running) v->stop();
-      if (v->state() != VgpuState::Destroyed) v->destroy();
+      if (v->state() == VgpuState::Running) {
+        v->stop();
+      }
+      if (v->state() != VgpuState::Destroyed) {
+        v->destroy();
+      }
     } catch (const std::exception& e) {
       spdlog::warn("shutting down vGPU {}: {}", uuid, e.what());
       v->abandon();  // never call into a plugin that is about to be unloaded
@@ -31,7 +35,9 @@ VgpuManager::~VgpuManager() {
   vgpus.clear();
   buses_.clear();
   // Vendors last, in reverse load order.
-  while (!vendors_.empty()) vendors_.pop_back();
+  while (!vendors_.empty()) {
+    vendors_.pop_back();
+  }
 }
 
 void VgpuManager::add_vendor(std::unique_ptr<VendorPlugin> plugin) {
@@ -61,7 +67,9 @@ void VgpuManager::load_builtin_vendors() {
       loaded =
           std::any_of(vendors_.begin(), vendors_.end(), [&](const auto& p) { return p->name() == name; });
     }
-    if (!loaded) add_vendor(VendorPlugin::from_entry(entry, "built-in"));
+    if (!loaded) {
+      add_vendor(VendorPlugin::from_entry(entry, "built-in"));
+    }
   }
 }
 
@@ -70,7 +78,9 @@ std::vector<PluginLoadFailure> VgpuManager::load_plugin_dir(const std::filesyste
   std::error_code ec;
   std::vector<std::filesystem::path> paths;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".so") paths.push_back(e.path());
+    if (e.path().extension() == ".so") {
+      paths.push_back(e.path());
+    }
   }
   if (ec) {
     failures.push_back({dir, "cannot read plugin directory: " + ec.message()});
@@ -91,7 +101,9 @@ std::vector<PluginLoadFailure> VgpuManager::load_plugin_dir(const std::filesyste
 std::vector<std::string> VgpuManager::vendor_names() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
-  for (const auto& v : vendors_) out.push_back(v->name());
+  for (const auto& v : vendors_) {
+    out.push_back(v->name());
+  }
   return out;
 }
 
@@ -135,11 +147,17 @@ std::pair<PhysicalGpu*, uint32_t> VgpuManager::resolve(const VgpuConfig& config)
   std::vector<std::pair<PhysicalGpu*, uint32_t>> candidates;
   std::vector<std::string> vendors_with_type;
   for (const auto& vendor : vendors_) {
-    if (!vendor_filter.empty() && vendor->name() != vendor_filter) continue;
+    if (!vendor_filter.empty() && vendor->name() != vendor_filter) {
+      continue;
+    }
     for (const auto& pgpu : vendor->pgpus()) {
-      if (!pgpu_filter.empty() && pgpu->info().name != pgpu_filter) continue;
+      if (!pgpu_filter.empty() && pgpu->info().name != pgpu_filter) {
+        continue;
+      }
       uint32_t index = 0;
-      if (pgpu->info().type(type_name, &index) == nullptr) continue;
+      if (pgpu->info().type(type_name, &index) == nullptr) {
+        continue;
+      }
       candidates.emplace_back(pgpu.get(), index);
       if (std::find(vendors_with_type.begin(), vendors_with_type.end(), vendor->name()) ==
           vendors_with_type.end()) {
@@ -151,7 +169,9 @@ std::pair<PhysicalGpu*, uint32_t> VgpuManager::resolve(const VgpuConfig& config)
     std::vector<std::string> known;
     for (const auto& vendor : vendors_) {
       for (const auto& pgpu : vendor->pgpus()) {
-        for (const auto& t : pgpu->info().types) known.push_back(vendor->name() + "/" + t.name);
+        for (const auto& t : pgpu->info().types) {
+          known.push_back(vendor->name() + "/" + t.name);
+        }
       }
     }
     std::sort(known.begin(), known.end());
@@ -181,9 +201,12 @@ std::shared_ptr<Vgpu> VgpuManager::create_vgpu(const VgpuConfig& config, const P
   {
     std::lock_guard lock(mu_);
     const auto uuid = normalize_uuid(config.uuid);
-    if (!uuid) throw Error(fmt::format("invalid vGPU uuid '{}' (want 8-4-4-4-12 hex digits)", config.uuid));
-    if (vgpus_.count(*uuid) != 0)
+    if (!uuid) {
+      throw Error(fmt::format("invalid vGPU uuid '{}' (want 8-4-4-4-12 hex digits)", config.uuid));
+    }
+    if (vgpus_.count(*uuid) != 0) {
       throw UuidInUseError(fmt::format("vGPU uuid {} is already in use by this process", *uuid));
+    }
     for (const auto& [u, other] : vgpus_) {
       if (other->domid() == platform.domid && other->sbdf() == config.sbdf) {
         throw Error(fmt::format("PCI slot {} of domain {} is already used by vGPU {}",
@@ -192,7 +215,9 @@ std::shared_ptr<Vgpu> VgpuManager::create_vgpu(const VgpuConfig& config, const P
     }
     auto [pgpu, type_index] = resolve(config);
     auto& bus_slot = buses_[platform.domid];
-    if (!bus_slot) bus_slot = std::make_unique<DeviceBus>(platform.domid);
+    if (!bus_slot) {
+      bus_slot = std::make_unique<DeviceBus>(platform.domid);
+    }
     v = std::make_shared<Vgpu>(config, *pgpu, type_index, platform, *bus_slot, accounting_);
     vgpus_.emplace(v->uuid(), v);
   }
@@ -208,8 +233,12 @@ std::shared_ptr<Vgpu> VgpuManager::create_vgpu(const VgpuConfig& config, const P
 
 void VgpuManager::destroy_vgpu(const std::string& uuid) {
   const auto v = find(uuid);
-  if (!v) throw Error(fmt::format("no vGPU {} here", uuid));
-  if (v->state() == VgpuState::Running) v->stop();
+  if (!v) {
+    throw Error(fmt::format("no vGPU {} here", uuid));
+  }
+  if (v->state() == VgpuState::Running) {
+    v->stop();
+  }
   v->destroy();
   std::lock_guard lock(mu_);
   vgpus_.erase(v->uuid());
@@ -225,14 +254,18 @@ std::shared_ptr<Vgpu> VgpuManager::find(const std::string& uuid) const {
 std::vector<std::shared_ptr<Vgpu>> VgpuManager::vgpus() const {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<Vgpu>> out;
-  for (const auto& [u, v] : vgpus_) out.push_back(v);
+  for (const auto& [u, v] : vgpus_) {
+    out.push_back(v);
+  }
   return out;
 }
 
 DeviceBus& VgpuManager::bus(Domid domid) {
   std::lock_guard lock(mu_);
   auto& slot = buses_[domid];
-  if (!slot) slot = std::make_unique<DeviceBus>(domid);
+  if (!slot) {
+    slot = std::make_unique<DeviceBus>(domid);
+  }
   return *slot;
 }
 

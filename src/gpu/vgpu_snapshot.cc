@@ -24,7 +24,9 @@ class Writer {
   explicit Writer(std::ostream& out) : out_(out) {}
   void bytes(const void* p, size_t n) {
     out_.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
-    if (!out_) throw Error("writing vGPU snapshot failed");
+    if (!out_) {
+      throw Error("writing vGPU snapshot failed");
+    }
   }
   template <typename T>
   void num(T v) {
@@ -44,7 +46,9 @@ class Reader {
   explicit Reader(std::istream& in) : in_(in) {}
   void bytes(void* p, size_t n) {
     in_.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(in_.gcount()) != n) throw Error("vGPU snapshot is truncated");
+    if (static_cast<size_t>(in_.gcount()) != n) {
+      throw Error("vGPU snapshot is truncated");
+    }
   }
   template <typename T>
   T num() {
@@ -54,7 +58,9 @@ class Reader {
   }
   std::string str() {
     const auto n = num<uint32_t>();
-    if (n > 4096) throw Error("vGPU snapshot is corrupt (string too long)");
+    if (n > 4096) {
+      throw Error("vGPU snapshot is corrupt (string too long)");
+    }
     std::string s(n, '\0');
     bytes(s.data(), n);
     return s;
@@ -71,8 +77,12 @@ struct VecStream {
 
 int vec_write(void* ctx, const void* data, size_t len) {
   auto* s = static_cast<VecStream*>(ctx);
-  if (data == nullptr && len != 0) return -EINVAL;
-  if (s->buf->size() + len > kMaxVendorState) return -EFBIG;
+  if (data == nullptr && len != 0) {
+    return -EINVAL;
+  }
+  if (s->buf->size() + len > kMaxVendorState) {
+    return -EFBIG;
+  }
   const auto* p = static_cast<const uint8_t*>(data);
   s->buf->insert(s->buf->end(), p, p + len);
   return 0;
@@ -80,7 +90,9 @@ int vec_write(void* ctx, const void* data, size_t len) {
 
 int64_t vec_read(void* ctx, void* data, size_t len) {
   auto* s = static_cast<VecStream*>(ctx);
-  if (data == nullptr && len != 0) return -EINVAL;
+  if (data == nullptr && len != 0) {
+    return -EINVAL;
+  }
   const size_t n = std::min(len, s->buf->size() - s->pos);
   std::memcpy(data, s->buf->data() + s->pos, n);
   s->pos += n;
@@ -102,7 +114,9 @@ void Vgpu::save(std::ostream& out) {
   const xvgpu_stream stream{&vs, vec_write, vec_read};
   xvgpu_error err{};
   const int rc = ops.save_state(vendor_data_, &stream, &err);
-  if (rc < 0) throw_vendor_error("save", rc, err);
+  if (rc < 0) {
+    throw_vendor_error("save", rc, err);
+  }
 
   Writer w(out);
   w.bytes(kMagic, sizeof kMagic);
@@ -140,10 +154,13 @@ void Vgpu::restore(std::istream& in) {
   Reader r(in);
   char magic[sizeof kMagic] = {};
   r.bytes(magic, sizeof magic);
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw Error("not a vGPU snapshot");
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+    throw Error("not a vGPU snapshot");
+  }
   const auto format = r.num<uint32_t>();
-  if (format != kFormat)
+  if (format != kFormat) {
     throw Error(fmt::format("vGPU snapshot format {} is not supported (want {})", format, kFormat));
+  }
   const std::string vendor = r.str();
   const std::string type = r.str();
   if (vendor != pgpu_.info().vendor || type != type_.name) {
@@ -154,21 +171,26 @@ void Vgpu::restore(std::istream& in) {
   r.bytes(cfg.data(), cfg.size());
   const auto intx = r.num<uint8_t>();
   const auto n_direct = r.num<uint32_t>();
-  if (n_direct != direct_.size()) throw Error("vGPU snapshot has a different set of direct BARs");
+  if (n_direct != direct_.size()) {
+    throw Error("vGPU snapshot has a different set of direct BARs");
+  }
   // Read into scratch first so a truncated snapshot leaves VRAM untouched.
   std::vector<std::pair<unsigned, std::vector<std::byte>>> contents;
   for (uint32_t i = 0; i < n_direct; ++i) {
     const auto index = r.num<uint32_t>();
     const auto size = r.num<uint64_t>();
     auto it = direct_.find(index);
-    if (it == direct_.end() || it->second.host().size() != size)
+    if (it == direct_.end() || it->second.host().size() != size) {
       throw Error("vGPU snapshot direct BAR mismatch");
+    }
     std::vector<std::byte> bytes(size);
     r.bytes(bytes.data(), bytes.size());
     contents.emplace_back(index, std::move(bytes));
   }
   const auto vendor_len = r.num<uint64_t>();
-  if (vendor_len > kMaxVendorState) throw Error("vGPU snapshot is corrupt (vendor state too large)");
+  if (vendor_len > kMaxVendorState) {
+    throw Error("vGPU snapshot is corrupt (vendor state too large)");
+  }
   std::vector<uint8_t> vendor_state(vendor_len);
   r.bytes(vendor_state.data(), vendor_state.size());
 
@@ -176,7 +198,9 @@ void Vgpu::restore(std::istream& in) {
   const xvgpu_stream stream{&vs, vec_write, vec_read};
   xvgpu_error err{};
   const int rc = ops.restore_state(vendor_data_, &stream, &err);
-  if (rc < 0) throw_vendor_error("restore", rc, err);
+  if (rc < 0) {
+    throw_vendor_error("restore", rc, err);
+  }
   for (auto& [index, bytes] : contents) {
     auto mem = direct_.at(index).host();
     std::memcpy(mem.data(), bytes.data(), bytes.size());

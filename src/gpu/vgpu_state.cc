@@ -48,7 +48,6 @@ bool allowed(VgpuState from, VgpuOp op) {
     case VgpuOp::Start:
       return from == S::Created || from == S::Stopped;
     case VgpuOp::Stop:
-      return from == S::Running;
     case VgpuOp::Reset:
       return from == S::Running;
     case VgpuOp::Destroy:
@@ -62,7 +61,9 @@ bool allowed(VgpuState from, VgpuOp op) {
 }
 
 VgpuState next_state(VgpuState from, VgpuOp op, std::string_view uuid) {
-  if (!allowed(from, op)) throw VgpuStateError(uuid, from, op);
+  if (!allowed(from, op)) {
+    throw VgpuStateError(uuid, from, op);
+  }
   switch (op) {
     case VgpuOp::Create:
       return VgpuState::Created;
@@ -82,11 +83,21 @@ VgpuState next_state(VgpuState from, VgpuOp op, std::string_view uuid) {
 
 namespace {
 std::string hint(VgpuState s, VgpuOp op) {
-  if (op == VgpuOp::Destroy && s == VgpuState::Running) return " (stop it first)";
-  if (s == VgpuState::Destroyed) return " (it no longer exists)";
-  if ((op == VgpuOp::Stop || op == VgpuOp::Reset) && s != VgpuState::Running) return " (it is not running)";
-  if (op == VgpuOp::Start && s == VgpuState::Running) return " (it is already running)";
-  if (op == VgpuOp::Start && s == VgpuState::Defined) return " (create it first)";
+  if (op == VgpuOp::Destroy && s == VgpuState::Running) {
+    return " (stop it first)";
+  }
+  if (s == VgpuState::Destroyed) {
+    return " (it no longer exists)";
+  }
+  if ((op == VgpuOp::Stop || op == VgpuOp::Reset) && s != VgpuState::Running) {
+    return " (it is not running)";
+  }
+  if (op == VgpuOp::Start && s == VgpuState::Running) {
+    return " (it is already running)";
+  }
+  if (op == VgpuOp::Start && s == VgpuState::Defined) {
+    return " (create it first)";
+  }
   return "";
 }
 }  // namespace

@@ -12,15 +12,21 @@ Worker::~Worker() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
 }
 
 bool Worker::submit(std::function<void()> job) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || closed_ || jobs_.size() >= max_queued_) return false;
+    if (stopping_ || closed_ || jobs_.size() >= max_queued_) {
+      return false;
+    }
     jobs_.push_back(std::move(job));
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable()) {
+      thread_ = std::thread([this] { run(); });
+    }
   }
   cv_.notify_one();
   return true;
@@ -32,7 +38,9 @@ void Worker::close() {
 }
 
 void Worker::drain() {
-  if (on_worker_thread()) return;  // a job waiting for itself would never return
+  if (on_worker_thread()) {
+    return;  // a job waiting for itself would never return
+  }
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [this] { return jobs_.empty() && !busy_; });
 }
@@ -46,7 +54,9 @@ void Worker::run() {
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-    if (jobs_.empty()) break;  // stopping and nothing left
+    if (jobs_.empty()) {
+      break;  // stopping and nothing left
+    }
     auto job = std::move(jobs_.front());
     jobs_.pop_front();
     busy_ = true;
@@ -60,7 +70,9 @@ void Worker::run() {
     }
     lock.lock();
     busy_ = false;
-    if (jobs_.empty()) idle_cv_.notify_all();
+    if (jobs_.empty()) {
+      idle_cv_.notify_all();
+    }
   }
   idle_cv_.notify_all();
 }

@@ -18,24 +18,31 @@ void FakeGuestMemory::check(uint64_t gpa, uint64_t len) const {
   }
   std::lock_guard lock(mu_);
   for (const auto& [h, hl] : holes_) {
-    if (gpa < h + hl && h < gpa + len)
+    if (gpa < h + hl && h < gpa + len) {
       throw gpu::GuestMemoryError(gpa, fmt::format("gpa {:#x} is not backed", gpa));
+    }
   }
 }
 
 void FakeGuestMemory::mark_dirty(uint64_t gpa, uint64_t len) {
   std::lock_guard lock(mu_);
-  for (uint64_t p = gpa >> kPageShift; p <= (gpa + len - 1) >> kPageShift; ++p) dirty_.insert(p);
+  for (uint64_t p = gpa >> kPageShift; p <= (gpa + len - 1) >> kPageShift; ++p) {
+    dirty_.insert(p);
+  }
 }
 
 void FakeGuestMemory::read(uint64_t gpa, std::span<std::byte> out) {
-  if (out.empty()) return;
+  if (out.empty()) {
+    return;
+  }
   check(gpa, out.size());
   std::memcpy(out.data(), ram_.data() + (gpa - base_), out.size());
 }
 
 void FakeGuestMemory::write(uint64_t gpa, std::span<const std::byte> in) {
-  if (in.empty()) return;
+  if (in.empty()) {
+    return;
+  }
   check(gpa, in.size());
   std::memcpy(ram_.data() + (gpa - base_), in.data(), in.size());
   mark_dirty(gpa, in.size());
@@ -49,7 +56,9 @@ class FakeGuestMapping : public gpu::GuestMapping {
     ++mem_.live_mappings_;
   }
   ~FakeGuestMapping() override {
-    if (writable_) mem_.mark_dirty(gpa_, bytes_.size());
+    if (writable_) {
+      mem_.mark_dirty(gpa_, bytes_.size());
+    }
     std::lock_guard lock(mem_.mu_);
     --mem_.live_mappings_;
   }
@@ -71,8 +80,9 @@ std::unique_ptr<gpu::GuestMapping> FakeGuestMemory::map(uint64_t gpa, uint64_t l
 }
 
 std::span<std::byte> FakeGuestMemory::bytes(uint64_t gpa, uint64_t len) {
-  if (gpa < base_ || len > ram_.size() || gpa - base_ > ram_.size() - len)
+  if (gpa < base_ || len > ram_.size() || gpa - base_ > ram_.size() - len) {
     throw std::out_of_range("test RAM access");
+  }
   return {ram_.data() + (gpa - base_), len};
 }
 
@@ -222,7 +232,9 @@ void FakeRangeClaims::clear_events() {
 // ---- direct memory
 
 void FakeDirectRegion::place(uint64_t gpa) {
-  if (gpa % kPageSize != 0) throw Error(fmt::format("direct region placed at unaligned {:#x}", gpa));
+  if (gpa % kPageSize != 0) {
+    throw Error(fmt::format("direct region placed at unaligned {:#x}", gpa));
+  }
   std::lock_guard lock(mu_);
   placed_ = gpa;
   ++placements_;
@@ -236,7 +248,9 @@ void FakeDirectRegion::unplace() {
 void FakeDirectRegion::collect_dirty(std::vector<uint64_t>& bitmap) {
   std::lock_guard lock(mu_);
   bitmap.assign((mem_.size() / kPageSize + 63) / 64, 0);
-  for (uint64_t p : dirty_) bitmap[p / 64] |= uint64_t{1} << (p % 64);
+  for (uint64_t p : dirty_) {
+    bitmap[p / 64] |= uint64_t{1} << (p % 64);
+  }
   dirty_.clear();
 }
 
@@ -267,8 +281,9 @@ class TrackedRegion : public FakeDirectRegion {
 }  // namespace
 
 std::unique_ptr<gpu::DirectRegion> FakeDirectMemory::allocate(uint64_t size) {
-  if (size == 0 || size % kPageSize != 0)
+  if (size == 0 || size % kPageSize != 0) {
     throw Error(fmt::format("direct region size {:#x} is not whole pages", size));
+  }
   auto r = std::make_unique<TrackedRegion>(*this, size);
   std::lock_guard lock(mu_);
   regions_.push_back(r.get());
