@@ -26,9 +26,13 @@ BufferedRing::Pop BufferedRing::pop(ioreq_t& out) {
     read_barrier();
     wp = write_ptr.load(std::memory_order_relaxed);
     read_barrier();
-    if (read_ptr.load(std::memory_order_relaxed) == rp) break;
+    if (read_ptr.load(std::memory_order_relaxed) == rp) {
+      break;
+    }
   }
-  if (rp == wp) return Pop::Empty;
+  if (rp == wp) {
+    return Pop::Empty;
+  }
   const uint32_t avail = wp - rp;
   if (avail > IOREQ_BUFFER_SLOT_NUM) {
     // Impossible from a correct Xen; skip everything rather than parse garbage forever.
@@ -42,7 +46,9 @@ BufferedRing::Pop BufferedRing::pop(ioreq_t& out) {
   const uint32_t size = 1u << lo.size;
   if (size == 8) {
     // Xen publishes both halves before moving the write pointer by two.
-    if (avail < 2) return Pop::Empty;
+    if (avail < 2) {
+      return Pop::Empty;
+    }
     const buf_ioreq_t hi = load_slot(page_, rp + 1);
     data |= uint64_t{hi.data} << 32;
     slots = 2;

@@ -6,7 +6,9 @@
 namespace xvgpu::ioreq {
 
 void DirtyLog::report(uint64_t gpa, uint64_t len) noexcept {
-  if (len == 0) return;
+  if (len == 0) {
+    return;
+  }
   uint64_t first = gpa >> kPageShift;
   const uint64_t last = (gpa + len - 1) >> kPageShift;
   while (first <= last) {

@@ -8,8 +8,12 @@ namespace xvgpu::ioreq {
 
 DomainWatch::DomainWatch(const IoreqServer& server, std::chrono::milliseconds interval)
     : server_(server), timer_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
-  if (!timer_) throw SystemError(errno, "timerfd_create (domain watch)");
-  if (interval.count() <= 0) interval = std::chrono::milliseconds(250);
+  if (!timer_) {
+    throw SystemError(errno, "timerfd_create (domain watch)");
+  }
+  if (interval.count() <= 0) {
+    interval = std::chrono::milliseconds(250);
+  }
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count();
   itimerspec spec{};
   spec.it_interval.tv_sec = ns / 1'000'000'000;

@@ -46,7 +46,9 @@ class Frontend::Impl {
  public:
   Impl(Domid d, const FrontendOptions& o) : domid(d), options(o) {
     const auto ctx = [&](const std::string& what) { return fmt::format("dom{}: {}", domid.value, what); };
-    if (options.handle_signals) signals.emplace();
+    if (options.handle_signals) {
+      signals.emplace();
+    }
 
     // 1. Handles (unrestricted).
     dm = open_devicemodel();
@@ -57,9 +59,10 @@ class Frontend::Impl {
     // 2. Privileged set-up, with unrestricted handles: growing the domain for direct memory
     //    (xenctrl), then the ioreq server (pages mapped, enabled, ports bound). Nothing read so
     //    far is guest-controlled.
-    if (options.direct_memory_bytes != 0)
+    if (options.direct_memory_bytes != 0) {
       direct = XenDirectMemory::reserve(dm, fmem, domid, options.direct_memory_scratch_gfn,
                                         options.direct_memory_bytes);
+    }
     server.emplace(dm.get(), fmem, xce.get(), domid, nr_vcpus, options.buffered_ioreq);
 
     // 3. Restrict every handle to the domain, and prove it, before any guest input is read.
@@ -67,9 +70,12 @@ class Frontend::Impl {
     check_errno(xenforeignmemory_restrict(fmem.get(), domid.value), ctx("xenforeignmemory_restrict"));
     check_errno(xenevtchn_restrict(xce.get(), domid.value), ctx("xenevtchn_restrict"));
     verify_restricted(dm.get(), fmem.get(), xce.get(), domid);
-    if (direct) direct->commit();  // closes the xenctrl handle
-    if (options.restrict_whole_process)
+    if (direct) {
+      direct->commit();  // closes the xenctrl handle
+    }
+    if (options.restrict_whole_process) {
       check_errno(xentoolcore_restrict_all(domid.value), ctx("xentoolcore_restrict_all"));
+    }
 
     // 4. The services on top of the server.
     MapCacheOptions mc;
@@ -119,7 +125,9 @@ Frontend::Frontend(Domid domid, const FrontendOptions& options) {
 }
 
 Frontend::~Frontend() {
-  if (impl_) spdlog::info("dom{}: tearing down the ioreq server", impl_->domid.value);
+  if (impl_) {
+    spdlog::info("dom{}: tearing down the ioreq server", impl_->domid.value);
+  }
 }
 
 Domid Frontend::domid() const {

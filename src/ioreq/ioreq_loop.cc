@@ -40,14 +40,20 @@ IoreqLoop::IoreqLoop(IoreqServer& server, xenevtchn_handle* xce, RequestDispatch
       signal_fd_(signal_fd),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       control_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (!epoll_) throw SystemError(errno, "epoll_create1");
-  if (!control_) throw SystemError(errno, "eventfd");
+  if (!epoll_) {
+    throw SystemError(errno, "epoll_create1");
+  }
+  if (!control_) {
+    throw SystemError(errno, "eventfd");
+  }
   const int evfd = xenevtchn_fd(xce_);
   check_errno(evfd, "xenevtchn_fd");
   add_fd(epoll_.get(), evfd, kEvtchn);
   add_fd(epoll_.get(), control_.get(), kControl);
   add_fd(epoll_.get(), watch_.fd(), kWatch);
-  if (signal_fd_ >= 0) add_fd(epoll_.get(), signal_fd_, kSignal);
+  if (signal_fd_ >= 0) {
+    add_fd(epoll_.get(), signal_fd_, kSignal);
+  }
 }
 
 void IoreqLoop::request_stop() noexcept {
@@ -84,7 +90,9 @@ bool IoreqLoop::serve_slot(unsigned v, gpu::IoHandler& handler) {
   ioreq_t* slot = server_.slot(v);
   std::atomic_ref<uint8_t> state(reinterpret_cast<uint8_t*>(slot)[kStateByte]);
   const uint8_t flags = state.load(std::memory_order_relaxed);
-  if ((flags & kStateMask) != STATE_IOREQ_READY) return false;
+  if ((flags & kStateMask) != STATE_IOREQ_READY) {
+    return false;
+  }
   read_barrier();  // the request fields were written before the state
   ioreq_t req;
   std::memcpy(&req, slot, sizeof req);  // the one and only read of the request
@@ -95,7 +103,9 @@ bool IoreqLoop::serve_slot(unsigned v, gpu::IoHandler& handler) {
   std::atomic_ref<uint64_t>(slot->data).store(data, std::memory_order_relaxed);
   write_barrier();  // data before state: Xen reads data once it sees IORESP_READY
   state.store(static_cast<uint8_t>((flags & ~kStateMask) | STATE_IORESP_READY), std::memory_order_relaxed);
-  if (xenevtchn_notify(xce_, server_.vcpu_port(v)) != 0) stats_.hypervisor_errors.fetch_add(1);
+  if (xenevtchn_notify(xce_, server_.vcpu_port(v)) != 0) {
+    stats_.hypervisor_errors.fetch_add(1);
+  }
   return true;
 }
 
@@ -106,7 +116,9 @@ unsigned IoreqLoop::serve_all(gpu::IoHandler& handler) {
     // Bounded: Xen may keep posting, the vCPU slots must not starve.
     for (unsigned i = 0; i < 2 * IOREQ_BUFFER_SLOT_NUM; ++i) {
       const auto r = ring.pop(req);
-      if (r == BufferedRing::Pop::Empty) break;
+      if (r == BufferedRing::Pop::Empty) {
+        break;
+      }
       if (r == BufferedRing::Pop::Malformed) {
         stats_.count(Refusal::BadBuffered);
         continue;
@@ -115,7 +127,9 @@ unsigned IoreqLoop::serve_all(gpu::IoHandler& handler) {
     }
   }
   unsigned answered = 0;
-  for (unsigned v = 0; v < server_.nr_vcpus(); ++v) answered += serve_slot(v, handler) ? 1 : 0;
+  for (unsigned v = 0; v < server_.nr_vcpus(); ++v) {
+    answered += serve_slot(v, handler) ? 1 : 0;
+  }
   return answered;
 }
 
@@ -123,10 +137,16 @@ bool IoreqLoop::drain_ports() {
   const int fd = xenevtchn_fd(xce_);
   for (;;) {
     const xenevtchn_port_or_error_t port = xenevtchn_pending(xce_);
-    if (port < 0) return errno == EAGAIN || errno == EINTR;
-    if (xenevtchn_unmask(xce_, static_cast<evtchn_port_t>(port)) != 0) return false;
+    if (port < 0) {
+      return errno == EAGAIN || errno == EINTR;
+    }
+    if (xenevtchn_unmask(xce_, static_cast<evtchn_port_t>(port)) != 0) {
+      return false;
+    }
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0) return true;  // only call pending when it will not block
+    if (::poll(&p, 1, 0) <= 0) {
+      return true;  // only call pending when it will not block
+    }
   }
 }
 
@@ -135,11 +155,15 @@ StopReason IoreqLoop::run(gpu::IoHandler& handler) {
   // Requests may have been posted before we started listening.
   serve_all(handler);
   for (;;) {
-    if (stop_.exchange(false)) return StopReason::StopRequested;
+    if (stop_.exchange(false)) {
+      return StopReason::StopRequested;
+    }
     epoll_event events[4];
     const int n = ::epoll_wait(epoll_.get(), events, 4, -1);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       spdlog::error("dom{}: epoll_wait: {}", server_.domid().value, std::strerror(errno));
       return StopReason::Error;
     }
@@ -149,7 +173,9 @@ StopReason IoreqLoop::run(gpu::IoHandler& handler) {
           stats_.wakeups.fetch_add(1, std::memory_order_relaxed);
           if (!drain_ports()) {
             const int e = errno;
-            if (!server_.alive()) return StopReason::DomainGone;
+            if (!server_.alive()) {
+              return StopReason::DomainGone;
+            }
             spdlog::error("dom{}: event channel: {}", server_.domid().value, std::strerror(e));
             return StopReason::Error;
           }

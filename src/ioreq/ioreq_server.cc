@@ -13,9 +13,10 @@ IoreqServer::IoreqServer(xendevicemodel_handle* dm, ForeignMemoryHandle fmem, xe
                          Domid domid, unsigned nr_vcpus, bool buffered)
     : dm_(dm), fmem_(std::move(fmem)), xce_(xce), domid_(domid) {
   const auto ctx = [&](const char* what) { return fmt::format("dom{}: {}", domid_.value, what); };
-  if (nr_vcpus == 0 || nr_vcpus > kMaxVcpus)
+  if (nr_vcpus == 0 || nr_vcpus > kMaxVcpus) {
     throw Error(
         fmt::format("dom{}: {} vCPUs: an ioreq server serves 1 to {}", domid_.value, nr_vcpus, kMaxVcpus));
+  }
   try {
     check_errno(
         xendevicemodel_create_ioreq_server(
@@ -24,9 +25,10 @@ IoreqServer::IoreqServer(xendevicemodel_handle* dm, ForeignMemoryHandle fmem, xe
     created_ = true;
     map_pages(buffered);
     evtchn_port_t buf_remote = 0;
-    if (buffered)
+    if (buffered) {
       check_errno(xendevicemodel_get_ioreq_server_info(dm_, domid_.value, id_, nullptr, nullptr, &buf_remote),
                   ctx("xendevicemodel_get_ioreq_server_info (buffered port)"));
+    }
     check_errno(xendevicemodel_set_ioreq_server_state(dm_, domid_.value, id_, 1),
                 ctx("xendevicemodel_set_ioreq_server_state(enable)"));
     enabled_ = true;
@@ -36,7 +38,9 @@ IoreqServer::IoreqServer(xendevicemodel_handle* dm, ForeignMemoryHandle fmem, xe
       const uint32_t remote = std::atomic_ref<uint32_t>(slot(v)->vp_eport).load(std::memory_order_acquire);
       vcpu_ports_.push_back(bind_interdomain(xce_, domid_.value, remote));
     }
-    if (buffered) buffered_port_ = bind_interdomain(xce_, domid_.value, buf_remote);
+    if (buffered) {
+      buffered_port_ = bind_interdomain(xce_, domid_.value, buf_remote);
+    }
   } catch (...) {
     teardown();
     throw;
@@ -51,8 +55,9 @@ void IoreqServer::teardown() noexcept {
   buffered_port_.reset();
   vcpu_ports_.clear();  // unbinds, in order
   if (enabled_) {
-    if (xendevicemodel_set_ioreq_server_state(dm_, domid_.value, id_, 0) != 0)
+    if (xendevicemodel_set_ioreq_server_state(dm_, domid_.value, id_, 0) != 0) {
       spdlog::debug("dom{}: disabling ioreq server {}: {}", domid_.value, id_, std::strerror(errno));
+    }
     enabled_ = false;
   }
   resource_.reset();
@@ -61,8 +66,9 @@ void IoreqServer::teardown() noexcept {
   ioreq_page_ = nullptr;
   buffered_page_ = nullptr;
   if (created_) {
-    if (xendevicemodel_destroy_ioreq_server(dm_, domid_.value, id_) != 0)
+    if (xendevicemodel_destroy_ioreq_server(dm_, domid_.value, id_) != 0) {
       spdlog::debug("dom{}: destroying ioreq server {}: {}", domid_.value, id_, std::strerror(errno));
+    }
     created_ = false;
   }
 }
@@ -107,7 +113,9 @@ void IoreqServer::map_pages_legacy(bool buffered) {
     void* p = xenforeignmemory_map(fmem_.get(), domid_.value, PROT_READ | PROT_WRITE, 1, &gfn, &err);
     if (p == nullptr || err != 0) {
       const int e = p == nullptr ? errno : err;
-      if (p != nullptr) xenforeignmemory_unmap(fmem_.get(), p, 1);
+      if (p != nullptr) {
+        xenforeignmemory_unmap(fmem_.get(), p, 1);
+      }
       throw SystemError(
           e, fmt::format("dom{}: xenforeignmemory_map of the {} page (gfn {:#x})", domid_.value, what, gfn));
     }

@@ -32,7 +32,9 @@ struct IoreqStats {
 
   [[nodiscard]] uint64_t refused_total() const {
     uint64_t n = 0;
-    for (const auto& r : refused) n += r.load(std::memory_order_relaxed);
+    for (const auto& r : refused) {
+      n += r.load(std::memory_order_relaxed);
+    }
     return n;
   }
   [[nodiscard]] uint64_t refused_for(Refusal r) const {

@@ -47,8 +47,12 @@ constexpr unsigned kPageShift = 12;
 
 MapCache::MapCache(std::shared_ptr<PageMapper> mapper, MapCacheOptions options)
     : mapper_(std::move(mapper)), options_(options) {
-  if (options_.bucket_shift < kPageShift || options_.bucket_shift > 30) options_.bucket_shift = 20;
-  if (options_.max_buckets == 0) options_.max_buckets = 1;
+  if (options_.bucket_shift < kPageShift || options_.bucket_shift > 30) {
+    options_.bucket_shift = 20;
+  }
+  if (options_.max_buckets == 0) {
+    options_.max_buckets = 1;
+  }
 }
 
 MapCache::~MapCache() = default;
@@ -56,12 +60,16 @@ MapCache::~MapCache() = default;
 std::shared_ptr<MapCache::Mapping> MapCache::make_mapping(uint64_t first_gfn, size_t pages,
                                                           uint64_t gpa_for_error) {
   std::vector<uint64_t> gfns(pages);
-  for (size_t i = 0; i < pages; ++i) gfns[i] = first_gfn + i;
+  for (size_t i = 0; i < pages; ++i) {
+    gfns[i] = first_gfn + i;
+  }
   auto m = std::make_shared<Mapping>();
   m->errs.assign(pages, 0);
   errno = 0;
   void* addr = mapper_->map(gfns, m->errs);
-  if (addr == nullptr) refuse(gpa_for_error, errno != 0 ? errno : EFAULT, "cannot map");
+  if (addr == nullptr) {
+    refuse(gpa_for_error, errno != 0 ? errno : EFAULT, "cannot map");
+  }
   m->mapper = mapper_;
   m->live = live_;
   m->base = static_cast<std::byte*>(addr);
@@ -109,7 +117,9 @@ void MapCache::evict_locked() {
   while (buckets_.size() > options_.max_buckets && it != lru_.begin()) {
     --it;
     auto slot = buckets_.find(*it);
-    if (slot->second.mapping.use_count() > 1) continue;  // pinned by a DMA in flight
+    if (slot->second.mapping.use_count() > 1) {
+      continue;  // pinned by a DMA in flight
+    }
     buckets_.erase(slot);
     it = lru_.erase(it);
     ++counters_.evictions;
@@ -119,20 +129,26 @@ void MapCache::evict_locked() {
 MapCache::Pin MapCache::pin(uint64_t gpa, uint64_t len) {
   Pin pin;
   pin.gpa_ = gpa;
-  if (len == 0) return pin;
-  if (gpa > UINT64_MAX - (len - 1)) refuse(gpa, 0, fmt::format("range of {} bytes wraps around", len));
+  if (len == 0) {
+    return pin;
+  }
+  if (gpa > UINT64_MAX - (len - 1)) {
+    refuse(gpa, 0, fmt::format("range of {} bytes wraps around", len));
+  }
   const uint64_t last = gpa + len - 1;
   const uint64_t bucket = gpa >> options_.bucket_shift;
   if (bucket == last >> options_.bucket_shift) {
     pin.mapping_ = bucket_for(bucket, gpa >> kPageShift, last >> kPageShift, gpa);
   } else {
-    if (len > options_.max_uncached_bytes)
+    if (len > options_.max_uncached_bytes) {
       refuse(gpa, 0, fmt::format("range of {} bytes is too large to map", len));
+    }
     const uint64_t first_gfn = gpa >> kPageShift;
     auto m = make_mapping(first_gfn, (last >> kPageShift) - first_gfn + 1, gpa);
     uint64_t bad = 0;
-    if (const int err = m->error_in(first_gfn, last >> kPageShift, bad); err != 0)
+    if (const int err = m->error_in(first_gfn, last >> kPageShift, bad); err != 0) {
       refuse(bad << kPageShift, err, "page not mapped");
+    }
     pin.mapping_ = std::move(m);
     std::lock_guard lock(mu_);
     ++counters_.uncached;

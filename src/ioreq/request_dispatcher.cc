@@ -59,7 +59,9 @@ uint64_t RequestDispatcher::refuse(Refusal why, const ioreq_t& req, VcpuId vcpu)
 uint64_t RequestDispatcher::serve(const ioreq_t& req, VcpuId vcpu, gpu::IoHandler& handler) noexcept {
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   DecodedRequest d;
-  if (const auto why = validate_request(req, claims_, d)) return refuse(*why, req, vcpu);
+  if (const auto why = validate_request(req, claims_, d)) {
+    return refuse(*why, req, vcpu);
+  }
   try {
     return serve_valid(d, vcpu, handler);
   } catch (const gpu::GuestMemoryError&) {
@@ -96,7 +98,9 @@ uint64_t RequestDispatcher::serve_valid(const DecodedRequest& d, VcpuId vcpu, gp
   switch (d.type) {
     case IOREQ_TYPE_INVALIDATE:
       stats_.invalidates.fetch_add(1, std::memory_order_relaxed);
-      if (invalidate_hook_) invalidate_hook_();
+      if (invalidate_hook_) {
+        invalidate_hook_();
+      }
       handler.on_guest_memory_invalidated();
       return d.data;
     case IOREQ_TYPE_TIMEOFFSET:
@@ -112,10 +116,14 @@ uint64_t RequestDispatcher::serve_valid(const DecodedRequest& d, VcpuId vcpu, gp
   access.sbdf = d.sbdf;
   access.size = d.size;
   access.vcpu = vcpu;
-  if (d.data_is_ptr) return serve_rep(d, access, handler);
+  if (d.data_is_ptr) {
+    return serve_rep(d, access, handler);
+  }
   stats_.items.fetch_add(1, std::memory_order_relaxed);
   const uint64_t mask = mask_for(d.size);
-  if (d.read) return handler.read(access) & mask;
+  if (d.read) {
+    return handler.read(access) & mask;
+  }
   handler.write(access, d.data & mask);
   return d.data;
 }
@@ -140,7 +148,9 @@ uint64_t RequestDispatcher::serve_rep(const DecodedRequest& d, gpu::IoAccess acc
   const uint64_t step = d.size;
   for (uint32_t i = 0; i < d.count; ++i) {
     const uint64_t delta = uint64_t{i} * step;
-    if (d.type == IOREQ_TYPE_COPY) access.addr = d.df ? d.addr - delta : d.addr + delta;
+    if (d.type == IOREQ_TYPE_COPY) {
+      access.addr = d.df ? d.addr - delta : d.addr + delta;
+    }
     const uint64_t item_gpa = d.df ? d.data - delta : d.data + delta;
     std::byte* item = staged.data() + (item_gpa - buffer.first);
     uint64_t value = 0;

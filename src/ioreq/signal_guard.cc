@@ -12,7 +12,9 @@ SignalGuard::SignalGuard() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  if (const int e = pthread_sigmask(SIG_BLOCK, &set, &old_); e != 0) throw SystemError(e, "pthread_sigmask");
+  if (const int e = pthread_sigmask(SIG_BLOCK, &set, &old_); e != 0) {
+    throw SystemError(e, "pthread_sigmask");
+  }
   fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!fd_) {
     const int e = errno;

@@ -78,12 +78,16 @@ class XenDirectRegion final : public gpu::DirectRegion {
   }
 
   void place(uint64_t gpa) override {
-    if (gpa % kPageSize != 0)
+    if (gpa % kPageSize != 0) {
       throw Error(fmt::format("direct region: placement {:#x} is not page aligned", gpa));
+    }
     const uint64_t gfn = gpa >> kPageShift;
-    if (gfn > (uint64_t{1} << 40) - pages_)
+    if (gfn > (uint64_t{1} << 40) - pages_) {
       throw Error(fmt::format("direct region: placement {:#x} beyond guest-physical space", gpa));
-    if (gfn == gfn_) return;
+    }
+    if (gfn == gfn_) {
+      return;
+    }
     pool_->relocate(gfn_, gfn, pages_);
     gfn_ = gfn;
     placed_ = true;
@@ -91,7 +95,9 @@ class XenDirectRegion final : public gpu::DirectRegion {
 
   void unplace() override {
     const uint64_t scratch = pool_->scratch_gfn + first_page_;
-    if (gfn_ == scratch) return;
+    if (gfn_ == scratch) {
+      return;
+    }
     pool_->relocate(gfn_, scratch, pages_);
     gfn_ = scratch;
     placed_ = false;
@@ -100,14 +106,18 @@ class XenDirectRegion final : public gpu::DirectRegion {
   void collect_dirty(std::vector<uint64_t>& bitmap) override {
     const size_t words = (pages_ + 63) / 64;
     bitmap.assign(words, 0);
-    if (!placed_) return;  // not in the guest's view: the guest cannot have written it
+    if (!placed_) {
+      return;  // not in the guest's view: the guest cannot have written it
+    }
     std::vector<unsigned long> bits((pages_ + 8 * sizeof(unsigned long) - 1) / (8 * sizeof(unsigned long)),
                                     0);
     if (pages_ > UINT32_MAX ||
         xendevicemodel_track_dirty_vram(pool_->dm.get(), pool_->domid.value, gfn_,
                                         static_cast<uint32_t>(pages_), bits.data()) != 0) {
       // Cannot track: say everything changed (the contract for implementations that cannot).
-      for (size_t i = 0; i < pages_; ++i) bitmap[i / 64] |= uint64_t{1} << (i % 64);
+      for (size_t i = 0; i < pages_; ++i) {
+        bitmap[i / 64] |= uint64_t{1} << (i % 64);
+      }
       return;
     }
     static_assert(sizeof(unsigned long) == sizeof(uint64_t));
@@ -124,30 +134,42 @@ class XenDirectRegion final : public gpu::DirectRegion {
 
 }  // namespace
 
-std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, ForeignMemoryHandle fmem,
-                                                          Domid domid, uint64_t scratch_gfn, uint64_t bytes) {
-  if (bytes == 0 || bytes % kPageSize != 0)
+std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
+                                                          const ForeignMemoryHandle& fmem, Domid domid,
+                                                          uint64_t scratch_gfn, uint64_t bytes) {
+  if (bytes == 0 || bytes % kPageSize != 0) {
     throw Error(
         fmt::format("direct memory budget of {} bytes is not a positive multiple of the page size", bytes));
+  }
   const uint64_t pages = bytes / kPageSize;
-  if (scratch_gfn > UINT64_MAX / 2 - pages) throw Error("direct memory scratch range wraps around");
+  if (scratch_gfn > UINT64_MAX / 2 - pages) {
+    throw Error("direct memory scratch range wraps around");
+  }
   const std::string ctx = fmt::format("dom{}: reserving {} MiB of direct memory", domid.value, bytes >> 20);
 
   std::shared_ptr<xc_interface> xc_owner(xc_interface_open(nullptr, nullptr, 0), [](xc_interface* h) {
-    if (h != nullptr) xc_interface_close(h);
+    if (h != nullptr) {
+      xc_interface_close(h);
+    }
   });
-  if (!xc_owner) throw SystemError(errno != 0 ? errno : EIO, ctx + ": xc_interface_open");
+  if (!xc_owner) {
+    throw SystemError(errno != 0 ? errno : EIO, ctx + ": xc_interface_open");
+  }
   xc_interface* xc = xc_owner.get();
 
   xc_domaininfo_t info{};
   const int n = xc_domain_getinfolist(xc, domid.value, 1, &info);
   check_errno(n, ctx + ": xc_domain_getinfolist");
-  if (n != 1 || info.domain != domid.value) throw SystemError(ESRCH, ctx + ": xc_domain_getinfolist");
+  if (n != 1 || info.domain != domid.value) {
+    throw SystemError(ESRCH, ctx + ": xc_domain_getinfolist");
+  }
   const uint64_t old_max_kb = uint64_t{info.max_pages} * (kPageSize / 1024);
   check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + bytes / 1024), ctx + ": xc_domain_setmaxmem");
 
   std::vector<xen_pfn_t> gfns(pages);
-  for (uint64_t i = 0; i < pages; ++i) gfns[i] = scratch_gfn + i;
+  for (uint64_t i = 0; i < pages; ++i) {
+    gfns[i] = scratch_gfn + i;
+  }
   if (xc_domain_populate_physmap_exact(xc, domid.value, pages, 0, 0, gfns.data()) != 0) {
     const int e = errno;
     xc_domain_setmaxmem(xc, domid.value, old_max_kb);
@@ -156,10 +178,13 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm, 
   // Gives the pages back and restores the maximum (failed set-up).
   auto undo = [xc_owner, domid, scratch_gfn, pages, old_max_kb] {
     std::vector<xen_pfn_t> again(pages);
-    for (uint64_t i = 0; i < pages; ++i) again[i] = scratch_gfn + i;
+    for (uint64_t i = 0; i < pages; ++i) {
+      again[i] = scratch_gfn + i;
+    }
     if (xc_domain_decrease_reservation_exact(xc_owner.get(), domid.value, pages, 0, again.data()) != 0 ||
-        xc_domain_setmaxmem(xc_owner.get(), domid.value, old_max_kb) != 0)
+        xc_domain_setmaxmem(xc_owner.get(), domid.value, old_max_kb) != 0) {
       spdlog::warn("dom{}: giving back direct memory: {}", domid.value, std::strerror(errno));
+    }
   };
 
   std::vector<int> errs(pages, 0);
@@ -195,21 +220,27 @@ XenDirectMemory::~XenDirectMemory() {
 }
 
 std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
-  if (size == 0 || size % kPageSize != 0)
+  if (size == 0 || size % kPageSize != 0) {
     throw Error(fmt::format("direct memory: {} bytes is not a positive multiple of the page size", size));
+  }
   const uint64_t pages = size / kPageSize;
   uint64_t first = 0;
   {
     std::lock_guard lock(pool_->mu);
     auto it = pool_->free.begin();
-    while (it != pool_->free.end() && it->second < pages) ++it;
-    if (it == pool_->free.end())
+    while (it != pool_->free.end() && it->second < pages) {
+      ++it;
+    }
+    if (it == pool_->free.end()) {
       throw Error(fmt::format("direct memory: no room for {} MiB (budget {} MiB, set at start-up)",
                               size >> 20, (pool_->pages * kPageSize) >> 20));
+    }
     first = it->first;
     const uint64_t rest = it->second - pages;
     pool_->free.erase(it);
-    if (rest != 0) pool_->free.emplace(first + pages, rest);
+    if (rest != 0) {
+      pool_->free.emplace(first + pages, rest);
+    }
   }
   return std::make_unique<XenDirectRegion>(pool_, first, pages);
 }
@@ -217,7 +248,9 @@ std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
 uint64_t XenDirectMemory::free_bytes() const {
   std::lock_guard lock(pool_->mu);
   uint64_t n = 0;
-  for (const auto& [first, count] : pool_->free) n += count;
+  for (const auto& [first, count] : pool_->free) {
+    n += count;
+  }
   return n * kPageSize;
 }
 

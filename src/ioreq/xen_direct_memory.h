@@ -30,8 +30,8 @@ class XenDirectMemory final : public gpu::DirectMemory {
 
   // Privileged: opens an unrestricted xenctrl handle, kept until commit(). Throws SystemError
   // naming the failing call; undoes its own steps on failure.
-  static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, ForeignMemoryHandle fmem, Domid domid,
-                                                  uint64_t scratch_gfn, uint64_t bytes);
+  static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
+                                                  Domid domid, uint64_t scratch_gfn, uint64_t bytes);
   // Set-up of the whole frontend succeeded: keep the memory, close the xenctrl handle. Until
   // then, destruction gives the memory back to Xen and restores the domain's maximum.
   void commit() noexcept { undo_ = nullptr; }

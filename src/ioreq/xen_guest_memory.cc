@@ -14,7 +14,9 @@ class PinnedMapping final : public gpu::GuestMapping {
   PinnedMapping(const PinnedMapping&) = delete;
   PinnedMapping& operator=(const PinnedMapping&) = delete;
   ~PinnedMapping() override {
-    if (writable_) dirty_->report(pin_.gpa(), pin_.bytes().size());
+    if (writable_) {
+      dirty_->report(pin_.gpa(), pin_.bytes().size());
+    }
   }
   std::span<std::byte> bytes() override { return pin_.bytes(); }
   [[nodiscard]] uint64_t gpa() const override { return pin_.gpa(); }
@@ -29,10 +31,13 @@ class PinnedMapping final : public gpu::GuestMapping {
 
 template <typename Fn>
 void XenGuestMemory::for_each_piece(uint64_t gpa, uint64_t len, Fn&& fn) {
-  if (len == 0) return;
-  if (gpa > UINT64_MAX - (len - 1))
+  if (len == 0) {
+    return;
+  }
+  if (gpa > UINT64_MAX - (len - 1)) {
     throw gpu::GuestMemoryError(
         gpa, fmt::format("guest memory at {:#x}: range of {} bytes wraps around", gpa, len));
+  }
   const uint64_t bucket = cache_->bucket_bytes();
   uint64_t done = 0;
   while (done < len) {

@@ -63,7 +63,9 @@ class ForeignMapping {
   [[nodiscard]] void* get() const { return addr_; }
   [[nodiscard]] size_t pages() const { return pages_; }
   void reset() noexcept {
-    if (addr_ != nullptr) xenforeignmemory_unmap(fmem_.get(), addr_, pages_);
+    if (addr_ != nullptr) {
+      xenforeignmemory_unmap(fmem_.get(), addr_, pages_);
+    }
     addr_ = nullptr;
     pages_ = 0;
     fmem_.reset();
@@ -100,7 +102,9 @@ class ResourceMapping {
 
   [[nodiscard]] void* get() const { return addr_; }
   void reset() noexcept {
-    if (res_ != nullptr) xenforeignmemory_unmap_resource(fmem_.get(), res_);
+    if (res_ != nullptr) {
+      xenforeignmemory_unmap_resource(fmem_.get(), res_);
+    }
     res_ = nullptr;
     addr_ = nullptr;
     fmem_.reset();
@@ -133,7 +137,9 @@ class BoundPort {
   [[nodiscard]] evtchn_port_t local() const { return local_; }
   [[nodiscard]] bool bound() const { return xce_ != nullptr; }
   void reset() noexcept {
-    if (xce_ != nullptr) xenevtchn_unbind(xce_, local_);
+    if (xce_ != nullptr) {
+      xenevtchn_unbind(xce_, local_);
+    }
     xce_ = nullptr;
   }
 

@@ -11,8 +11,9 @@ void XenInterrupts::failed(const char* what) noexcept {
 }
 
 void XenInterrupts::inject_msi(uint64_t addr, uint32_t data) {
-  if (xendevicemodel_inject_msi(dm_.get(), domid_.value, addr, data) != 0)
+  if (xendevicemodel_inject_msi(dm_.get(), domid_.value, addr, data) != 0) {
     failed("xendevicemodel_inject_msi");
+  }
 }
 
 void XenInterrupts::set_intx_level(Sbdf sbdf, unsigned pin, bool asserted) {
@@ -22,8 +23,9 @@ void XenInterrupts::set_intx_level(Sbdf sbdf, unsigned pin, bool asserted) {
     return;
   }
   if (xendevicemodel_set_pci_intx_level(dm_.get(), domid_.value, sbdf.seg, sbdf.bus, sbdf.dev,
-                                        static_cast<uint8_t>(pin), asserted ? 1 : 0) != 0)
+                                        static_cast<uint8_t>(pin), asserted ? 1 : 0) != 0) {
     failed("xendevicemodel_set_pci_intx_level");
+  }
 }
 
 }  // namespace xvgpu::ioreq

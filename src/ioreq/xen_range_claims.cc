@@ -11,9 +11,12 @@ const char* name(gpu::IoSpace s) {
 }  // namespace
 
 void XenRangeClaims::claim_pci(Sbdf sbdf) {
-  if (!sbdf.valid()) throw Error("claim of PCI function " + sbdf.to_string() + ": invalid device/function");
-  if (table_.contains_pci(sbdf))
+  if (!sbdf.valid()) {
+    throw Error("claim of PCI function " + sbdf.to_string() + ": invalid device/function");
+  }
+  if (table_.contains_pci(sbdf)) {
     throw Error("claim of PCI function " + sbdf.to_string() + ": already claimed");
+  }
   check_errno(xendevicemodel_map_pcidev_to_ioreq_server(dm_.get(), domid_.value, server_, sbdf.seg, sbdf.bus,
                                                         sbdf.dev, sbdf.fn),
               fmt::format("dom{}: claiming PCI function {}", domid_.value, sbdf.to_string()));
@@ -21,8 +24,9 @@ void XenRangeClaims::claim_pci(Sbdf sbdf) {
 }
 
 void XenRangeClaims::release_pci(Sbdf sbdf) {
-  if (!table_.contains_pci(sbdf))
+  if (!table_.contains_pci(sbdf)) {
     throw Error("release of PCI function " + sbdf.to_string() + ": not claimed");
+  }
   // Forget it locally first: whatever Xen answers, we no longer serve it.
   table_.remove_pci(sbdf);
   check_errno(xendevicemodel_unmap_pcidev_from_ioreq_server(dm_.get(), domid_.value, server_, sbdf.seg,
@@ -34,9 +38,10 @@ void XenRangeClaims::claim_range(gpu::IoSpace space, uint64_t first, uint64_t la
   ClaimTable probe;  // validates bounds with the same rules before bothering Xen
   probe.add(space, first, last);
   for (const auto s : {space}) {
-    if (table_.contains(s, first, first) || table_.contains(s, last, last))
+    if (table_.contains(s, first, first) || table_.contains(s, last, last)) {
       throw Error(
           fmt::format("claim of {} range {:#x}-{:#x}: overlaps an existing claim", name(space), first, last));
+    }
   }
   check_errno(xendevicemodel_map_io_range_to_ioreq_server(dm_.get(), domid_.value, server_,
                                                           space == gpu::IoSpace::Mmio ? 1 : 0, first, last),
