@@ -38,7 +38,7 @@ Host* Host::in_process() {
 }
 
 std::shared_ptr<Session> Host::open_session() {
-  std::shared_ptr<Session> s(new Session(impl_.get()));  // private ctor: make_shared can't reach it
+  auto s = std::make_shared<Session>(Session::Key{}, impl_.get());
   impl_->open_session(s.get());
   return s;
 }

@@ -31,15 +31,16 @@ class HostImpl;
 
 // One client of the host: a Xen library handle or a guest-side connection.
 class Session {
+  struct Key {};  // only the Host creates sessions
+
  public:
+  Session(Key /*key*/, HostImpl* host) : host_(host) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session();  // releases what the client held (event channels, watches), like closing an fd
 
  private:
-  friend class HostImpl;
   friend class Host;
-  explicit Session(HostImpl* host) : host_(host) {}
   HostImpl* host_;
 };
 
