@@ -247,8 +247,10 @@ AccessStatus HostImpl::invalidate_broadcast(Lock& lk, const std::shared_ptr<Doma
 
 AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, Access a) {
   AccessResult res;
+  // x86 port I/O is 1, 2 or 4 bytes; the rep count is bounded so one access cannot occupy
+  // the host for long (a real vCPU would take interrupts between chunks anyway).
   if (vcpu >= d->nr_vcpus || (a.size != 1 && a.size != 2 && a.size != 4 && a.size != 8) || a.count == 0 ||
-      a.dir > 1 || (a.space == Space::pio && a.addr > 0xffff)) {
+      a.count > kMaxAccessReps || a.dir > 1 || (a.space == Space::pio && (a.addr > 0xffff || a.size == 8))) {
     res.status = AccessStatus::invalid;
     return res;
   }

@@ -115,6 +115,10 @@ TEST_F(XensimTest, MalformedAccessesAreRejected) {
   EXPECT_EQ(guest.access(dom, VcpuId{5}, mmio(IOREQ_READ, kBar)).status, AccessStatus::invalid);
   EXPECT_EQ(guest.access(dom, VcpuId{0}, mmio(IOREQ_READ, kBar, 3)).status, AccessStatus::invalid);
   EXPECT_EQ(guest.access(dom, VcpuId{0}, pio(IOREQ_READ, 0x10000, 1)).status, AccessStatus::invalid);
+  EXPECT_EQ(guest.access(dom, VcpuId{0}, pio(IOREQ_READ, 0x60, 8)).status, AccessStatus::invalid);
+  auto huge = mmio(IOREQ_WRITE, kBar, 1);
+  huge.count = (1u << 20) + 1;
+  EXPECT_EQ(guest.access(dom, VcpuId{0}, huge).status, AccessStatus::invalid);
 }
 
 }  // namespace
