@@ -218,8 +218,10 @@ class Workload {
       eng::Descriptor c{};
       c.opcode = eng::kOpCopyToVram;
       c.src = kSpriteGpa;
-      const uint32_t x = 16 + (i * 80) % (w_ - 96);
-      const uint32_t y = h_ / 2 + 16 + (i * 80 / (w_ - 96)) * 80 % (h_ / 2 - 96);
+      const uint32_t cols = (w_ - 32) / 80;
+      const uint32_t rows = (h_ / 2 - 32) / 80;
+      const uint32_t x = 16 + (i % cols) * 80;
+      const uint32_t y = h_ / 2 + 16 + (i / cols % rows) * 80;
       c.dst = (uint64_t{y} * w_ + x) * 4;
       c.width = kS * 4;
       c.height = kS;

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -90,6 +91,10 @@ int run(int argc, char** argv) {
     return usage_error(std::string("--log-file: ") + e.what());
   }
 
+  // Until the command line is fully checked (vendors and types included), only warnings: a bad
+  // argument must end in exactly one line.
+  const auto level = spdlog::get_level();
+  if (!o.log_file && !o.syslog) spdlog::set_level(std::max(level, spdlog::level::warn));
   gpu::VgpuManager manager;
   std::vector<PlannedVgpu> plan;
   std::set<Sbdf> slots;
@@ -112,8 +117,13 @@ int run(int argc, char** argv) {
       direct_bytes += plan.back().direct_bytes;
     }
   } catch (const UsageError& e) {
-    spdlog::error("{}", e.what());
+    if (o.log_file || o.syslog) spdlog::error("{}", e.what());  // stderr gets the one line below
     return usage_error(e.what());
+  }
+  spdlog::set_level(level);
+  for (const auto& g : manager.physical_gpus()) {
+    spdlog::info("vendor {} {} ({}): physical GPU {}", g.info->vendor, g.vendor_version, g.source,
+                 g.info->name);
   }
   // Room for one hot-added vGPU of the largest type, on top of the start-up ones.
   direct_bytes += largest_direct_bytes(manager);
