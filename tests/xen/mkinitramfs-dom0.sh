@@ -15,9 +15,12 @@ ROOT=$(mktemp -d "${TMPDIR:-/tmp}/xvgpu-dom0.XXXXXX")
 trap 'rm -rf "$ROOT"' EXIT
 
 add_busybox
+# The project's xl-scripts are bash scripts.
+add_exe /usr/bin/bash
 xenbin=/usr/lib/xen-4.17/bin
 add_exe "$xenbin"/xl "$xenbin"/xenstored "$xenbin"/xenconsoled "$xenbin"/xen-init-dom0 "$xenbin"/xenconsole \
-  "$xenbin"/libxl-save-helper "$xenbin"/xenstore-control "$xenbin"/xenctx
+  "$xenbin"/libxl-save-helper "$xenbin"/xenstore-control "$xenbin"/xenctx /usr/bin/xenstore-read /usr/bin/xenstore-write \
+  /usr/bin/xenstore-ls
 # glibc dlopens libgcc_s for pthread_cancel; without it xl aborts at exit.
 add_file "$(canon_path /lib/x86_64-linux-gnu/libgcc_s.so.1)"
 mkdir -p "$ROOT"/etc/xen

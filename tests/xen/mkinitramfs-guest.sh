@@ -17,11 +17,12 @@ ROOT=$(mktemp -d "${TMPDIR:-/tmp}/xvgpu-guest.XXXXXX")
 trap 'rm -rf "$ROOT"' EXIT
 
 add_busybox
-add_exe /usr/bin/lspci /usr/bin/setpci
+add_exe /usr/bin/lspci /usr/bin/setpci /usr/bin/xenstore-read /usr/bin/xenstore-write
 add_modules "$kver" /etc/xentest/bochs-modules bochs
 install -m 0755 "$here"/guest/init "$ROOT"/init
 mkdir -p "$ROOT"/xentest/tasks "$ROOT"/xentest/bin
 cp "$here"/guest/tasks/*.sh "$ROOT"/xentest/tasks/
+install -m 0644 "$here"/guest/lib.sh "$ROOT"/xentest/lib.sh
 if [[ -n "$tools" && -d "$tools" ]]; then
   find "$tools" -maxdepth 1 -type f -perm -u+x -exec cp {} "$ROOT"/xentest/bin/ \;
   find "$tools" -maxdepth 1 -type f -name '*.ko' -exec cp {} "$ROOT"/xentest/bin/ \;

@@ -2,7 +2,7 @@
 # Builds the per-run dom0 archive, appended to the base one: the scenario, the guest initramfs, and the project's
 # files when given (xvgpu-dm, xvgpuctl with their libraries, the xl-scripts, vendor plugins).
 # Usage: mkinitramfs-overlay.sh OUT.cpio SCENARIO.sh GUEST.cpio [--dm BIN] [--ctl BIN] [--xl-scripts DIR]
-#        [--plugin-dir DIR]
+#        [--plugin-dir DIR] [--dom0-tools DIR]
 set -euo pipefail
 out=$1
 scenario=$2
@@ -21,8 +21,11 @@ cp "$guest" "$ROOT"/var/lib/xentest/guest.cpio
 cp "$guest.xz" "$ROOT"/var/lib/xentest/guest.cpio.xz
 while (($#)); do
   case "$1" in
-    --dm) add_exe "$2"; install -m 0755 "$2" "$ROOT"/usr/local/bin/xvgpu-dm ;;
-    --ctl) add_exe "$2"; install -m 0755 "$2" "$ROOT"/usr/local/bin/xvgpuctl ;;
+    --dm) add_tool "$2" /usr/local/bin/xvgpu-dm ;;
+    --ctl) add_tool "$2" /usr/local/bin/xvgpuctl ;;
+    --dom0-tools)
+      for f in "$2"/*; do [[ -f "$f" && -x "$f" ]] && add_tool "$f" "/usr/local/bin/${f##*/}"; done
+      ;;
     --xl-scripts) mkdir -p "$ROOT"/usr/local/lib/xvgpu; cp -a "$2" "$ROOT"/usr/local/lib/xvgpu/xl-scripts ;;
     --plugin-dir)
       mkdir -p "$ROOT"/usr/local/lib/xvgpu/plugins

@@ -57,7 +57,8 @@ def parse_header(script: Path) -> dict[str, str]:
     for line in script.read_text().splitlines():
         m = re.match(r"#\s*(checks|needs|timeout):\s*(.*)$", line)
         if m:
-            header[m.group(1)] = m.group(2).strip()
+            # checks and needs may span several lines.
+            header[m.group(1)] = (header.get(m.group(1), "") + " " + m.group(2)).strip()
     return header
 
 
@@ -116,6 +117,7 @@ def main() -> int:
     ap.add_argument("--xl-scripts", type=Path, help="the project's xl-scripts directory")
     ap.add_argument("--plugin-dir", type=Path, help="vendor plugins (*.so) to put into dom0")
     ap.add_argument("--guest-tools", type=Path, help="directory of static guest programs (and guest modules)")
+    ap.add_argument("--dom0-tools", type=Path, help="directory of test programs to run in dom0")
     ap.add_argument("--timeout", type=float, help="override the scenario's time limit (seconds)")
     ap.add_argument("--memory", default="2G", help="memory of the emulated machine")
     args = ap.parse_args()
@@ -137,7 +139,8 @@ def main() -> int:
     if missing:
         return skip("real-Xen lab not installed (missing: " + ", ".join(missing) +
                     "); install it with scripts/install-deps.sh --xen-lab")
-    need_paths = {"dm": args.dm, "ctl": args.ctl, "xl-scripts": args.xl_scripts, "guest-tools": args.guest_tools}
+    need_paths = {"dm": args.dm, "ctl": args.ctl, "xl-scripts": args.xl_scripts, "guest-tools": args.guest_tools,
+                  "dom0-tools": args.dom0_tools}
     for need in needs:
         p = need_paths.get(need)
         if p is None or not p.exists():
@@ -163,16 +166,30 @@ def main() -> int:
     base = cached_build(cache, "dom0", base_key,
                         lambda out: run([str(HERE / "mkinitramfs-dom0.sh"), str(out), kver]))
 
-    guest = work / "guest.cpio"
-    guest_cmd = [str(HERE / "mkinitramfs-guest.sh"), str(guest), kver]
+    guest_inputs = [HERE / "mkinitramfs-guest.sh", HERE / "lib" / "rootfs.sh", *sorted((HERE / "guest").rglob("*"))]
     if args.guest_tools and args.guest_tools.is_dir():
-        guest_cmd.append(str(args.guest_tools))
-    run(guest_cmd)
+        guest_inputs += sorted(args.guest_tools.iterdir())
+    guest_key = digest(files_digest(guest_inputs), package_versions().encode(), kver.encode())
+
+    def build_guest(out: Path) -> None:
+        cmd = [str(HERE / "mkinitramfs-guest.sh"), str(out), kver]
+        if args.guest_tools and args.guest_tools.is_dir():
+            cmd.append(str(args.guest_tools))
+        run(cmd)
+
+    # The xz copy is built beside the plain one; a cache hit needs both.
+    guest = cache / f"guest-{guest_key}.cpio"
+    if not Path(f"{guest}.xz").exists():
+        guest.unlink(missing_ok=True)
+    for old in cache.glob("guest-*.cpio.xz"):
+        if old.name != f"{guest.name}.xz":
+            old.unlink()
+    guest = cached_build(cache, "guest", guest_key, build_guest)
 
     overlay = work / "overlay.cpio"
     overlay_cmd = [str(HERE / "mkinitramfs-overlay.sh"), str(overlay), str(scenario), str(guest)]
     for opt, val in (("--dm", args.dm), ("--ctl", args.ctl), ("--xl-scripts", args.xl_scripts),
-                     ("--plugin-dir", args.plugin_dir)):
+                     ("--plugin-dir", args.plugin_dir), ("--dom0-tools", args.dom0_tools)):
         if val is not None and val.exists():
             overlay_cmd += [opt, str(val)]
     run(overlay_cmd)

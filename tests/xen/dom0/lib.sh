@@ -51,7 +51,7 @@ xt_new_nonce() { cat /proc/sys/kernel/random/uuid; }
 
 # xt_relay FILE LABEL: copy a log into dom0's console, prefixed, with verdict markers defused.
 xt_relay() {
-  [ -e "$1" ] || { xt_log "($1 missing)"; return 0; }
+  [ "$1" = - ] || [ -e "$1" ] || { xt_log "($1 missing)"; return 0; }
   sed -e 's/XENTEST-/xentest-/g' -e "s/^/[$2] /" "$1"
 }
 
@@ -61,7 +61,7 @@ xt_dump() {
   xt_log "---- logs for $1 ----"
   xl list 2>&1 | sed 's/^/[xl list] /'
   for f in /var/log/xen/xl-"$1".log /var/log/xen/qemu-dm-"$1".log /var/log/xen/console/guest-"$1".log \
-    /tmp/"$1"-create.log; do
+    /tmp/"$1"-create.log /run/xvgpu/dm-*.log; do
     [ -f "$f" ] && tail -n 150 "$f" | sed -e 's/XENTEST-/xentest-/g' -e "s|^|[${f##*/}] |"
   done
   xl dmesg 2>/dev/null | tail -n 30 | sed 's/^/[xl dmesg] /'
@@ -102,4 +102,252 @@ xt_write_cfg() {
     fi
     for l in "$@"; do echo "$l"; done
   } >"$file"
+}
+
+# ---- vGPU scenarios ----
+
+# Environment for the project's launchers under a slow emulation: generous readiness limits.
+export XVGPU_READY_TIMEOUT=${XVGPU_READY_TIMEOUT:-120}
+export LIBXL_DEVICE_MODEL_START_TIMEOUT=${LIBXL_DEVICE_MODEL_START_TIMEOUT:-300}
+XT_XL_SCRIPTS=/usr/local/lib/xvgpu/xl-scripts
+
+# xt_block LOG NAME: the lines between GUEST-NAME-BEGIN and GUEST-NAME-END in a guest log.
+xt_block() { sed -n "/^GUEST-$2-BEGIN/,/^GUEST-$2-END/p" "$1"; }
+
+# xt_lspci_section FILE SLOT: one function's section of `lspci -vvv -nn` output (from "00:SLOT.0 " to the blank line).
+xt_lspci_section() { awk -v s="00:$2.0 " 'index($0, s) == 1 { on = 1 } on && /^[[:space:]]*$/ { exit } on { print }' "$1"; }
+
+# xt_check_lspci CHECK LOG SLOT VRAM_SIZE: scenario 1 -- the guest's lspci shows the vGPU as xvgpu emulates it:
+# 1234:1111, class 0300, BAR0 prefetchable VRAM of the type's size, BAR2 and BAR4 4 KiB MMIO, an MSI capability with
+# 64-bit addresses.
+xt_check_lspci() {
+  local check=$1 log=$2 slot=$3 vram=$4 sec=/tmp/lspci-$3.txt problems=""
+  xt_block "$log" LSPCI >/tmp/lspci-all.txt
+  xt_lspci_section /tmp/lspci-all.txt "$slot" >"$sec"
+  grep -qE "^00:$slot\.0 .*\[0300\]: .*\[1234:1111\]" "$sec" || problems="$problems no-1234:1111-class-0300;"
+  grep -qE "Region 0: Memory at [0-9a-f]+ \((32|64)-bit, prefetchable\) \[size=$vram\]" "$sec" ||
+    problems="$problems BAR0-not-prefetchable-$vram;"
+  grep -qE 'Region 2: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\) \[size=4K\]' "$sec" ||
+    problems="$problems BAR2-not-4K-MMIO;"
+  grep -qE 'Region 4: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\) \[size=4K\]' "$sec" ||
+    problems="$problems BAR4-not-4K-MMIO;"
+  grep -qE 'Capabilities: \[[0-9a-f]+\] MSI: Enable[+-] Count=[0-9]+/[0-9]+ Maskable[+-] 64bit\+' "$sec" ||
+    problems="$problems no-64bit-MSI-capability;"
+  sed -e 's/XENTEST-/xentest-/g' -e 's/^/[guest lspci] /' "$sec"
+  if [ -z "$problems" ]; then
+    xt_pass "$check" "$(head -n1 "$sec")"
+  else
+    xt_relay /tmp/lspci-all.txt "guest lspci -vvv"
+    xt_fail "$check" "$problems"
+  fi
+}
+
+# xt_perf_value LOG LABEL KEY: KEY=value from the guest's "GUEST-PERF LABEL ..." line.
+xt_perf_value() {
+  sed -n "s/^GUEST-PERF $2 .*[[:space:]]$3=\([0-9]*\).*/\1/p" "$1" | head -n1
+}
+
+# xt_dm_pid DOMID: the running xvgpu-dm of a domain (empty if none).
+xt_dm_pid() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ -r "$p/cmdline" ] || continue
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qE "(^|/)xvgpu-dm .*--domain $1( |$)"; then
+      echo "${p#/proc/}"
+      return 0
+    fi
+  done
+}
+
+# xt_go DOMID KEY: lets a guest waiting in xt_wait_go KEY go on.
+xt_go() { xenstore-write "/local/domain/$1/data/xentest/$2" 1; }
+
+# xt_ioreqs DOMID: ioreqs the domain's xvgpu-dm has taken so far (synchronous plus buffered), from its statistics.
+xt_ioreqs() {
+  xvgpuctl --json stats --domain "$1" 2>/dev/null | tr ',{}' '\n\n\n' |
+    sed -n 's/^[[:space:]]*"\(requests\|buffered\)"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\2/p' |
+    awk '{ n += $1; seen = 1 } END { if (seen) print n }'
+}
+
+# xt_available TYPE: available instances of a vGPU type on this host (xvgpuctl --json types; a type object's keys
+# come sorted, "available" before "name").
+xt_available() {
+  xvgpuctl --json types 2>/dev/null | tr ',' '\n' | awk -v t="$1" '
+    /"available"[[:space:]]*:/ { v = $0; gsub(/[^0-9]/, "", v) }
+    /"name"[[:space:]]*:/ && index($0, "\"" t "\"") { print v; exit }'
+}
+
+# xt_check_fb PREFIX DOMID UUID LOG: scenario 2. Checks PREFIX-bochs-binds, PREFIX-screenshot-matches,
+# PREFIX-draw-ioreqs-near-zero.
+xt_check_fb() {
+  local p=$1 domid=$2 uuid=$3 log=$4 fb mode w h r0 r1 n pixels
+  if ! xt_wait_grep "$log" '^GUEST-FB-READY' 180; then
+    xt_fail "$p-bochs-binds" "the guest did not get to its framebuffer"
+    xt_fail "$p-screenshot-matches" "no framebuffer"
+    xt_fail "$p-draw-ioreqs-near-zero" "no framebuffer"
+    return 1
+  fi
+  fb=$(sed -n 's/^GUEST-FB-READY fb=//p' "$log" | head -n1)
+  if grep -q '^GUEST-BOCHS driver=bochs-drm' "$log" && [ -n "$fb" ]; then
+    xt_pass "$p-bochs-binds" "$(grep -m1 '^GUEST-BOCHS' "$log") $fb"
+  else
+    xt_fail "$p-bochs-binds" "$(grep -m1 '^GUEST-BOCHS' "$log") fb=$fb"
+    grep -E 'bochs|drm|fb' "$log" | tail -n 20 | xt_relay - guest
+    xt_fail "$p-screenshot-matches" "no framebuffer"
+    xt_fail "$p-draw-ioreqs-near-zero" "no framebuffer"
+    xt_go "$domid" draw
+    return 1
+  fi
+  r0=$(xt_ioreqs "$domid")
+  xt_go "$domid" draw
+  if ! xt_wait_grep "$log" '^GUEST-FB mode=' 180; then
+    xt_fail "$p-screenshot-matches" "the guest did not draw"
+    return 1
+  fi
+  r1=$(xt_ioreqs "$domid")
+  mode=$(sed -n 's/^GUEST-FB mode=\([0-9]*x[0-9]*\).*/\1/p' "$log" | head -n1)
+  w=${mode%x*}
+  h=${mode#*x}
+  grep -m1 '^GUEST-FB mode=' "$log" | xt_relay - guest
+  if xvgpuctl screenshot "$uuid" /tmp/shot.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/shot.png "$w" "$h" >>/tmp/shot.txt 2>&1; then
+    xt_pass "$p-screenshot-matches" "$(tail -n1 /tmp/shot.txt) ($mode)"
+  else
+    xt_fail "$p-screenshot-matches" "$(tr '\n' ' ' </tmp/shot.txt)"
+  fi
+  xt_go "$domid" screenshot
+  pixels=$((w * h))
+  if [ -n "$r0" ] && [ -n "$r1" ]; then
+    n=$((r1 - r0))
+    xt_metric "$p-ioreqs-while-drawing-$mode" "$n" ioreqs
+    # Trapped VRAM would cost one ioreq per 4-byte pixel store; direct VRAM leaves only register traffic.
+    if [ "$n" -lt $((pixels / 100)) ]; then
+      xt_pass "$p-draw-ioreqs-near-zero" "$n ioreqs for $pixels pixels"
+    else
+      xt_fail "$p-draw-ioreqs-near-zero" "$n ioreqs for $pixels pixels"
+    fi
+  else
+    xt_fail "$p-draw-ioreqs-near-zero" "no ioreq count in xvgpuctl stats"
+    xvgpuctl --json stats --domain "$domid" 2>&1 | head -c 2000 | xt_relay - "xvgpuctl stats"
+  fi
+}
+
+# xt_check_destroy CHECK NAME DOMID TYPE AVAILABLE_BEFORE LOG: scenario 5. xl destroy while the guest's workload
+# runs; xvgpu-dm must notice, exit by itself within a few seconds, remove its pidfile and socket, log no error, and
+# its instance must be available again.
+xt_check_destroy() {
+  local check=$1 name=$2 domid=$3 type=$4 before=$5 log=$6 pid i after r0 r1 problems=""
+  if ! xt_wait_grep "$log" '^GUEST-WORKLOAD-RUNNING' 180; then
+    xt_fail "$check" "the guest's workload did not start"
+    return 1
+  fi
+  # The workload must really be reaching the vGPU when the domain goes.
+  r0=$(xt_ioreqs "$domid")
+  sleep 2
+  r1=$(xt_ioreqs "$domid")
+  [ -n "$r0" ] && [ -n "$r1" ] && [ "$r1" -gt "$r0" ] || problems="$problems workload-not-reaching-the-vGPU($r0->$r1);"
+  pid=$(xt_dm_pid "$domid")
+  [ -n "$pid" ] || { xt_fail "$check" "no xvgpu-dm before the destroy"; return 1; }
+  t=$(xt_uptime)
+  xl destroy "$name" || problems="$problems xl-destroy-failed;"
+  i=0
+  while [ -d "/proc/$pid" ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -d "/proc/$pid" ]; then
+    problems="$problems xvgpu-dm-still-running-15s-after-destroy;"
+  else
+    xt_time "$check-dm-exit-after-destroy" "$(xt_since "$t")"
+  fi
+  [ -e "/run/xvgpu/dm-$domid.pid" ] && problems="$problems pidfile-left;"
+  [ -e "/run/xvgpu/dm-$domid.sock" ] && problems="$problems socket-left;"
+  if grep -qiE '\[(error|critical)\]|terminate called|Segmentation|Aborted' "/run/xvgpu/dm-$domid.log" 2>/dev/null; then
+    problems="$problems errors-in-log;"
+  fi
+  after=$(xt_available "$type")
+  [ -n "$after" ] && [ "$after" = "$before" ] || problems="$problems $type-available-$before-before-$after-after;"
+  tail -n 15 "/run/xvgpu/dm-$domid.log" 2>/dev/null | xt_relay - "xvgpu-dm log"
+  if [ -z "$problems" ]; then
+    xt_pass "$check" "xvgpu-dm exited, nothing left, $type available: $after"
+  else
+    xt_fail "$check" "$problems"
+  fi
+}
+
+# xt_vgpu_flow P NAME DOMID UUID TYPE VRAM AVAILABLE_BEFORE NONCE: the guest side of the vGPU scenarios, after the
+# domain was created with its vGPU at slot 05 and unpaused. The guest runs tasks lspci,perf,fbpattern,workload.
+xt_vgpu_flow() {
+  local p=$1 name=$2 domid=$3 uuid=$4 type=$5 vram=$6 before=$7 nonce=$8 log t0 v r vf rf
+  log=$(xt_console_log "$name")
+  t0=$(xt_uptime)
+  if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" 480; then
+    xt_time "$p-guest-marker-after-unpause" "$(xt_since "$t0")"
+    xt_pass "$p-guest-runs" "$(grep -m1 GUEST-MARKER "$log")"
+  else
+    xt_dump "$name"
+    xt_fail "$p-guest-runs" "no marker from the guest within 480 s"
+    return 1
+  fi
+
+  # Scenario 1.
+  if xt_wait_grep "$log" "^GUEST-TASK-END lspci" 120; then
+    xt_check_lspci "$p-vgpu-lspci" "$log" 05 "$vram"
+  else
+    xt_fail "$p-vgpu-lspci" "the guest did not finish lspci"
+  fi
+
+  # Performance, side by side (the reference device exists in HVM guests only).
+  if xt_wait_grep "$log" "^GUEST-TASK-END perf" 300; then
+    grep '^GUEST-PERF' "$log" | xt_relay - guest
+    v=$(xt_perf_value "$log" vgpu-mmio-read ns_per_read)
+    r=$(xt_perf_value "$log" ref-mmio-read ns_per_read)
+    vf=$(xt_perf_value "$log" vgpu-vram-fill fill_ns)
+    rf=$(xt_perf_value "$log" ref-vram-fill fill_ns)
+    [ -n "$v" ] && xt_metric "$p-vgpu-mmio-read" "$v" ns
+    [ -n "$r" ] && xt_metric "$p-qemu-bochs-mmio-read" "$r" ns
+    [ -n "$v" ] && [ -n "$r" ] &&
+      xt_metric "$p-mmio-read-vgpu/qemu" "$(awk -v a="$v" -v b="$r" 'BEGIN { printf "%.2f", a / b }')" ratio
+    [ -n "$vf" ] && xt_metric "$p-vgpu-vram-fill-4MiB" "$vf" ns
+    [ -n "$rf" ] && xt_metric "$p-qemu-bochs-vram-fill-4MiB" "$rf" ns
+    [ -n "$vf" ] && [ -n "$rf" ] &&
+      xt_metric "$p-vram-fill-vgpu/qemu" "$(awk -v a="$vf" -v b="$rf" 'BEGIN { printf "%.2f", a / b }')" ratio
+    if [ "$(xt_perf_value "$log" vgpu-vram-fill mismatches)" = 0 ]; then
+      xt_pass "$p-vgpu-vram-direct" "4 MiB written and read back through BAR0"
+    else
+      xt_fail "$p-vgpu-vram-direct" "$(grep '^GUEST-PERF vgpu' "$log" | tr '\n' ' ')"
+    fi
+  else
+    xt_fail "$p-vgpu-vram-direct" "the guest did not finish the performance task"
+  fi
+
+  # Scenario 6.
+  xt_check_hostile "$p-hostile-guest" "$domid" "$log"
+
+  # Scenario 2.
+  xt_check_fb "$p" "$domid" "$uuid" "$log"
+
+  # Scenario 5.
+  xt_check_destroy "$p-destroy-mid-workload" "$name" "$domid" "$type" "$before" "$log"
+  grep -v '^\[' "$log" | xt_relay - guest
+}
+
+# xt_check_hostile CHECK DOMID LOG: scenario 6. Every probe of xt-hostile got a conformant answer, and xvgpu-dm is
+# still there and answering its control socket.
+xt_check_hostile() {
+  local check=$1 domid=$2 log=$3 bad
+  if ! xt_wait_grep "$log" '^GUEST-HOSTILE-END' 300; then
+    xt_fail "$check" "the hostile program did not finish (hung vCPU or device model?)"
+    xt_block "$log" HOSTILE | xt_relay - guest
+    return 1
+  fi
+  xt_block "$log" HOSTILE | xt_relay - guest
+  bad=$(xt_block "$log" HOSTILE | grep -E '^[a-z-]+=bad' | cut -d' ' -f1 | tr '\n' ' ')
+  if [ -z "$(xt_dm_pid "$domid")" ]; then
+    xt_fail "$check" "xvgpu-dm is gone"
+  elif ! xvgpuctl --json stats --domain "$domid" >/tmp/hostile-stats.json 2>&1; then
+    xt_fail "$check" "xvgpu-dm does not answer its control socket"
+  elif [ -n "$bad" ] || ! grep -q '^hostile-done failures=0' "$log"; then
+    xt_fail "$check" "probes: $bad"
+  else
+    xt_pass "$check" "config-ro odd-sizes rep-across engine-junk alive; xvgpu-dm alive"
+  fi
+  tr ',' '\n' </tmp/hostile-stats.json | grep -E '"(refused|unrouted|requests)' | tr -d ' \n' | xt_relay - "xvgpu-dm stats"
+  echo
 }

@@ -18,15 +18,31 @@ add_file() {
   cp -L --preserve=mode "$src" "$ROOT$dest"
 }
 
-# add_exe BIN...: a dynamically linked program plus every shared library ldd finds for it.
-add_exe() {
+# add_libs BIN...: every shared library ldd finds for the programs.
+add_libs() {
   local bin lib
   for bin in "$@"; do
-    add_file "$bin"
     while read -r lib; do
       [[ -e "$ROOT$(canon_path "$lib")" ]] || add_file "$lib"
     done < <(ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+\.so[^ ]*' | sort -u)
   done
+}
+
+# add_exe BIN...: dynamically linked programs at their own paths, with their libraries.
+add_exe() {
+  local bin
+  for bin in "$@"; do
+    add_file "$bin"
+    add_libs "$bin"
+  done
+}
+
+# add_tool BIN DEST: a program installed at DEST without its debug information, with its libraries.
+add_tool() {
+  mkdir -p "$ROOT$(dirname "$2")"
+  strip --strip-debug -o "$ROOT$2" "$1"
+  chmod 0755 "$ROOT$2"
+  add_libs "$1"
 }
 
 # add_modules KVER LISTFILE MODULE...: the modules and their dependencies, decompressed, and a load-order list

@@ -31,4 +31,4 @@ else
   xt_dump $name
   xt_fail pvh-guest-poweroff "guest did not power off"
 fi
-grep "^GUEST-" "$log" | xt_relay /dev/stdin guest
+grep "^GUEST-" "$log" | xt_relay - guest

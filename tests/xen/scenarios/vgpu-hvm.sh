@@ -1,0 +1,50 @@
+# vGPU on an HVM guest (qemu-xen, hvmloader places the BARs). xvgpu-dm is started by the xl.cfg
+# device_model_override wrapper (xl-scripts/xvgpu-qemu-wrapper) as a second ioreq server beside qemu-xen, which also
+# emulates a bochs-display at 00:07.0 as the performance baseline (videoram=16 gives qemu-xen room in the domain's
+# memory limit for its 16 MiB VRAM; with vga="none" libxl would reserve none). One guest boot:
+#   hvm-vgpu-dm-started          the wrapper started xvgpu-dm for the domain before qemu-xen
+#   hvm-guest-runs               the guest prints the marker of this run's nonce
+#   hvm-vgpu-lspci               scenario 1: lspci -vvv shows 1234:1111 class 0300, its BARs, the MSI capability
+#   hvm-vgpu-vram-direct         VRAM written through BAR0 reads back intact (also: the performance figures)
+#   hvm-bochs-binds              scenario 2: the guest's bochs DRM driver binds and gives a framebuffer
+#   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
+#   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
+#   hvm-hostile-guest            scenario 6: odd sizes, rep across BAR2's end, read-only config writes, junk engine
+#                                descriptors: conformant answers, xvgpu-dm survives
+#   hvm-destroy-mid-workload     scenario 5: xl destroy while the guest works; xvgpu-dm exits cleanly by itself
+# checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-bochs-binds
+# checks: hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload hvm-hostile-guest
+# needs: dm ctl xl-scripts guest-tools dom0-tools
+# timeout: 900
+. /etc/xentest/lib.sh
+name=vgpu-hvm
+type=simgpu-64
+nonce=$(xt_new_nonce)
+uuid=$(xt_new_nonce)
+before=$(xt_available $type)
+xvgpuctl types 2>&1 | sed 's/^/[xvgpuctl types] /'
+XT_GUEST_CMDLINE="xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0" \
+  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "lspci,perf,hostile,fbpattern,workload" \
+  "videoram = 16" \
+  "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
+  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"
+t0=$(xt_uptime)
+if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
+  xt_dump $name
+  xt_fail hvm-vgpu-dm-started "xl create -p with the wrapper failed"
+  exit 1
+fi
+xt_time hvm-create-paused "$(xt_since "$t0")"
+domid=$(xl domid $name)
+dmpid=$(xt_dm_pid "$domid")
+if [ -n "$dmpid" ] && xvgpuctl status --domain "$domid" >/tmp/$name-status.txt 2>&1; then
+  xt_pass hvm-vgpu-dm-started "xvgpu-dm pid $dmpid serves domain $domid"
+  sed 's/^/[xvgpuctl status] /' /tmp/$name-status.txt
+else
+  cat /tmp/$name-status.txt
+  xt_dump $name
+  xt_fail hvm-vgpu-dm-started "no xvgpu-dm for domain $domid"
+  exit 1
+fi
+xl unpause $name
+xt_vgpu_flow hvm $name "$domid" "$uuid" $type 64M "$before" "$nonce"

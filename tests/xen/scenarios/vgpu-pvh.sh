@@ -1,0 +1,34 @@
+# vGPU on a PVH guest launched from the dom0 command line with xl-scripts/xvgpu-xl-create (xl create -p, xvgpu-dm,
+# xl unpause). PVH has no emulated PCI host: xvgpu-dm must answer the 0xcf8 probe for Linux to find the vGPU; the
+# guest uses pci=conf1,noacpi,noearly. One guest boot, the same checks as vgpu-hvm without the qemu-xen reference:
+# checks: pvh-vgpu-dm-started pvh-guest-runs pvh-vgpu-lspci pvh-vgpu-vram-direct pvh-bochs-binds
+# checks: pvh-screenshot-matches pvh-draw-ioreqs-near-zero pvh-destroy-mid-workload pvh-hostile-guest
+# needs: dm ctl xl-scripts guest-tools dom0-tools
+# timeout: 600
+. /etc/xentest/lib.sh
+name=vgpu-pvh
+type=simgpu-64
+nonce=$(xt_new_nonce)
+uuid=$(xt_new_nonce)
+before=$(xt_available $type)
+XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly xentest.vgpu=0000:00:05.0" \
+  xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "lspci,perf,hostile,fbpattern,workload"
+t0=$(xt_uptime)
+if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05.0" /tmp/$name.cfg \
+  >/tmp/$name-create.log 2>&1; then
+  xt_dump $name
+  xt_fail pvh-vgpu-dm-started "xvgpu-xl-create failed"
+  exit 1
+fi
+xt_time pvh-create-with-vgpu "$(xt_since "$t0")"
+domid=$(xl domid $name)
+dmpid=$(xt_dm_pid "$domid")
+if [ -n "$dmpid" ]; then
+  xt_pass pvh-vgpu-dm-started "xvgpu-dm pid $dmpid serves domain $domid"
+  xvgpuctl status --domain "$domid" 2>&1 | sed 's/^/[xvgpuctl status] /'
+else
+  xt_dump $name
+  xt_fail pvh-vgpu-dm-started "no xvgpu-dm for domain $domid"
+  exit 1
+fi
+xt_vgpu_flow pvh $name "$domid" "$uuid" $type 64M "$before" "$nonce"
