@@ -36,11 +36,12 @@ if ((!no_build)); then
   say "demo: build done in $(elapsed "$tb") s"
 fi
 
-dm=$root/$build/src/dm/xvgpu-dm
-ctl=$root/$build/src/ctl/xvgpuctl
-xensim=$root/$build/src/xensim/xensim
-workload=$root/$build/src/demo/xvgpu-demo-workload
-libdir=$root/$build/xensim-lib
+[[ "$build" == /* ]] || build=$root/$build
+dm=$build/src/dm/xvgpu-dm
+ctl=$build/src/ctl/xvgpuctl
+xensim=$build/src/xensim/xensim
+workload=$build/src/demo/xvgpu-demo-workload
+libdir=$build/xensim-lib
 
 run=$(mktemp -d /tmp/xvgpu-demo.XXXXXX)
 export XENSIM_SOCKET=$run/xensim.sock
@@ -67,7 +68,7 @@ say "demo: defined vGPU $uuid (simgpu-64) for domain $domid; the host offers:"
 "$ctl" types | sed 's/^/    /'
 ts=$(date +%s.%N)
 LD_LIBRARY_PATH=$libdir "$ctl" start --domain "$domid" | sed 's/^/    /'
-say "demo: xvgpu-dm ready in $(elapsed "$ts") s (production binary on xensim's libraries: $(LD_LIBRARY_PATH=$libdir ldd "$dm" | grep -c "$libdir") Xen libraries from $build/xensim-lib)"
+say "demo: xvgpu-dm ready in $(elapsed "$ts") s (the production binary, with $(LD_LIBRARY_PATH=$libdir ldd "$dm" | grep -c "$libdir") Xen libraries resolved to xensim's in $libdir)"
 "$ctl" status | sed 's/^/    /'
 "$xensim" unpause "$domid"
 say "demo: domain $domid unpaused; running the guest workload"
