@@ -304,17 +304,19 @@ xt_vgpu_flow() {
     [ -n "$r" ] && xt_metric "$p-qemu-bochs-mmio-read" "$r" ns
     [ -n "$v" ] && [ -n "$r" ] &&
       xt_metric "$p-mmio-read-vgpu/qemu" "$(awk -v a="$v" -v b="$r" 'BEGIN { printf "%.2f", a / b }')" ratio
-    [ -n "$vf" ] && xt_metric "$p-vgpu-vram-fill-4MiB" "$vf" ns
-    [ -n "$rf" ] && xt_metric "$p-qemu-bochs-vram-fill-4MiB" "$rf" ns
+    [ -n "$vf" ] && xt_metric "$p-vgpu-vram-fill-256KiB" "$vf" ns
+    [ -n "$rf" ] && xt_metric "$p-qemu-bochs-vram-fill-256KiB" "$rf" ns
     [ -n "$vf" ] && [ -n "$rf" ] &&
       xt_metric "$p-vram-fill-vgpu/qemu" "$(awk -v a="$vf" -v b="$rf" 'BEGIN { printf "%.2f", a / b }')" ratio
     if [ "$(xt_perf_value "$log" vgpu-vram-fill mismatches)" = 0 ]; then
-      xt_pass "$p-vgpu-vram-direct" "4 MiB written and read back through BAR0"
+      xt_pass "$p-vgpu-vram-direct" "256 KiB written and read back through BAR0"
     else
       xt_fail "$p-vgpu-vram-direct" "$(grep '^GUEST-PERF vgpu' "$log" | tr '\n' ' ')"
     fi
   else
     xt_fail "$p-vgpu-vram-direct" "the guest did not finish the performance task"
+    grep -E '^GUEST-|xt-mmio' "$log" | xt_relay - guest
+    xvgpuctl stats --domain "$domid" 2>&1 | xt_relay - "xvgpuctl stats"
   fi
 
   # Scenario 6.
