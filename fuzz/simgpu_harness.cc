@@ -22,12 +22,11 @@ gpu::VgpuManager& manager() {
     if (rc != 0 && rc != -EEXIST) violation("simgpu registration failed");
     std::string tmpl = (std::filesystem::temp_directory_path() / "xvgpu-fuzz-simgpu-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) violation("mkdtemp");
-    // Never destroyed: at exit simgpu's fini() would run after simgpu's own function-local
-    // statics are gone (a static manager is destroyed after them).
-    auto* instance =
-        new gpu::VgpuManager(gpu::ManagerOptions{tmpl});  // NOLINT(cppcoreguidelines-owning-memory)
-    instance->load_builtin_vendors();
-    return instance;
+    // Destroyed at exit, after simgpu's own statics: a regression test for simgpu's fini()
+    // touching its destroyed state (ASan reported heap-use-after-free at exit).
+    static gpu::VgpuManager instance(gpu::ManagerOptions{tmpl});
+    instance.load_builtin_vendors();
+    return &instance;
   }();
   return *m;
 }

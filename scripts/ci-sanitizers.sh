@@ -66,7 +66,7 @@ run_tsan() {
   local avail
   avail=$(cmake --build "$dir" --target help 2>/dev/null || true)
   local t build=()
-  for t in "${targets[@]}" ioreq_xensim_tests ioreq_unit_tests; do
+  for t in "${targets[@]}" ioreq_xensim_tests ioreq_unit_tests simgpu_xensim_tests; do
     grep -qE "(^|[ /])$t(:| )" <<<"$avail" && build+=("$t")
   done
   cmake --build "$dir" -j"$jobs" --target "${build[@]}"

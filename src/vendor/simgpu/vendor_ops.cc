@@ -36,8 +36,10 @@ struct VendorState {
 };
 
 VendorState& state() {
-  static VendorState s;
-  return s;
+  // Never destroyed: a host whose VgpuManager is itself static calls fini() during static
+  // destruction, after a function-local VendorState would already be gone (found by fuzzing).
+  static VendorState* s = new VendorState;  // NOLINT(cppcoreguidelines-owning-memory)
+  return *s;
 }
 
 Instance* as_instance(void* vgpu_data) {
