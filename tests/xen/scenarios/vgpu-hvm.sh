@@ -15,7 +15,7 @@
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-bochs-binds
 # checks: hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload hvm-hostile-guest
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 900
+# timeout: 1500
 . /etc/xentest/lib.sh
 name=vgpu-hvm
 type=simgpu-64
