@@ -26,7 +26,9 @@ inline int call_rc(Transport& t, Op op, const Writer& w, Reply* out = nullptr) {
   Reply r = t.call(op, w);
   const int rc = r.rc;
   const int err = r.err;
-  if (out != nullptr) *out = std::move(r);
+  if (out != nullptr) {
+    *out = std::move(r);
+  }
   if (rc < 0) {
     errno = err != 0 ? err : EIO;
     return -1;

@@ -29,8 +29,12 @@ int restrict_cb(Xentoolcore__Active_Handle* ah, domid_t /*domid*/) {
 }
 
 int ctrl_call(xc_interface* xch, Op op, const Writer& w, xensim::Reply* r = nullptr) {
-  if (xch == nullptr) return errno = EBADF, -1;
-  if (xch->dead) return errno = ENOTTY, -1;
+  if (xch == nullptr) {
+    return errno = EBADF, -1;
+  }
+  if (xch->dead) {
+    return errno = ENOTTY, -1;
+  }
   return xensim::call_rc(*xch->t, op, w, r) < 0 ? -1 : 0;
 }
 
@@ -46,10 +50,14 @@ std::vector<xensim::DomainInfo> infos(xc_interface* xch, Op op, uint32_t first, 
   xensim::Reply r;
   *rc = ctrl_call(xch, op, w, &r);
   std::vector<xensim::DomainInfo> out;
-  if (*rc < 0) return out;
+  if (*rc < 0) {
+    return out;
+  }
   xensim::Reader in(r.data);
   out.resize(in.get<uint32_t>());
-  for (auto& i : out) i = in.get<xensim::DomainInfo>();
+  for (auto& i : out) {
+    i = in.get<xensim::DomainInfo>();
+  }
   return out;
 }
 
@@ -62,14 +70,18 @@ xc_interface* xc_interface_open(xentoollog_logger* /*logger*/, xentoollog_logger
   XENSIM_INJECT("xc_interface_open", nullptr);
   auto h = std::make_unique<xc_interface_core>();
   h->t = xensim::open_transport(xensim::SessionKind::ctrl, nullptr);
-  if (!h->t) return nullptr;
+  if (!h->t) {
+    return nullptr;
+  }
   h->tc_ah.restrict_callback = restrict_cb;
   xentoolcore__register_active_handle(&h->tc_ah);
   return h.release();
 }
 
 int xc_interface_close(xc_interface* xch) {
-  if (xch == nullptr) return 0;
+  if (xch == nullptr) {
+    return 0;
+  }
   xentoolcore__deregister_active_handle(&xch->tc_ah);
   std::unique_ptr<xc_interface_core> own(xch);
   return 0;
@@ -79,7 +91,9 @@ int xc_domain_getinfo(xc_interface* xch, uint32_t first_domid, unsigned int max_
   XENSIM_INJECT("xc_domain_getinfo", -1);
   int rc = 0;
   const auto v = infos(xch, Op::xc_domain_getinfo, first_domid, max_doms, &rc);
-  if (rc < 0) return -1;
+  if (rc < 0) {
+    return -1;
+  }
   for (size_t i = 0; i < v.size(); ++i) {
     xc_dominfo_t& o = info[i];
     std::memset(&o, 0, sizeof o);
@@ -107,17 +121,27 @@ int xc_domain_getinfolist(xc_interface* xch, uint32_t first_domain, unsigned int
   XENSIM_INJECT("xc_domain_getinfolist", -1);
   int rc = 0;
   const auto v = infos(xch, Op::xc_domain_getinfolist, first_domain, max_domains, &rc);
-  if (rc < 0) return -1;
+  if (rc < 0) {
+    return -1;
+  }
   for (size_t i = 0; i < v.size(); ++i) {
     xc_domaininfo_t& o = info[i];
     std::memset(&o, 0, sizeof o);
     const auto& d = v[i];
     o.domain = static_cast<domid_t>(d.domid);
     uint32_t f = 0;
-    if (d.domid != 0) f |= XEN_DOMINF_hvm_guest | XEN_DOMINF_hap;
-    if (d.state == xensim::DomainState::dying) f |= XEN_DOMINF_dying;
-    if (d.state == xensim::DomainState::paused) f |= XEN_DOMINF_paused;
-    if (d.state == xensim::DomainState::running) f |= XEN_DOMINF_running;
+    if (d.domid != 0) {
+      f |= XEN_DOMINF_hvm_guest | XEN_DOMINF_hap;
+    }
+    if (d.state == xensim::DomainState::dying) {
+      f |= XEN_DOMINF_dying;
+    }
+    if (d.state == xensim::DomainState::paused) {
+      f |= XEN_DOMINF_paused;
+    }
+    if (d.state == xensim::DomainState::running) {
+      f |= XEN_DOMINF_running;
+    }
     if (d.state == xensim::DomainState::crashed || d.state == xensim::DomainState::shutdown) {
       f |= XEN_DOMINF_shutdown;
       f |= (d.shutdown_reason & XEN_DOMINF_shutdownmask) << XEN_DOMINF_shutdownshift;
@@ -171,7 +195,9 @@ static int extents(xc_interface* xch, Op op, uint32_t domid, unsigned long nr, u
                    const xen_pfn_t* gfns) {
   Writer w = dom(domid);
   w.put<uint32_t>(order).put<uint32_t>(nr);
-  for (unsigned long i = 0; i < nr; ++i) w.put<uint64_t>(gfns[i]);
+  for (unsigned long i = 0; i < nr; ++i) {
+    w.put<uint64_t>(gfns[i]);
+  }
   return ctrl_call(xch, op, w);
 }
 
@@ -201,7 +227,9 @@ int xc_hvm_param_get(xc_interface* handle, uint32_t dom, uint32_t param, uint64_
   Writer w = ::dom(dom);
   w.put(param);
   xensim::Reply r;
-  if (ctrl_call(handle, Op::xc_hvm_param_get, w, &r) < 0) return -1;
+  if (ctrl_call(handle, Op::xc_hvm_param_get, w, &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   *value = in.get<uint64_t>();
   return 0;
@@ -216,7 +244,9 @@ int xc_hvm_param_set(xc_interface* handle, uint32_t dom, uint32_t param, uint64_
 
 int xc_get_hvm_param(xc_interface* handle, uint32_t dom, int param, unsigned long* value) {
   uint64_t v = 0;
-  if (xc_hvm_param_get(handle, dom, static_cast<uint32_t>(param), &v) < 0) return -1;
+  if (xc_hvm_param_get(handle, dom, static_cast<uint32_t>(param), &v) < 0) {
+    return -1;
+  }
   *value = v;
   return 0;
 }

@@ -46,14 +46,18 @@ xendevicemodel_handle* xendevicemodel_open(struct xentoollog_logger* /*logger*/,
   XENSIM_INJECT("xendevicemodel_open", nullptr);
   auto h = std::make_unique<xendevicemodel_handle>();
   h->t = xensim::open_transport(xensim::SessionKind::devicemodel, nullptr);
-  if (!h->t) return nullptr;
+  if (!h->t) {
+    return nullptr;
+  }
   h->tc_ah.restrict_callback = restrict_cb;
   xentoolcore__register_active_handle(&h->tc_ah);
   return h.release();
 }
 
 int xendevicemodel_close(xendevicemodel_handle* dmod) {
-  if (dmod == nullptr) return 0;
+  if (dmod == nullptr) {
+    return 0;
+  }
   xentoolcore__deregister_active_handle(&dmod->tc_ah);
   std::unique_ptr<xendevicemodel_handle> own(dmod);
   return 0;
@@ -67,11 +71,15 @@ int xendevicemodel_restrict(xendevicemodel_handle* dmod, domid_t domid) {
 int xendevicemodel_create_ioreq_server(xendevicemodel_handle* dmod, domid_t domid, int handle_bufioreq,
                                        ioservid_t* id) {
   XENSIM_INJECT("xendevicemodel_create_ioreq_server", -1);
-  if (dmod == nullptr) return errno = EBADF, -1;
+  if (dmod == nullptr) {
+    return errno = EBADF, -1;
+  }
   Writer w = dom(domid);
   w.put<int32_t>(handle_bufioreq);
   xensim::Reply r;
-  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_create_ioreq_server, w, &r) < 0) return -1;
+  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_create_ioreq_server, w, &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   *id = in.get<uint16_t>();
   return 0;
@@ -81,19 +89,29 @@ int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle* dmod, domid_t do
                                          xen_pfn_t* ioreq_gfn, xen_pfn_t* bufioreq_gfn,
                                          evtchn_port_t* bufioreq_port) {
   XENSIM_INJECT("xendevicemodel_get_ioreq_server_info", -1);
-  if (dmod == nullptr) return errno = EBADF, -1;
+  if (dmod == nullptr) {
+    return errno = EBADF, -1;
+  }
   Writer w = dom(domid);
   // As libxendevicemodel: no gfns asked => XEN_DMOP_no_gfns, so nothing gets mapped.
   w.put<uint16_t>(id).put<uint8_t>(ioreq_gfn != nullptr || bufioreq_gfn != nullptr);
   xensim::Reply r;
-  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_get_ioreq_server_info, w, &r) < 0) return -1;
+  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_get_ioreq_server_info, w, &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   const auto ig = in.get<uint64_t>();
   const auto bg = in.get<uint64_t>();
   const auto bp = in.get<uint32_t>();
-  if (ioreq_gfn != nullptr) *ioreq_gfn = ig;
-  if (bufioreq_gfn != nullptr) *bufioreq_gfn = bg;
-  if (bufioreq_port != nullptr) *bufioreq_port = bp;
+  if (ioreq_gfn != nullptr) {
+    *ioreq_gfn = ig;
+  }
+  if (bufioreq_gfn != nullptr) {
+    *bufioreq_gfn = bg;
+  }
+  if (bufioreq_port != nullptr) {
+    *bufioreq_port = bp;
+  }
   return 0;
 }
 
@@ -201,16 +219,21 @@ int xendevicemodel_inject_msi(xendevicemodel_handle* dmod, domid_t domid, uint64
 int xendevicemodel_track_dirty_vram(xendevicemodel_handle* dmod, domid_t domid, uint64_t first_pfn,
                                     uint32_t nr, unsigned long* dirty_bitmap) {
   XENSIM_INJECT("xendevicemodel_track_dirty_vram", -1);
-  if (dmod == nullptr) return errno = EBADF, -1;
+  if (dmod == nullptr) {
+    return errno = EBADF, -1;
+  }
   Writer w = dom(domid);
   w.put(first_pfn).put(nr);
   xensim::Reply r;
-  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_track_dirty_vram, w, &r) < 0) return -1;
+  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_track_dirty_vram, w, &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   const auto bits = in.bytes();
-  if (dirty_bitmap != nullptr && nr != 0)
+  if (dirty_bitmap != nullptr && nr != 0) {
     std::memcpy(dirty_bitmap, bits.data(),
                 std::min<size_t>(bits.size(), (nr + 63) / 64 * sizeof(unsigned long)));
+  }
   return 0;
 }
 
@@ -227,8 +250,9 @@ int xendevicemodel_modified_memory_bulk(xendevicemodel_handle* dmod, domid_t dom
   XENSIM_INJECT("xendevicemodel_modified_memory_bulk", -1);
   Writer w = dom(domid);
   w.put(nr);
-  for (uint32_t i = 0; i < nr; ++i)
+  for (uint32_t i = 0; i < nr; ++i) {
     w.put<uint64_t>(extents[i].first_pfn).put(extents[i].nr).put(extents[i].pad);
+  }
   return simple(dmod, Op::xendevicemodel_modified_memory_bulk, w);
 }
 
@@ -273,9 +297,13 @@ int xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle* dmod, domid_t dom
 
 int xendevicemodel_nr_vcpus(xendevicemodel_handle* dmod, domid_t domid, unsigned int* vcpus) {
   XENSIM_INJECT("xendevicemodel_nr_vcpus", -1);
-  if (dmod == nullptr) return errno = EBADF, -1;
+  if (dmod == nullptr) {
+    return errno = EBADF, -1;
+  }
   xensim::Reply r;
-  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_nr_vcpus, dom(domid), &r) < 0) return -1;
+  if (xensim::call_rc(*dmod->t, Op::xendevicemodel_nr_vcpus, dom(domid), &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   *vcpus = in.get<uint32_t>();
   return 0;

@@ -27,7 +27,9 @@ int restrict_cb(Xentoolcore__Active_Handle* ah, domid_t domid) {
 }
 
 xenevtchn_port_or_error_t port_call(xenevtchn_handle* xce, Op op, const Writer& w) {
-  if (xce == nullptr) return errno = EBADF, -1;
+  if (xce == nullptr) {
+    return errno = EBADF, -1;
+  }
   return xensim::call_rc(*xce->t, op, w);
 }
 }  // namespace
@@ -39,13 +41,17 @@ xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* /*logger*/, unsigned 
   auto h = std::make_unique<xenevtchn_handle>();
   std::vector<xvgpu::UniqueFd> fds;
   h->t = xensim::open_transport(xensim::SessionKind::evtchn, &fds);
-  if (!h->t) return nullptr;
+  if (!h->t) {
+    return nullptr;
+  }
   if (fds.empty()) {
     errno = EIO;
     return nullptr;
   }
   h->fd = std::move(fds.front());
-  if ((flags & XENEVTCHN_NO_CLOEXEC) != 0) ::fcntl(h->fd.get(), F_SETFD, 0);
+  if ((flags & XENEVTCHN_NO_CLOEXEC) != 0) {
+    ::fcntl(h->fd.get(), F_SETFD, 0);
+  }
   h->tc_ah.restrict_callback = restrict_cb;
   xentoolcore__register_active_handle(&h->tc_ah);
   return h.release();
@@ -58,7 +64,9 @@ xenevtchn_handle* xenevtchn_fdopen(struct xentoollog_logger* /*logger*/, int /*f
 }
 
 int xenevtchn_close(xenevtchn_handle* xce) {
-  if (xce == nullptr) return 0;
+  if (xce == nullptr) {
+    return 0;
+  }
   xentoolcore__deregister_active_handle(&xce->tc_ah);
   std::unique_ptr<xenevtchn_handle> own(xce);
   return 0;
@@ -109,9 +117,15 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle* xce) {
   uint32_t port = 0;
   for (;;) {
     const ssize_t n = ::read(xce->fd.get(), &port, sizeof port);
-    if (n == static_cast<ssize_t>(sizeof port)) return static_cast<xenevtchn_port_or_error_t>(port);
-    if (n < 0 && errno == EINTR) continue;
-    if (n >= 0) errno = EIO;
+    if (n == static_cast<ssize_t>(sizeof port)) {
+      return static_cast<xenevtchn_port_or_error_t>(port);
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n >= 0) {
+      errno = EIO;
+    }
     return -1;
   }
 }

@@ -31,7 +31,9 @@ struct xenforeignmemory_handle {
     return it == memfds.end() ? -1 : it->second.get();
   }
   void remember(uint32_t domid, xensim::Reply& r) {
-    if (r.fds.empty()) return;
+    if (r.fds.empty()) {
+      return;
+    }
     std::lock_guard lk(mu);
     memfds.try_emplace(domid, std::move(r.fds.front()));
   }
@@ -55,14 +57,18 @@ xenforeignmemory_handle* xenforeignmemory_open(struct xentoollog_logger* /*logge
   XENSIM_INJECT("xenforeignmemory_open", nullptr);
   auto h = std::make_unique<xenforeignmemory_handle>();
   h->t = xensim::open_transport(xensim::SessionKind::foreignmemory, nullptr);
-  if (!h->t) return nullptr;
+  if (!h->t) {
+    return nullptr;
+  }
   h->tc_ah.restrict_callback = restrict_cb;
   xentoolcore__register_active_handle(&h->tc_ah);
   return h.release();
 }
 
 int xenforeignmemory_close(xenforeignmemory_handle* fmem) {
-  if (fmem == nullptr) return 0;
+  if (fmem == nullptr) {
+    return 0;
+  }
   xentoolcore__deregister_active_handle(&fmem->tc_ah);
   std::unique_ptr<xenforeignmemory_handle> own(fmem);
   return 0;
@@ -84,9 +90,13 @@ static void* do_map(xenforeignmemory_handle* fmem, Op op, uint32_t dom, void* ad
   Writer w;
   w.put<uint16_t>(dom).put<uint32_t>(pages);
   w.put<uint8_t>(fmem->memfd(dom) >= 0);
-  for (size_t i = 0; i < pages; ++i) w.put<uint64_t>(arr[i]);
+  for (size_t i = 0; i < pages; ++i) {
+    w.put<uint64_t>(arr[i]);
+  }
   xensim::Reply r;
-  if (xensim::call_rc(*fmem->t, op, w, &r) < 0) return nullptr;
+  if (xensim::call_rc(*fmem->t, op, w, &r) < 0) {
+    return nullptr;
+  }
   fmem->remember(dom, r);
   xensim::Reader in(r.data);
   const auto eb = in.bytes();
@@ -97,16 +107,22 @@ static void* do_map(xenforeignmemory_handle* fmem, Op op, uint32_t dom, void* ad
   std::memcpy(pgs.data(), pb.data(), pages * sizeof(uint64_t));
   // Without err[], any failed page fails the whole call (libxenforeignmemory's core.c).
   if (err == nullptr) {
-    for (int32_t e : errs)
+    for (int32_t e : errs) {
       if (e != 0) {
         errno = -e;
         return nullptr;
       }
+    }
   }
   void* m = xensim::map_pages(fmem->memfd(dom), pgs, errs, prot, addr, flags);
-  if (m == nullptr) return nullptr;
-  if (err != nullptr)
-    for (size_t i = 0; i < pages; ++i) err[i] = errs[i];
+  if (m == nullptr) {
+    return nullptr;
+  }
+  if (err != nullptr) {
+    for (size_t i = 0; i < pages; ++i) {
+      err[i] = errs[i];
+    }
+  }
   return m;
 }
 
@@ -141,7 +157,9 @@ xenforeignmemory_resource_handle* xenforeignmemory_map_resource(xenforeignmemory
   w.put<uint64_t>(frame).put<uint64_t>(nr_frames);
   w.put<uint8_t>(fmem->memfd(domid) >= 0);
   xensim::Reply r;
-  if (xensim::call_rc(*fmem->t, Op::xenforeignmemory_map_resource, w, &r) < 0) return nullptr;
+  if (xensim::call_rc(*fmem->t, Op::xenforeignmemory_map_resource, w, &r) < 0) {
+    return nullptr;
+  }
   fmem->remember(domid, r);
   xensim::Reader in(r.data);
   const auto pb = in.bytes();
@@ -151,14 +169,20 @@ xenforeignmemory_resource_handle* xenforeignmemory_map_resource(xenforeignmemory
   fres->nr_frames = pgs.size();
   fres->addr =
       xensim::map_pages(fmem->memfd(domid), pgs, {}, prot, paddr != nullptr ? *paddr : nullptr, flags);
-  if (fres->addr == nullptr) return nullptr;
-  if (paddr != nullptr) *paddr = fres->addr;
+  if (fres->addr == nullptr) {
+    return nullptr;
+  }
+  if (paddr != nullptr) {
+    *paddr = fres->addr;
+  }
   return fres.release();
 }
 
 int xenforeignmemory_unmap_resource(xenforeignmemory_handle* /*fmem*/,
                                     xenforeignmemory_resource_handle* fres) {
-  if (fres == nullptr) return 0;
+  if (fres == nullptr) {
+    return 0;
+  }
   std::unique_ptr<xenforeignmemory_resource_handle> own(fres);
   return fres->addr != nullptr ? ::munmap(fres->addr, fres->nr_frames * 4096) : 0;
 }
@@ -169,7 +193,9 @@ int xenforeignmemory_resource_size(xenforeignmemory_handle* fmem, domid_t domid,
   Writer w;
   w.put<uint16_t>(domid).put<uint32_t>(type).put<uint32_t>(id);
   xensim::Reply r;
-  if (xensim::call_rc(*fmem->t, Op::xenforeignmemory_resource_size, w, &r) < 0) return -1;
+  if (xensim::call_rc(*fmem->t, Op::xenforeignmemory_resource_size, w, &r) < 0) {
+    return -1;
+  }
   xensim::Reader in(r.data);
   *size = in.get<uint64_t>();
   return 0;

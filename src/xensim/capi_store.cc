@@ -34,17 +34,26 @@ int restrict_cb(Xentoolcore__Active_Handle* ah, domid_t /*domid*/) {
 }
 
 bool store_call(xs_handle* h, Op op, const Writer& w, xensim::Reply* r = nullptr) {
-  if (h == nullptr) return errno = EBADF, false;
-  if (h->dead) return errno = ECONNRESET, false;
+  if (h == nullptr) {
+    return errno = EBADF, false;
+  }
+  if (h->dead) {
+    return errno = ECONNRESET, false;
+  }
   return xensim::call_rc(*h->t, op, w, r) >= 0;
 }
 
-// A NULL-terminated-free char* vector in one malloc block, as libxenstore returns them.
+// A NULL-terminated char* vector in one malloc block, as libxenstore returns them.
 char** string_vector(const std::vector<std::string>& v) {
   size_t bytes = sizeof(char*) * (v.size() + 1);
-  for (const auto& s : v) bytes += s.size() + 1;
-  auto** out = static_cast<char**>(std::malloc(bytes));
-  if (out == nullptr) return nullptr;
+  for (const auto& s : v) {
+    bytes += s.size() + 1;
+  }
+  auto** out = static_cast<char**>(std::malloc(bytes));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory):
+                                                         // the caller free()s it (libxenstore ABI)
+  if (out == nullptr) {
+    return nullptr;
+  }
   char* p = reinterpret_cast<char*>(out + v.size() + 1);
   for (size_t i = 0; i < v.size(); ++i) {
     out[i] = p;
@@ -56,18 +65,24 @@ char** string_vector(const std::vector<std::string>& v) {
 }
 
 char** read_watch_event(xs_handle* h, bool block, unsigned int* num) {
-  if (h == nullptr) return errno = EBADF, nullptr;
+  if (h == nullptr) {
+    return errno = EBADF, nullptr;
+  }
   uint8_t buf[8192];
   const ssize_t n = ::recv(h->watch_fd.get(), buf, sizeof buf, block ? 0 : MSG_DONTWAIT);
   if (n <= 0) {
-    if (n == 0) errno = ECONNRESET;
+    if (n == 0) {
+      errno = ECONNRESET;
+    }
     return nullptr;
   }
   try {
     xensim::Reader in({buf, static_cast<size_t>(n)});
     std::string path = in.str();
     std::string token = in.str();
-    if (num != nullptr) *num = 2;
+    if (num != nullptr) {
+      *num = 2;
+    }
     return string_vector({path, token});
   } catch (const xensim::ProtocolError&) {
     errno = EIO;
@@ -84,8 +99,12 @@ struct xs_handle* xs_open(unsigned long /*flags*/) {
   auto h = std::make_unique<xs_handle>();
   std::vector<xvgpu::UniqueFd> fds;
   h->t = xensim::open_transport(xensim::SessionKind::store, &fds);
-  if (!h->t) return nullptr;
-  if (fds.empty()) return errno = EIO, nullptr;
+  if (!h->t) {
+    return nullptr;
+  }
+  if (fds.empty()) {
+    return errno = EIO, nullptr;
+  }
   h->watch_fd = std::move(fds.front());
   h->tc_ah.restrict_callback = restrict_cb;
   xentoolcore__register_active_handle(&h->tc_ah);
@@ -103,7 +122,9 @@ struct xs_handle* xs_daemon_open_readonly(void) {
 }
 
 void xs_close(struct xs_handle* xsh) {
-  if (xsh == nullptr) return;
+  if (xsh == nullptr) {
+    return;
+  }
   xentoolcore__deregister_active_handle(&xsh->tc_ah);
   std::unique_ptr<xs_handle> own(xsh);
 }
@@ -117,14 +138,22 @@ void* xs_read(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, uns
   Writer w;
   w.str(path);
   xensim::Reply r;
-  if (!store_call(h, Op::xs_read, w, &r)) return nullptr;
+  if (!store_call(h, Op::xs_read, w, &r)) {
+    return nullptr;
+  }
   xensim::Reader in(r.data);
   const auto v = in.bytes();
-  auto* out = static_cast<char*>(std::malloc(v.size() + 1));
-  if (out == nullptr) return errno = ENOMEM, nullptr;
+  auto* out = static_cast<char*>(std::malloc(
+      v.size() +
+      1));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): the caller free()s it
+  if (out == nullptr) {
+    return errno = ENOMEM, nullptr;
+  }
   std::memcpy(out, v.data(), v.size());
   out[v.size()] = '\0';
-  if (len != nullptr) *len = static_cast<unsigned int>(v.size());
+  if (len != nullptr) {
+    *len = static_cast<unsigned int>(v.size());
+  }
   return out;
 }
 
@@ -155,11 +184,17 @@ char** xs_directory(struct xs_handle* h, xs_transaction_t /*t*/, const char* pat
   Writer w;
   w.str(path);
   xensim::Reply r;
-  if (!store_call(h, Op::xs_directory, w, &r)) return nullptr;
+  if (!store_call(h, Op::xs_directory, w, &r)) {
+    return nullptr;
+  }
   xensim::Reader in(r.data);
   std::vector<std::string> v(in.get<uint32_t>());
-  for (auto& s : v) s = in.str();
-  if (num != nullptr) *num = static_cast<unsigned int>(v.size());
+  for (auto& s : v) {
+    s = in.str();
+  }
+  if (num != nullptr) {
+    *num = static_cast<unsigned int>(v.size());
+  }
   return string_vector(v);
 }
 
@@ -183,7 +218,9 @@ int xs_fileno(struct xs_handle* h) {
 
 char** xs_check_watch(struct xs_handle* h) {
   char** v = read_watch_event(h, false, nullptr);
-  if (v == nullptr && errno == EWOULDBLOCK) errno = EAGAIN;
+  if (v == nullptr && errno == EWOULDBLOCK) {
+    errno = EAGAIN;
+  }
   return v;
 }
 
@@ -192,7 +229,9 @@ char** xs_read_watch(struct xs_handle* h, unsigned int* num) {
 }
 
 xs_transaction_t xs_transaction_start(struct xs_handle* h) {
-  if (h == nullptr || h->dead) return errno = h == nullptr ? EBADF : ECONNRESET, XBT_NULL;
+  if (h == nullptr || h->dead) {
+    return errno = h == nullptr ? EBADF : ECONNRESET, XBT_NULL;
+  }
   return 1;  // no real transactions: each operation applies at once
 }
 
@@ -207,7 +246,9 @@ char* xs_get_domain_path(struct xs_handle* /*h*/, unsigned int domid) {
 
 bool xs_path_is_subpath(const char* parent, const char* child) {
   const size_t n = std::strlen(parent);
-  if (std::strncmp(child, parent, n) != 0) return false;
+  if (std::strncmp(child, parent, n) != 0) {
+    return false;
+  }
   return child[n] == '\0' || child[n] == '/' || (n > 0 && parent[n - 1] == '/');
 }
 

@@ -37,7 +37,9 @@ void xentoolcore__deregister_active_handle(Xentoolcore__Active_Handle* ah) {
 
 int xentoolcore__restrict_by_dup2_null(int fd) {
   const int nullfd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (nullfd < 0) return -1;
+  if (nullfd < 0) {
+    return -1;
+  }
   const int r = ::dup2(nullfd, fd);
   const int e = errno;
   ::close(nullfd);
@@ -49,7 +51,9 @@ int xentoolcore_restrict_all(domid_t domid) {
   XENSIM_INJECT("xentoolcore_restrict_all", -1);
   std::lock_guard lk(g_mu);
   for (Xentoolcore__Active_Handle* ah : handles()) {
-    if (ah->restrict_callback != nullptr && ah->restrict_callback(ah, domid) < 0) return -1;
+    if (ah->restrict_callback != nullptr && ah->restrict_callback(ah, domid) < 0) {
+      return -1;
+    }
   }
   return 0;
 }

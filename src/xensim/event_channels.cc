@@ -18,7 +18,9 @@ uint32_t HostImpl::alloc_guest_port(Domain& d, Port p) {
 
 void HostImpl::deliver_local(uint32_t port) {
   auto it = ports_.find({0, port});
-  if (it == ports_.end()) return;
+  if (it == ports_.end()) {
+    return;
+  }
   Port& p = it->second;
   if (!p.enabled) {
     p.pending = true;
@@ -27,41 +29,61 @@ void HostImpl::deliver_local(uint32_t port) {
   p.enabled = false;
   p.pending = false;
   auto ss = sessions_.find(p.owner);
-  if (ss == sessions_.end() || !ss->second.event_wr) return;
+  if (ss == sessions_.end() || !ss->second.event_wr) {
+    return;
+  }
   // Bounded: a port is queued at most once until unmasked, and the pipe holds 16k ports.
   [[maybe_unused]] const auto n = ::write(ss->second.event_wr.get(), &port, sizeof port);
 }
 
 void HostImpl::notify_from_xen(uint16_t domid, uint32_t port) {
   auto it = ports_.find({domid, port});
-  if (it == ports_.end() || it->second.remote_port == 0) return;  // unbound: dropped, as in Xen
+  if (it == ports_.end() || it->second.remote_port == 0) {
+    return;  // unbound: dropped, as in Xen
+  }
   deliver_local(it->second.remote_port);
 }
 
 void HostImpl::close_local_port(uint32_t port) {
   auto it = ports_.find({0, port});
-  if (it == ports_.end()) return;
+  if (it == ports_.end()) {
+    return;
+  }
   Port p = it->second;
   ports_.erase(it);
-  if (auto ss = sessions_.find(p.owner); ss != sessions_.end()) ss->second.ports.erase(port);
-  if (p.kind != Port::Kind::interdomain) return;
+  if (auto ss = sessions_.find(p.owner); ss != sessions_.end()) {
+    ss->second.ports.erase(port);
+  }
+  if (p.kind != Port::Kind::interdomain) {
+    return;
+  }
   // The peer goes back to unbound, waiting for dom0 again (evtchn_close).
   auto peer = ports_.find({p.remote_dom, p.remote_port});
-  if (peer == ports_.end()) return;
+  if (peer == ports_.end()) {
+    return;
+  }
   peer->second.remote_port = 0;
   peer->second.remote_dom = 0;
-  if (peer->second.kind == Port::Kind::interdomain) peer->second.kind = Port::Kind::unbound;
+  if (peer->second.kind == Port::Kind::interdomain) {
+    peer->second.kind = Port::Kind::unbound;
+  }
 }
 
 void HostImpl::close_guest_port(uint16_t domid, uint32_t port) {
   auto it = ports_.find({domid, port});
-  if (it == ports_.end()) return;
+  if (it == ports_.end()) {
+    return;
+  }
   const uint32_t peer = it->second.remote_port;
   ports_.erase(it);
-  if (peer == 0) return;
+  if (peer == 0) {
+    return;
+  }
   // The dom0 side stays bound but its peer is gone: notifies go nowhere.
   auto lp = ports_.find({0, peer});
-  if (lp != ports_.end()) lp->second.remote_port = 0;
+  if (lp != ports_.end()) {
+    lp->second.remote_port = 0;
+  }
 }
 
 Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
@@ -78,10 +100,16 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
     case Op::xenevtchn_notify: {
       const auto port = in.get<uint32_t>();
       Port* p = own(port);
-      if (p == nullptr) return Reply::error(ENOTCONN);
-      if (p->kind != Port::Kind::interdomain || p->remote_port == 0) return {};  // dropped
+      if (p == nullptr) {
+        return Reply::error(ENOTCONN);
+      }
+      if (p->kind != Port::Kind::interdomain || p->remote_port == 0) {
+        return {};  // dropped
+      }
       auto peer = ports_.find({p->remote_dom, p->remote_port});
-      if (peer == ports_.end()) return {};
+      if (peer == ports_.end()) {
+        return {};
+      }
       if (p->remote_dom == 0) {
         deliver_local(p->remote_port);
         return {};
@@ -99,7 +127,9 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
     }
     case Op::xenevtchn_bind_unbound_port: {
       const auto domid = in.get<uint32_t>();
-      if (ss.restricted && *ss.restricted != domid) return Reply::error(EPERM);
+      if (ss.restricted && *ss.restricted != domid) {
+        return Reply::error(EPERM);
+      }
       Port p;
       p.kind = Port::Kind::unbound;
       p.remote_dom = static_cast<uint16_t>(domid);
@@ -112,17 +142,25 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
     case Op::xenevtchn_bind_interdomain: {
       const auto domid = in.get<uint32_t>();
       const auto rport = in.get<uint32_t>();
-      if (ss.restricted && *ss.restricted != domid) return Reply::error(EPERM);
+      if (ss.restricted && *ss.restricted != domid) {
+        return Reply::error(EPERM);
+      }
       if (domid != 0) {
         auto d = find(static_cast<uint16_t>(domid));
-        if (!d || d->state == DomainState::gone) return Reply::error(ESRCH);
+        if (!d || d->state == DomainState::gone) {
+          return Reply::error(ESRCH);
+        }
       }
       auto it = ports_.find({static_cast<uint16_t>(domid), rport});
-      if (it == ports_.end()) return Reply::error(EINVAL);
+      if (it == ports_.end()) {
+        return Reply::error(EINVAL);
+      }
       Port& remote = it->second;
       const bool unbound_for_us = (remote.kind == Port::Kind::unbound || remote.kind == Port::Kind::xen) &&
                                   remote.remote_port == 0 && remote.remote_dom == 0;
-      if (!unbound_for_us) return Reply::error(EINVAL);
+      if (!unbound_for_us) {
+        return Reply::error(EINVAL);
+      }
       const uint32_t n = next_local_port_++;
       Port p;
       p.kind = Port::Kind::interdomain;
@@ -133,14 +171,18 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
       ss.ports.insert(n);
       remote.remote_port = n;
       remote.remote_dom = 0;
-      if (remote.kind == Port::Kind::unbound) remote.kind = Port::Kind::interdomain;
+      if (remote.kind == Port::Kind::unbound) {
+        remote.kind = Port::Kind::interdomain;
+      }
       // Xen sets the new local port pending: notifications sent while unbound are not lost.
       deliver_local(n);
       return port_reply(n);
     }
     case Op::xenevtchn_bind_virq: {
       (void)in.get<uint32_t>();
-      if (ss.restricted) return Reply::error(EPERM);
+      if (ss.restricted) {
+        return Reply::error(EPERM);
+      }
       Port p;
       p.kind = Port::Kind::virq;
       p.owner = &s;
@@ -151,16 +193,22 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
     }
     case Op::xenevtchn_unbind: {
       const auto port = in.get<uint32_t>();
-      if (own(port) == nullptr) return Reply::error(ENOTCONN);
+      if (own(port) == nullptr) {
+        return Reply::error(ENOTCONN);
+      }
       close_local_port(port);
       return {};
     }
     case Op::xenevtchn_unmask: {
       const auto port = in.get<uint32_t>();
       Port* p = own(port);
-      if (p == nullptr || p->enabled) return {};  // the driver ignores ports it does not own
+      if (p == nullptr || p->enabled) {
+        return {};  // the driver ignores ports it does not own
+      }
       p->enabled = true;
-      if (p->pending) deliver_local(port);
+      if (p->pending) {
+        deliver_local(port);
+      }
       return {};
     }
     default:

@@ -15,7 +15,9 @@ using xvgpu::SystemError;
 using xvgpu::VcpuId;
 
 RamMapping::~RamMapping() {
-  if (addr_ != nullptr) ::munmap(addr_, len_);
+  if (addr_ != nullptr) {
+    ::munmap(addr_, len_);
+  }
 }
 
 Guest::Guest(std::function<std::unique_ptr<Transport>()> factory)
@@ -28,7 +30,9 @@ Guest Guest::connect(const std::string& socket_path) {
   Guest g([socket_path] { return hello(connect_socket(socket_path), SessionKind::guest, nullptr); });
   // Fail early and clearly when xensimd is not there.
   auto t = g.factory_();
-  if (!t) throw SystemError(errno, "connecting to xensimd at " + socket_path);
+  if (!t) {
+    throw SystemError(errno, "connecting to xensimd at " + socket_path);
+  }
   g.idle_.push_back(std::move(t));
   return g;
 }
@@ -46,14 +50,20 @@ Reply Guest::call(Op op, const Writer& w, const char* what) {
       idle_.pop_back();
     }
   }
-  if (!t) t = factory_();
-  if (!t) throw SystemError(errno, std::string("xensim guest: ") + what + ": no connection to the host");
+  if (!t) {
+    t = factory_();
+  }
+  if (!t) {
+    throw SystemError(errno, std::string("xensim guest: ") + what + ": no connection to the host");
+  }
   Reply r = t->call(op, w);
   if (!(r.rc < 0 && r.err == ECONNRESET)) {
     std::lock_guard lk(*mu_);
     idle_.push_back(std::move(t));
   }
-  if (r.rc < 0) throw SystemError(r.err, std::string("xensim guest: ") + what);
+  if (r.rc < 0) {
+    throw SystemError(r.err, std::string("xensim guest: ") + what);
+  }
   return r;
 }
 
@@ -90,7 +100,9 @@ DomainStatus Guest::status(Domid d) {
   s.info = in.get<DomainInfo>();
   s.crash_reason = in.str();
   const auto n = in.get<uint32_t>();
-  for (uint32_t i = 0; i < n; ++i) s.hung.push_back(in.get<HungVcpu>());
+  for (uint32_t i = 0; i < n; ++i) {
+    s.hung.push_back(in.get<HungVcpu>());
+  }
   s.hung_reports = in.get<uint64_t>();
   s.ioreqs = in.get<uint64_t>();
   s.unclaimed = in.get<uint64_t>();
@@ -101,7 +113,9 @@ std::vector<DomainInfo> Guest::list_domains() {
   Reply r = call(Op::guest_list_domains, Writer{}, "list domains");
   Reader in(r.data);
   std::vector<DomainInfo> out(in.get<uint32_t>());
-  for (auto& i : out) i = in.get<DomainInfo>();
+  for (auto& i : out) {
+    i = in.get<DomainInfo>();
+  }
   return out;
 }
 
@@ -202,7 +216,9 @@ std::unique_ptr<RamMapping> Guest::map_ram(Domid d, xvgpu::Gfn first, uint64_t p
   int fd = -1;
   {
     std::lock_guard lk(*mu_);
-    if (auto it = memfds_.find(d.value); it != memfds_.end()) fd = it->second.get();
+    if (auto it = memfds_.find(d.value); it != memfds_.end()) {
+      fd = it->second.get();
+    }
   }
   Writer w = dom(d);
   w.put(first.value).put(pages).put<uint8_t>(fd >= 0);
@@ -217,7 +233,9 @@ std::unique_ptr<RamMapping> Guest::map_ram(Domid d, xvgpu::Gfn first, uint64_t p
   std::vector<uint64_t> pgs(pb.size() / sizeof(uint64_t));
   std::memcpy(pgs.data(), pb.data(), pgs.size() * sizeof(uint64_t));
   void* m = map_pages(fd, pgs, {}, PROT_READ | PROT_WRITE, nullptr, 0);
-  if (m == nullptr) throw SystemError(errno, "mapping guest RAM");
+  if (m == nullptr) {
+    throw SystemError(errno, "mapping guest RAM");
+  }
   return std::make_unique<RamMapping>(m, pages * 4096);
 }
 
@@ -228,7 +246,9 @@ std::vector<MsiRecord> Guest::msis(Domid d, uint32_t from) {
   Reader in(r.data);
   (void)in.get<uint32_t>();
   std::vector<MsiRecord> out(in.get<uint32_t>());
-  for (auto& m : out) m = in.get<MsiRecord>();
+  for (auto& m : out) {
+    m = in.get<MsiRecord>();
+  }
   return out;
 }
 
@@ -239,7 +259,9 @@ bool Guest::wait_msis(Domid d, uint32_t count, std::chrono::milliseconds timeout
     call(Op::guest_wait_msis, w, "wait for MSIs");
     return true;
   } catch (const SystemError& e) {
-    if (e.err() == ETIMEDOUT) return false;
+    if (e.err() == ETIMEDOUT) {
+      return false;
+    }
     throw;
   }
 }
@@ -261,7 +283,9 @@ bool Guest::wait_intx(Domid d, xvgpu::Sbdf sbdf, unsigned pin, uint32_t level,
     call(Op::guest_wait_intx, w, "wait for INTx level");
     return true;
   } catch (const SystemError& e) {
-    if (e.err() == ETIMEDOUT) return false;
+    if (e.err() == ETIMEDOUT) {
+      return false;
+    }
     throw;
   }
 }
@@ -270,7 +294,9 @@ std::vector<uint64_t> Guest::modified_pages(Domid d) {
   Reply r = call(Op::guest_modified_pages, dom(d), "modified pages");
   Reader in(r.data);
   std::vector<uint64_t> out(in.get<uint32_t>());
-  for (auto& g : out) g = in.get<uint64_t>();
+  for (auto& g : out) {
+    g = in.get<uint64_t>();
+  }
   return out;
 }
 

@@ -78,8 +78,11 @@ std::string_view op_name(Op op) {
 }
 
 Op op_from_name(std::string_view name) {
-  for (uint32_t i = 0; i < static_cast<uint32_t>(Op::count_); ++i)
-    if (op_name(static_cast<Op>(i)) == name) return static_cast<Op>(i);
+  for (uint32_t i = 0; i < static_cast<uint32_t>(Op::count_); ++i) {
+    if (op_name(static_cast<Op>(i)) == name) {
+      return static_cast<Op>(i);
+    }
+  }
   return Op::count_;
 }
 
@@ -89,13 +92,17 @@ HostImpl::~HostImpl() {
   std::lock_guard lk(mu_);
   for (auto& [id, d] : domains_) {
     d->state = DomainState::gone;
-    for (auto& v : d->vcpus) v->cv.notify_all();
+    for (auto& v : d->vcpus) {
+      v->cv.notify_all();
+    }
   }
 }
 
 void HostImpl::stop() {
   std::lock_guard lk(mu_);
-  while (!domains_.empty()) destroy_domain(domains_.begin()->second);
+  while (!domains_.empty()) {
+    destroy_domain(domains_.begin()->second);
+  }
 }
 
 void HostImpl::open_session(Session* s) {
@@ -106,10 +113,14 @@ void HostImpl::open_session(Session* s) {
 void HostImpl::close_session(Session* s) {
   std::lock_guard lk(mu_);
   auto it = sessions_.find(s);
-  if (it == sessions_.end()) return;
+  if (it == sessions_.end()) {
+    return;
+  }
   // Closing an evtchn handle unbinds all its ports (the Linux driver's release).
   const auto ports = it->second.ports;
-  for (uint32_t p : ports) close_local_port(p);
+  for (uint32_t p : ports) {
+    close_local_port(p);
+  }
   xenstore_.drop_owner(s);
   sessions_.erase(it);
 }
@@ -117,7 +128,9 @@ void HostImpl::close_session(Session* s) {
 // ---- domains ----
 
 Domain::~Domain() {
-  if (base != nullptr) ::munmap(base, capacity_pages * kPage);
+  if (base != nullptr) {
+    ::munmap(base, capacity_pages * kPage);
+  }
 }
 
 std::shared_ptr<Domain> HostImpl::find(uint16_t domid) const {
@@ -126,31 +139,47 @@ std::shared_ptr<Domain> HostImpl::find(uint16_t domid) const {
 }
 
 int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t* out) {
-  if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20)) return -EINVAL;
-  if (domains_.size() >= 1000) return -ENOSPC;
+  if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20)) {
+    return -EINVAL;
+  }
+  if (domains_.size() >= 1000) {
+    return -ENOSPC;
+  }
   auto d = std::make_shared<Domain>();
   d->nr_vcpus = vcpus;
-  for (uint32_t i = 0; i < vcpus; ++i) d->vcpus.push_back(std::make_unique<Vcpu>());
+  for (uint32_t i = 0; i < vcpus; ++i) {
+    d->vcpus.push_back(std::make_unique<Vcpu>());
+  }
   const uint64_t ram_pages = ram_mib * (uint64_t{1} << 20) / kPage;
   d->capacity_pages = ram_pages + kSlackPages;
   d->memfd.reset(::memfd_create("xensim-guest", MFD_CLOEXEC));
-  if (!d->memfd) return -errno;
-  if (::ftruncate(d->memfd.get(), static_cast<off_t>(d->capacity_pages * kPage)) != 0) return -errno;
+  if (!d->memfd) {
+    return -errno;
+  }
+  if (::ftruncate(d->memfd.get(), static_cast<off_t>(d->capacity_pages * kPage)) != 0) {
+    return -errno;
+  }
   void* m = ::mmap(nullptr, d->capacity_pages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
                    d->memfd.get(), 0);
-  if (m == MAP_FAILED) return -errno;
+  if (m == MAP_FAILED) {
+    return -errno;
+  }
   d->base = static_cast<uint8_t*>(m);
   // RAM at gfns [0, N) except the legacy VGA hole [0xa0, 0xc0) (MMIO, as in every HVM
   // guest); the special region (legacy ioreq gfns) stays above it.
-  for (uint64_t g = 0; g < ram_pages; ++g)
-    if (g < kVgaHoleFirst || g > kVgaHoleLast) d->p2m[g] = d->next_page++;
+  for (uint64_t g = 0; g < ram_pages; ++g) {
+    if (g < kVgaHoleFirst || g > kVgaHoleLast) {
+      d->p2m[g] = d->next_page++;
+    }
+  }
   d->tot_pages = d->p2m.size();
   d->max_pages = d->tot_pages;
   d->state = paused ? DomainState::paused : DomainState::running;
   // Domain ids are never reused within one host's life (as Xen until it wraps).
   constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;
-  while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved)
+  while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved) {
     next_domid_ = static_cast<uint16_t>(next_domid_ + 1u >= kFirstReserved ? 1u : next_domid_ + 1u);
+  }
   d->id = next_domid_++;
   domains_[d->id] = d;
   *out = d->id;
@@ -161,22 +190,32 @@ void HostImpl::destroy_domain(const std::shared_ptr<Domain>& d) {
   d->state = DomainState::gone;
   for (auto& [id, s] : d->servers) {
     s->dead = true;
-    for (uint32_t p : s->vcpu_port) close_guest_port(d->id, p);
-    if (s->buf_port != 0) close_guest_port(d->id, s->buf_port);
+    for (uint32_t p : s->vcpu_port) {
+      close_guest_port(d->id, p);
+    }
+    if (s->buf_port != 0) {
+      close_guest_port(d->id, s->buf_port);
+    }
   }
   d->servers.clear();
-  for (auto& v : d->vcpus) v->cv.notify_all();
+  for (auto& v : d->vcpus) {
+    v->cv.notify_all();
+  }
   d->state_cv.notify_all();
   d->msi_cv.notify_all();
   domains_.erase(d->id);
 }
 
 void HostImpl::crash(Domain& d, const std::string& why) {
-  if (!d.alive()) return;
+  if (!d.alive()) {
+    return;
+  }
   d.state = DomainState::crashed;
   d.shutdown_reason = SHUTDOWN_crash;
   d.crash_reason = why;
-  for (auto& v : d.vcpus) v->cv.notify_all();
+  for (auto& v : d.vcpus) {
+    v->cv.notify_all();
+  }
   d.state_cv.notify_all();
   d.msi_cv.notify_all();
 }
@@ -195,16 +234,22 @@ DomainInfo HostImpl::info_of(const Domain& d) const {
 // ---- guest memory ----
 
 int HostImpl::alloc_page(Domain& d, uint64_t* page) {
-  if (d.next_page >= d.capacity_pages) return -ENOMEM;
+  if (d.next_page >= d.capacity_pages) {
+    return -ENOMEM;
+  }
   *page = d.next_page++;
   return 0;
 }
 
 int HostImpl::populate(Domain& d, uint64_t gfn) {
   auto it = d.p2m.find(gfn);
-  if (it == d.p2m.end() && d.tot_pages >= d.max_pages) return -ENOMEM;
+  if (it == d.p2m.end() && d.tot_pages >= d.max_pages) {
+    return -ENOMEM;
+  }
   uint64_t page = 0;
-  if (int rc = alloc_page(d, &page); rc != 0) return rc;
+  if (int rc = alloc_page(d, &page); rc != 0) {
+    return rc;
+  }
   if (it == d.p2m.end()) {
     d.p2m[gfn] = page;
     ++d.tot_pages;
@@ -224,7 +269,9 @@ void HostImpl::remove_gfn(Domain& d, uint64_t gfn) {
 bool HostImpl::copy_from_guest(const Domain& d, uint64_t gpa, uint8_t* out, uint64_t len) const {
   while (len > 0) {
     auto it = d.p2m.find(gpa / kPage);
-    if (it == d.p2m.end()) return false;
+    if (it == d.p2m.end()) {
+      return false;
+    }
     const uint64_t off = gpa % kPage;
     const uint64_t n = std::min(len, kPage - off);
     std::memcpy(out, d.page_ptr(it->second) + off, n);
@@ -238,7 +285,9 @@ bool HostImpl::copy_from_guest(const Domain& d, uint64_t gpa, uint8_t* out, uint
 bool HostImpl::copy_to_guest(Domain& d, uint64_t gpa, const uint8_t* in, uint64_t len) {
   while (len > 0) {
     auto it = d.p2m.find(gpa / kPage);
-    if (it == d.p2m.end()) return false;
+    if (it == d.p2m.end()) {
+      return false;
+    }
     const uint64_t off = gpa % kPage;
     const uint64_t n = std::min(len, kPage - off);
     std::memcpy(d.page_ptr(it->second) + off, in, n);
@@ -251,20 +300,29 @@ bool HostImpl::copy_to_guest(Domain& d, uint64_t gpa, const uint8_t* in, uint64_
 }
 
 void HostImpl::mark_dirty(Domain& d, uint64_t gfn) {
-  if (d.vram.nr != 0 && gfn >= d.vram.begin && gfn - d.vram.begin < d.vram.nr)
+  if (d.vram.nr != 0 && gfn >= d.vram.begin && gfn - d.vram.begin < d.vram.nr) {
     d.vram.dirty[gfn - d.vram.begin] = true;
+  }
 }
 
 // ---- ioreq server helpers ----
 
 int HostImpl::server_lookup(SessionState& ss, uint16_t domid, uint16_t id, std::shared_ptr<Domain>* d,
                             std::shared_ptr<IoreqServer>* s, bool check_restrict) {
-  if (check_restrict && ss.restricted && *ss.restricted != domid) return -EPERM;
+  if (check_restrict && ss.restricted && *ss.restricted != domid) {
+    return -EPERM;
+  }
   *d = find(domid);
-  if (!*d || (*d)->state == DomainState::dying || (*d)->state == DomainState::gone) return -ESRCH;
-  if (s == nullptr) return 0;
+  if (!*d || (*d)->state == DomainState::dying || (*d)->state == DomainState::gone) {
+    return -ESRCH;
+  }
+  if (s == nullptr) {
+    return 0;
+  }
   auto it = (*d)->servers.find(id);
-  if (it == (*d)->servers.end()) return -ENOENT;
+  if (it == (*d)->servers.end()) {
+    return -ENOENT;
+  }
   *s = it->second;
   return 0;
 }
@@ -273,7 +331,9 @@ void HostImpl::set_legacy_gfns(Domain& d, IoreqServer& s, bool present) {
   const uint64_t g = kLegacyGfnBase + 2ull * s.id;
   if (present) {
     d.p2m[g] = s.ioreq_page;
-    if (s.bufioreq_handling != HVM_IOREQSRV_BUFIOREQ_OFF) d.p2m[g + 1] = s.buf_page;
+    if (s.bufioreq_handling != HVM_IOREQSRV_BUFIOREQ_OFF) {
+      d.p2m[g + 1] = s.buf_page;
+    }
   } else {
     d.p2m.erase(g);
     d.p2m.erase(g + 1);
@@ -283,11 +343,19 @@ void HostImpl::set_legacy_gfns(Domain& d, IoreqServer& s, bool present) {
 void HostImpl::destroy_server(Domain& d, const std::shared_ptr<IoreqServer>& s) {
   s->dead = true;
   s->enabled = false;
-  if (s->mode == PageMode::legacy) set_legacy_gfns(d, *s, false);
-  for (uint32_t p : s->vcpu_port) close_guest_port(d.id, p);
-  if (s->buf_port != 0) close_guest_port(d.id, s->buf_port);
+  if (s->mode == PageMode::legacy) {
+    set_legacy_gfns(d, *s, false);
+  }
+  for (uint32_t p : s->vcpu_port) {
+    close_guest_port(d.id, p);
+  }
+  if (s->buf_port != 0) {
+    close_guest_port(d.id, s->buf_port);
+  }
   d.servers.erase(s->id);
-  for (auto& v : d.vcpus) v->cv.notify_all();  // vCPUs waiting on it complete with ~0
+  for (auto& v : d.vcpus) {
+    v->cv.notify_all();  // vCPUs waiting on it complete with ~0
+  }
 }
 
 }  // namespace xensim

@@ -29,9 +29,9 @@
 namespace xensim {
 
 inline constexpr uint64_t kPage = 4096;
-inline constexpr unsigned kMaxIoreqServers = 8;      // MAX_NR_IOREQ_SERVERS
-inline constexpr unsigned kMaxVcpus = 128;           // one ioreq page
-inline constexpr uint64_t kLegacyGfnBase = 0xfeff0;  // where get_ioreq_server_info's gfns live
+inline constexpr unsigned kMaxIoreqServers = 8;       // MAX_NR_IOREQ_SERVERS
+inline constexpr unsigned kMaxVcpus = 128;            // one ioreq page
+inline constexpr uint64_t kLegacyGfnBase = 0xfeff0;   // where get_ioreq_server_info's gfns live
 inline constexpr uint32_t kMaxAccessReps = 1u << 20;  // per guest-API access
 inline constexpr uint64_t kVgaHoleFirst = 0xa0, kVgaHoleLast = 0xbf;  // gfns of 0xa0000-0xbffff
 inline constexpr uint64_t kSlackPages = 262144;  // memfd room beyond RAM for populate/ioreq pages

@@ -152,7 +152,9 @@ class Writer {
 
  private:
   void append(const void* p, size_t n) {
-    if (n == 0) return;
+    if (n == 0) {
+      return;
+    }
     const size_t old = buf_.size();
     buf_.resize(old + n);
     std::memcpy(buf_.data() + old, p, n);
@@ -187,7 +189,9 @@ class Reader {
 
  private:
   void need(size_t n) const {
-    if (n > b_.size() - pos_) throw ProtocolError("xensim: truncated message");
+    if (n > b_.size() - pos_) {
+      throw ProtocolError("xensim: truncated message");
+    }
   }
   std::span<const uint8_t> b_;
   size_t pos_ = 0;

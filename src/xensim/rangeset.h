@@ -14,13 +14,17 @@ class RangeSet {
 
   [[nodiscard]] bool overlaps(uint64_t s, uint64_t e) const {
     auto it = r_.upper_bound(e);  // first range starting after e
-    if (it == r_.begin()) return false;
+    if (it == r_.begin()) {
+      return false;
+    }
     --it;
     return it->second >= s;
   }
   [[nodiscard]] bool contains(uint64_t s, uint64_t e) const {
     auto it = r_.upper_bound(s);
-    if (it == r_.begin()) return false;
+    if (it == r_.begin()) {
+      return false;
+    }
     --it;
     return it->first <= s && it->second >= e;
   }
@@ -32,15 +36,21 @@ class RangeSet {
       auto prev = std::prev(it);
       if (prev->second != UINT64_MAX && prev->second + 1 >= s) {
         s = prev->first;
-        if (prev->second > e) e = prev->second;
+        if (prev->second > e) {
+          e = prev->second;
+        }
         it = r_.erase(prev);
       }
     }
     while (it != r_.end() && (e == UINT64_MAX || it->first <= e + 1)) {
-      if (it->second > e) e = it->second;
+      if (it->second > e) {
+        e = it->second;
+      }
       it = r_.erase(it);
     }
-    if (r_.size() >= limit_) return -ENOSPC;
+    if (r_.size() >= limit_) {
+      return -ENOSPC;
+    }
     r_.emplace(s, e);
     return 0;
   }
@@ -49,9 +59,13 @@ class RangeSet {
     auto it = std::prev(r_.upper_bound(s));
     const uint64_t os = it->first, oe = it->second;
     r_.erase(it);
-    if (os < s) r_.emplace(os, s - 1);
+    if (os < s) {
+      r_.emplace(os, s - 1);
+    }
     if (oe > e) {
-      if (r_.size() >= limit_) return -ENOSPC;
+      if (r_.size() >= limit_) {
+        return -ENOSPC;
+      }
       r_.emplace(e + 1, oe);
     }
     return 0;

@@ -4,6 +4,7 @@
 
 #include <xen/xen.h>
 
+// NOLINTBEGIN(bugprone-reserved-identifier): these are Xen's ABI names.
 extern "C" {
 typedef struct Xentoolcore__Active_Handle Xentoolcore__Active_Handle;
 typedef int Xentoolcore__Restrict_Callback(Xentoolcore__Active_Handle*, domid_t domid);
@@ -18,3 +19,4 @@ void xentoolcore__register_active_handle(Xentoolcore__Active_Handle* ah);
 void xentoolcore__deregister_active_handle(Xentoolcore__Active_Handle* ah);
 int xentoolcore__restrict_by_dup2_null(int fd);
 }
+// NOLINTEND(bugprone-reserved-identifier)

@@ -12,7 +12,9 @@
 namespace xensim {
 
 std::string default_socket_path() {
-  if (const char* p = std::getenv("XENSIM_SOCKET"); p != nullptr && *p != '\0') return p;
+  if (const char* p = std::getenv("XENSIM_SOCKET"); p != nullptr && *p != '\0') {
+    return p;
+  }
   return "/tmp/xensim-" + std::to_string(::getuid()) + ".sock";
 }
 
@@ -27,7 +29,9 @@ bool send_message(int fd, const void* hdr, size_t hdr_len, std::span<const uint8
     msg.msg_control = ctrl;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (c == nullptr) return false;
+    if (c == nullptr) {
+      return false;
+    }
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
@@ -37,7 +41,9 @@ bool send_message(int fd, const void* hdr, size_t hdr_len, std::span<const uint8
   while (total > 0) {
     const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return false;
     }
     total -= static_cast<size_t>(n);
@@ -72,11 +78,17 @@ bool recv_exact(int fd, void* buf, size_t len, std::vector<xvgpu::UniqueFd>* fds
       msg.msg_controllen = sizeof ctrl;
     }
     const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
     if (fds != nullptr) {
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+          continue;
+        }
         const size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < nfd; ++i) {
           int f = -1;
@@ -98,17 +110,27 @@ class SocketTransport final : public Transport {
   explicit SocketTransport(xvgpu::UniqueFd fd) : fd_(std::move(fd)) {}
   Reply call(Op op, std::span<const uint8_t> payload) override {
     std::lock_guard lk(mu_);
-    if (!fd_) return Reply::error(ECONNRESET);
+    if (!fd_) {
+      return Reply::error(ECONNRESET);
+    }
     RequestHeader h{static_cast<uint32_t>(op), static_cast<uint32_t>(payload.size())};
-    if (!send_message(fd_.get(), &h, sizeof h, payload, {})) return lost();
+    if (!send_message(fd_.get(), &h, sizeof h, payload, {})) {
+      return lost();
+    }
     ReplyHeader rh{};
     Reply r;
-    if (!recv_exact(fd_.get(), &rh, sizeof rh, &r.fds)) return lost();
-    if (rh.len > kMaxMessage) return lost();
+    if (!recv_exact(fd_.get(), &rh, sizeof rh, &r.fds)) {
+      return lost();
+    }
+    if (rh.len > kMaxMessage) {
+      return lost();
+    }
     r.rc = rh.rc;
     r.err = rh.err;
     r.data.resize(rh.len);
-    if (rh.len != 0 && !recv_exact(fd_.get(), r.data.data(), rh.len, &r.fds)) return lost();
+    if (rh.len != 0 && !recv_exact(fd_.get(), r.data.data(), rh.len, &r.fds)) {
+      return lost();
+    }
     return r;
   }
 
@@ -125,7 +147,9 @@ class SocketTransport final : public Transport {
 
 std::unique_ptr<Transport> connect_socket(const std::string& path) {
   xvgpu::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return nullptr;
+  if (!fd) {
+    return nullptr;
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
@@ -133,13 +157,17 @@ std::unique_ptr<Transport> connect_socket(const std::string& path) {
     return nullptr;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return nullptr;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return nullptr;
+  }
   return std::make_unique<SocketTransport>(std::move(fd));
 }
 
 std::unique_ptr<Transport> hello(std::unique_ptr<Transport> t, SessionKind kind,
                                  std::vector<xvgpu::UniqueFd>* fds) {
-  if (!t) return nullptr;
+  if (!t) {
+    return nullptr;
+  }
   Writer w;
   w.put(static_cast<uint32_t>(kind));
   Reply r = t->call(Op::hello, w);
@@ -147,7 +175,9 @@ std::unique_ptr<Transport> hello(std::unique_ptr<Transport> t, SessionKind kind,
     errno = r.err;
     return nullptr;
   }
-  if (fds != nullptr) *fds = std::move(r.fds);
+  if (fds != nullptr) {
+    *fds = std::move(r.fds);
+  }
   return t;
 }
 

@@ -26,7 +26,9 @@ std::unique_ptr<Transport> connect_in_process(Host& host) {
 }
 
 std::unique_ptr<Transport> open_transport(SessionKind kind, std::vector<xvgpu::UniqueFd>* hello_fds) {
-  if (Host* h = Host::in_process()) return hello(connect_in_process(*h), kind, hello_fds);
+  if (Host* h = Host::in_process()) {
+    return hello(connect_in_process(*h), kind, hello_fds);
+  }
   return hello(connect_socket(default_socket_path()), kind, hello_fds);
 }
 

@@ -42,7 +42,9 @@ uint64_t ones(uint32_t size) {
 }  // namespace
 
 std::shared_ptr<IoreqServer> HostImpl::select(Domain& d, ioreq_t& p) {
-  if (d.servers.empty()) return nullptr;
+  if (d.servers.empty()) {
+    return nullptr;
+  }
   uint8_t type = 0;
   uint64_t addr = 0;
   if (p.type == IOREQ_TYPE_PIO && (p.addr & ~3ull) == 0xcfc && cf8_enabled(d.pci_cf8)) {
@@ -58,14 +60,20 @@ std::shared_ptr<IoreqServer> HostImpl::select(Domain& d, ioreq_t& p) {
   // Highest id first, as FOR_EACH_IOREQ_SERVER walks them.
   for (auto it = d.servers.rbegin(); it != d.servers.rend(); ++it) {
     auto& s = it->second;
-    if (!s->enabled) continue;
+    if (!s->enabled) {
+      continue;
+    }
     const RangeSet& r = s->ranges[type];
     switch (type) {
       case XEN_DMOP_IO_RANGE_PORT:
-        if (r.contains(addr, addr + p.size - 1)) return s;
+        if (r.contains(addr, addr + p.size - 1)) {
+          return s;
+        }
         break;
       case XEN_DMOP_IO_RANGE_MEMORY:
-        if (r.contains(mmio_first_byte(p), mmio_last_byte(p))) return s;
+        if (r.contains(mmio_first_byte(p), mmio_last_byte(p))) {
+          return s;
+        }
         break;
       default:
         if (r.contains(addr >> 32, addr >> 32)) {
@@ -79,7 +87,9 @@ std::shared_ptr<IoreqServer> HostImpl::select(Domain& d, ioreq_t& p) {
 }
 
 bool HostImpl::send_buffered(Domain& d, IoreqServer& s, const ioreq_t& p) {
-  if (s.bufioreq_handling == HVM_IOREQSRV_BUFIOREQ_OFF) return false;
+  if (s.bufioreq_handling == HVM_IOREQSRV_BUFIOREQ_OFF) {
+    return false;
+  }
   buf_ioreq_t bp{};
   bp.type = p.type;
   bp.dir = p.dir;
@@ -106,7 +116,9 @@ bool HostImpl::send_buffered(Domain& d, IoreqServer& s, const ioreq_t& p) {
   auto* pg = reinterpret_cast<buffered_iopage_t*>(d.page_ptr(s.buf_page));
   const uint32_t rp = __atomic_load_n(&pg->read_pointer, __ATOMIC_ACQUIRE);
   const uint32_t wp = __atomic_load_n(&pg->write_pointer, __ATOMIC_RELAXED);
-  if (wp - rp >= IOREQ_BUFFER_SLOT_NUM - qw) return false;  // full: the caller goes synchronous
+  if (wp - rp >= IOREQ_BUFFER_SLOT_NUM - qw) {
+    return false;  // full: the caller goes synchronous
+  }
   pg->buf_ioreq[wp % IOREQ_BUFFER_SLOT_NUM] = bp;
   if (qw != 0) {
     bp.data = static_cast<uint32_t>(p.data >> 32);
@@ -120,7 +132,9 @@ bool HostImpl::send_buffered(Domain& d, IoreqServer& s, const ioreq_t& p) {
     uint64_t old = __atomic_load_n(full, __ATOMIC_ACQUIRE);
     const auto orp = static_cast<uint32_t>(old);
     const auto owp = static_cast<uint32_t>(old >> 32);
-    if (orp < IOREQ_BUFFER_SLOT_NUM) break;
+    if (orp < IOREQ_BUFFER_SLOT_NUM) {
+      break;
+    }
     const uint32_t n = orp / IOREQ_BUFFER_SLOT_NUM;
     const uint64_t neu =
         (static_cast<uint64_t>(owp - n * IOREQ_BUFFER_SLOT_NUM) << 32) | (orp - n * IOREQ_BUFFER_SLOT_NUM);
@@ -162,16 +176,24 @@ AccessStatus HostImpl::wait_for_io(Lock& lk, const std::shared_ptr<Domain>& d, u
     // blocking and after each event, never on a timeout (which only reports the hang).
     for (;;) {
       state = load_state(slot);
-      if (state != prev) break;
+      if (state != prev) {
+        break;
+      }
       const uint64_t seq = v.notify_seq;
       for (;;) {
-        if (d->state == DomainState::gone) return AccessStatus::destroyed;
-        if (!d->alive()) return AccessStatus::crashed;
+        if (d->state == DomainState::gone) {
+          return AccessStatus::destroyed;
+        }
+        if (!d->alive()) {
+          return AccessStatus::crashed;
+        }
         if (s.dead) {
           d->hung.erase(vcpu);
           return AccessStatus::unclaimed;
         }
-        if (v.notify_seq != seq) break;
+        if (v.notify_seq != seq) {
+          break;
+        }
         if (reported) {
           v.cv.wait(lk);
         } else if (v.cv.wait_until(lk, started + opts_.hang_timeout) == std::cv_status::timeout &&
@@ -222,8 +244,12 @@ AccessStatus HostImpl::send_sync(Lock& lk, const std::shared_ptr<Domain>& d, uin
   for (const auto& s : servers) {
     uint64_t v = ~0ull;
     const AccessStatus r = wait_for_io(lk, d, vcpu, *s, &v);
-    if (r == AccessStatus::crashed || r == AccessStatus::destroyed) return r;
-    if (r != AccessStatus::ok) st = r;
+    if (r == AccessStatus::crashed || r == AccessStatus::destroyed) {
+      return r;
+    }
+    if (r != AccessStatus::ok) {
+      st = r;
+    }
     *data = v;
   }
   return st;
@@ -232,9 +258,14 @@ AccessStatus HostImpl::send_sync(Lock& lk, const std::shared_ptr<Domain>& d, uin
 AccessStatus HostImpl::invalidate_broadcast(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu) {
   d->mapcache_invalidate = false;
   std::vector<std::shared_ptr<IoreqServer>> targets;
-  for (auto& [id, s] : d->servers)
-    if (s->enabled) targets.push_back(s);
-  if (targets.empty()) return AccessStatus::ok;
+  for (auto& [id, s] : d->servers) {
+    if (s->enabled) {
+      targets.push_back(s);
+    }
+  }
+  if (targets.empty()) {
+    return AccessStatus::ok;
+  }
   ioreq_t p{};
   p.type = IOREQ_TYPE_INVALIDATE;
   p.size = 4;
@@ -256,8 +287,12 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
   }
   // A paused domain's vCPUs do not run: the access starts once it is unpaused.
   d->state_cv.wait(lk, [&] { return d->state != DomainState::paused; });
-  if (d->state == DomainState::gone) return {AccessStatus::destroyed, 0, 0};
-  if (!d->alive()) return {AccessStatus::crashed, 0, 0};
+  if (d->state == DomainState::gone) {
+    return {AccessStatus::destroyed, 0, 0};
+  }
+  if (!d->alive()) {
+    return {AccessStatus::crashed, 0, 0};
+  }
   Vcpu& v = *d->vcpus[vcpu];
   if (v.busy) {
     res.status = AccessStatus::invalid;  // one instruction at a time per vCPU
@@ -271,12 +306,15 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
 
   if (d->mapcache_invalidate) {
     const AccessStatus st = invalidate_broadcast(lk, d, vcpu);
-    if (st == AccessStatus::crashed || st == AccessStatus::destroyed) return {st, 0, 0};
+    if (st == AccessStatus::crashed || st == AccessStatus::destroyed) {
+      return {st, 0, 0};
+    }
   }
 
   // Xen latches 4-byte CF8 writes, then lets the access go on to the servers as any port.
-  if (a.space == Space::pio && a.addr == 0xcf8 && a.size == 4 && a.dir == IOREQ_WRITE && !a.data_is_ptr)
+  if (a.space == Space::pio && a.addr == 0xcf8 && a.size == 4 && a.dir == IOREQ_WRITE && !a.data_is_ptr) {
     d->pci_cf8 = static_cast<uint32_t>(a.data);
+  }
 
   // MMIO that lands in guest RAM is a plain memory access: no ioreq.
   if (a.space == Space::mmio && a.count == 1 && !a.data_is_ptr && d->p2m.contains(a.addr / kPage) &&
@@ -323,8 +361,9 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
       if (a.dir == IOREQ_READ) {
         if (a.data_is_ptr) {
           const std::vector<uint8_t> ff(a.size, 0xff);
-          for (uint64_t i = 0; i < count; ++i)
+          for (uint64_t i = 0; i < count; ++i) {
             copy_to_guest(*d, a.df ? data - i * a.size : data + i * a.size, ff.data(), a.size);
+          }
         } else {
           res.data = ones(a.size);
         }
@@ -344,13 +383,21 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
         res.status = st;
         return res;
       }
-      if (a.dir == IOREQ_READ && !a.data_is_ptr) res.data = answer & ones(a.size);
+      if (a.dir == IOREQ_READ && !a.data_is_ptr) {
+        res.data = answer & ones(a.size);
+      }
     }
     remaining -= count;
-    if (a.space == Space::mmio) addr += static_cast<uint64_t>(step);
-    if (a.data_is_ptr) data += static_cast<uint64_t>(step);
+    if (a.space == Space::mmio) {
+      addr += static_cast<uint64_t>(step);
+    }
+    if (a.data_is_ptr) {
+      data += static_cast<uint64_t>(step);
+    }
   }
-  if (any_claimed) res.status = AccessStatus::ok;
+  if (any_claimed) {
+    res.status = AccessStatus::ok;
+  }
   return res;
 }
 

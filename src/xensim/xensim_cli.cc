@@ -59,22 +59,28 @@ const char* status_name(xensim::AccessStatus s) {
 }
 
 std::string xensimd_path() {
-  if (const char* p = std::getenv("XENSIMD")) return p;
+  if (const char* p = std::getenv("XENSIMD")) {
+    return p;
+  }
   char buf[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "xensimd";
+  if (n <= 0) {
+    return "xensimd";
+  }
   std::string self(buf, static_cast<size_t>(n));
   return self.substr(0, self.rfind('/') + 1) + "xensimd";
 }
 
 int start_daemon(const std::string& socket, unsigned hang_ms, const std::string& log) {
   if (xensim::connect_socket(socket)) {
-    std::fprintf(stderr, "xensim: xensimd already running on %s\n", socket.c_str());
+    (void)std::fprintf(stderr, "xensim: xensimd already running on %s\n", socket.c_str());
     return 1;
   }
   const std::string exe = xensimd_path();
   const pid_t pid = ::fork();
-  if (pid < 0) return 1;
+  if (pid < 0) {
+    return 1;
+  }
   if (pid == 0) {
     ::setsid();
     const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -83,7 +89,9 @@ int start_daemon(const std::string& socket, unsigned hang_ms, const std::string&
       ::dup2(out, 1);
       ::dup2(out, 2);
     }
-    if (in >= 0) ::dup2(in, 0);
+    if (in >= 0) {
+      ::dup2(in, 0);
+    }
     const std::string hang = std::to_string(hang_ms);
     ::execl(exe.c_str(), exe.c_str(), "--socket", socket.c_str(), "--hang-timeout-ms", hang.c_str(),
             static_cast<char*>(nullptr));
@@ -95,11 +103,13 @@ int start_daemon(const std::string& socket, unsigned hang_ms, const std::string&
       return 0;
     }
     int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) break;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      break;
+    }
     std::this_thread::sleep_for(10ms);
   }
-  std::fprintf(stderr, "xensim: xensimd (%s) did not come up on %s; see %s\n", exe.c_str(), socket.c_str(),
-               log.c_str());
+  (void)std::fprintf(stderr, "xensim: xensimd (%s) did not come up on %s; see %s\n", exe.c_str(),
+                     socket.c_str(), log.c_str());
   return 1;
 }
 
@@ -109,7 +119,8 @@ uint64_t parse_u64(const std::string& s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"xensim: control a simulated Xen 4.17 host (xensimd)"};
   app.require_subcommand(1);
   std::string socket = xensim::default_socket_path();
@@ -218,12 +229,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (*start) return start_daemon(socket, hang_ms, log);
+    if (*start) {
+      return start_daemon(socket, hang_ms, log);
+    }
     xensim::Guest g = xensim::Guest::connect(socket);
     const Domid d{domid};
     if (*stop) {
       g.shutdown_daemon();
-      for (int i = 0; i < 300 && xensim::connect_socket(socket); ++i) std::this_thread::sleep_for(10ms);
+      for (int i = 0; i < 300 && xensim::connect_socket(socket); ++i) {
+        std::this_thread::sleep_for(10ms);
+      }
       return 0;
     }
     if (*create) {
@@ -242,14 +257,18 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(s.info.max_pages),
                   static_cast<unsigned long long>(s.ioreqs), static_cast<unsigned long long>(s.unclaimed),
                   static_cast<unsigned long long>(s.hung_reports));
-      if (!s.crash_reason.empty()) std::printf("crash_reason %s\n", s.crash_reason.c_str());
-      for (const auto& h : s.hung)
+      if (!s.crash_reason.empty()) {
+        std::printf("crash_reason %s\n", s.crash_reason.c_str());
+      }
+      for (const auto& h : s.hung) {
         std::printf("hung vcpu %u server %u type %u addr 0x%llx\n", h.vcpu, h.server, h.type,
                     static_cast<unsigned long long>(h.addr));
+      }
     } else if (*list) {
-      for (const auto& i : g.list_domains())
+      for (const auto& i : g.list_domains()) {
         std::printf("%u %s vcpus=%u pages=%llu\n", i.domid, state_name(i.state), i.nr_vcpus,
                     static_cast<unsigned long long>(i.tot_pages));
+      }
     } else if (*io) {
       xensim::Access a;
       a.space = space == "pio" ? xensim::Space::pio : xensim::Space::mmio;
@@ -273,7 +292,9 @@ int main(int argc, char** argv) {
                  : 0;
     } else if (*pci) {
       const auto sbdf = xvgpu::Sbdf::parse(sbdf_s);
-      if (!sbdf) throw xvgpu::Error("bad SBDF '" + sbdf_s + "' (want [SSSS:]BB:DD.F)");
+      if (!sbdf) {
+        throw xvgpu::Error("bad SBDF '" + sbdf_s + "' (want [SSSS:]BB:DD.F)");
+      }
       const auto reg = static_cast<uint16_t>(parse_u64(reg_s));
       if (dir == "read") {
         std::printf("0x%x\n", g.pci_cfg_read(d, VcpuId{vcpu}, *sbdf, reg, size));
@@ -283,13 +304,18 @@ int main(int argc, char** argv) {
     } else if (*memr) {
       std::vector<std::byte> buf(len);
       g.read_ram(d, parse_u64(addr_s), buf);
-      for (auto b : buf) std::printf("%02x", static_cast<unsigned>(b));
+      for (auto b : buf) {
+        std::printf("%02x", static_cast<unsigned>(b));
+      }
       std::printf("\n");
     } else if (*memw) {
-      if (hex.size() % 2 != 0) throw xvgpu::Error("hex bytes must have an even number of digits");
+      if (hex.size() % 2 != 0) {
+        throw xvgpu::Error("hex bytes must have an even number of digits");
+      }
       std::vector<std::byte> buf(hex.size() / 2);
-      for (size_t i = 0; i < buf.size(); ++i)
+      for (size_t i = 0; i < buf.size(); ++i) {
         buf[i] = static_cast<std::byte>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+      }
       g.write_ram(d, parse_u64(addr_s), buf);
     } else if (*rm) {
       std::printf("%s\n", status_name(g.remove_memory(d, VcpuId{vcpu}, xvgpu::Gfn{gfn}, npages)));
@@ -302,31 +328,43 @@ int main(int argc, char** argv) {
       }
       const int e = xensim::errno_from_name(err_s);
       bool sticky = !nth_s.empty() && nth_s.back() == '+';
-      if (sticky) nth_s.pop_back();
-      if (call.empty() || e == 0 || nth_s.empty())
+      if (sticky) {
+        nth_s.pop_back();
+      }
+      if (call.empty() || e == 0 || nth_s.empty()) {
         throw xvgpu::Error(
             "usage: xensim fail CALL ERRNO N[+] (e.g. xenforeignmemory_map_resource EOPNOTSUPP 1)");
+      }
       g.inject_failure(call, e, parse_u64(nth_s), sticky);
     } else if (*msis) {
-      for (const auto& m : g.msis(d))
+      for (const auto& m : g.msis(d)) {
         std::printf("addr 0x%llx data 0x%x\n", static_cast<unsigned long long>(m.addr), m.data);
+      }
     } else if (*waitmsi) {
       return g.wait_msis(d, wait_count, std::chrono::milliseconds(timeout_ms)) ? 0 : 1;
     } else if (*intx) {
       const auto sbdf = xvgpu::Sbdf::parse(sbdf_s);
-      if (!sbdf) throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
+      if (!sbdf) {
+        throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
+      }
       std::printf("%u\n", g.intx_level(d, *sbdf, pin));
     } else if (*waitintx) {
       const auto sbdf = xvgpu::Sbdf::parse(sbdf_s);
-      if (!sbdf) throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
+      if (!sbdf) {
+        throw xvgpu::Error("bad SBDF '" + sbdf_s + "'");
+      }
       return g.wait_intx(d, *sbdf, pin, want_level, std::chrono::milliseconds(timeout_ms)) ? 0 : 1;
     } else if (*waitdom) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
       while (std::chrono::steady_clock::now() < deadline) {
         try {
-          if (state_name(g.status(d).info.state) == want_state) return 0;
+          if (state_name(g.status(d).info.state) == want_state) {
+            return 0;
+          }
         } catch (const xvgpu::SystemError& e) {
-          if (e.err() == ESRCH && want_state == "gone") return 0;
+          if (e.err() == ESRCH && want_state == "gone") {
+            return 0;
+          }
           throw;
         }
         std::this_thread::sleep_for(10ms);
@@ -337,7 +375,17 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "xensim: %s\n", e.what());
+    (void)std::fprintf(stderr, "xensim: %s\n", e.what());
+    return 1;
+  }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    (void)std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;
   }
 }

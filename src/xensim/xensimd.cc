@@ -36,16 +36,26 @@ void serve(xensim::Host& host, Connection& c) {
   std::vector<uint8_t> payload;
   for (;;) {
     xensim::RequestHeader h{};
-    if (!xensim::recv_exact(c.fd.get(), &h, sizeof h, nullptr)) break;
-    if (h.len > xensim::kMaxMessage) break;  // a broken client: drop it
+    if (!xensim::recv_exact(c.fd.get(), &h, sizeof h, nullptr)) {
+      break;
+    }
+    if (h.len > xensim::kMaxMessage) {
+      break;  // a broken client: drop it
+    }
     payload.resize(h.len);
-    if (h.len != 0 && !xensim::recv_exact(c.fd.get(), payload.data(), h.len, nullptr)) break;
+    if (h.len != 0 && !xensim::recv_exact(c.fd.get(), payload.data(), h.len, nullptr)) {
+      break;
+    }
     xensim::Reply r = host.dispatch(*session, static_cast<xensim::Op>(h.op), payload);
     xensim::ReplyHeader rh{r.rc, r.err, static_cast<uint32_t>(r.data.size()),
                            static_cast<uint32_t>(r.fds.size())};
     std::vector<int> fds;
-    for (const auto& f : r.fds) fds.push_back(f.get());
-    if (!xensim::send_message(c.fd.get(), &rh, sizeof rh, r.data, fds)) break;
+    for (const auto& f : r.fds) {
+      fds.push_back(f.get());
+    }
+    if (!xensim::send_message(c.fd.get(), &rh, sizeof rh, r.data, fds)) {
+      break;
+    }
   }
   session.reset();
   c.done = true;
@@ -55,16 +65,18 @@ xvgpu::UniqueFd listen_on(const std::string& path) {
   xvgpu::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (!fd || path.size() >= sizeof addr.sun_path) return {};
+  if (!fd || path.size() >= sizeof addr.sun_path) {
+    return {};
+  }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   // A stale socket from a dead daemon is replaced; a live one is left alone.
   if (xensim::connect_socket(path)) {
-    std::fprintf(stderr, "xensimd: another xensimd is already listening on %s\n", path.c_str());
+    (void)std::fprintf(stderr, "xensimd: another xensimd is already listening on %s\n", path.c_str());
     return {};
   }
   ::unlink(path.c_str());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd.get(), 64) != 0) {
-    std::fprintf(stderr, "xensimd: cannot listen on %s: %s\n", path.c_str(), std::strerror(errno));
+    (void)std::fprintf(stderr, "xensimd: cannot listen on %s: %s\n", path.c_str(), std::strerror(errno));
     return {};
   }
   ::chmod(path.c_str(), 0600);
@@ -73,7 +85,8 @@ xvgpu::UniqueFd listen_on(const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{"xensimd: a simulated Xen 4.17 host (see docs/xensim.md)"};
   std::string socket_path = xensim::default_socket_path();
   unsigned hang_ms = 2000;
@@ -82,17 +95,19 @@ int main(int argc, char** argv) {
   app.add_option("--hang-timeout-ms", hang_ms, "report a vCPU hung after an ioreq is unanswered this long");
   CLI11_PARSE(app, argc, argv);
 
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  (void)std::signal(SIGTERM, on_signal);
+  (void)std::signal(SIGINT, on_signal);
 
   xensim::HostOptions opts;
   opts.hang_timeout = std::chrono::milliseconds(hang_ms);
   opts.register_in_process = false;
   xensim::Host host(opts);
   xvgpu::UniqueFd lfd = listen_on(socket_path);
-  if (!lfd) return 1;
-  std::fprintf(stderr, "xensimd: listening on %s (pid %d)\n", socket_path.c_str(), ::getpid());
+  if (!lfd) {
+    return 1;
+  }
+  (void)std::fprintf(stderr, "xensimd: listening on %s (pid %d)\n", socket_path.c_str(), ::getpid());
 
   std::list<Connection> conns;
   while (!g_signalled && !host.shutdown_requested()) {
@@ -118,9 +133,23 @@ int main(int argc, char** argv) {
   ::unlink(socket_path.c_str());
   lfd.reset();
   host.stop();
-  for (auto& c : conns) ::shutdown(c.fd.get(), SHUT_RDWR);
-  for (auto& c : conns) c.thread.join();
+  for (auto& c : conns) {
+    ::shutdown(c.fd.get(), SHUT_RDWR);
+  }
+  for (auto& c : conns) {
+    c.thread.join();
+  }
   conns.clear();
-  std::fprintf(stderr, "xensimd: stopped\n");
+  (void)std::fprintf(stderr, "xensimd: stopped\n");
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    (void)std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
 }

@@ -3,39 +3,56 @@
 namespace xensim {
 
 bool xs_path_under(const std::string& path, const std::string& base) {
-  if (base == "/") return true;
-  if (path.size() < base.size() || path.compare(0, base.size(), base) != 0) return false;
+  if (base == "/") {
+    return true;
+  }
+  if (path.size() < base.size() || path.compare(0, base.size(), base) != 0) {
+    return false;
+  }
   return path.size() == base.size() || path[base.size()] == '/';
 }
 
 std::optional<std::string> XenstoreTree::read(const std::string& path) const {
   auto it = nodes_.find(path);
-  if (it == nodes_.end()) return std::nullopt;
+  if (it == nodes_.end()) {
+    return std::nullopt;
+  }
   return it->second;
 }
 
 void XenstoreTree::write(const std::string& path, std::string value) {
-  for (size_t i = 1; i < path.size(); ++i)
-    if (path[i] == '/') nodes_.try_emplace(path.substr(0, i));
+  for (size_t i = 1; i < path.size(); ++i) {
+    if (path[i] == '/') {
+      nodes_.try_emplace(path.substr(0, i));
+    }
+  }
   nodes_[path] = std::move(value);
   notify(path);
 }
 
 bool XenstoreTree::rm(const std::string& path) {
   auto it = nodes_.find(path);
-  if (it == nodes_.end()) return false;
-  while (it != nodes_.end() && xs_path_under(it->first, path)) it = nodes_.erase(it);
+  if (it == nodes_.end()) {
+    return false;
+  }
+  while (it != nodes_.end() && xs_path_under(it->first, path)) {
+    it = nodes_.erase(it);
+  }
   notify(path);
   return true;
 }
 
 std::optional<std::vector<std::string>> XenstoreTree::directory(const std::string& path) const {
-  if (path != "/" && !nodes_.contains(path)) return std::nullopt;
+  if (path != "/" && !nodes_.contains(path)) {
+    return std::nullopt;
+  }
   std::vector<std::string> out;
   const std::string prefix = path == "/" ? "/" : path + "/";
   for (auto it = nodes_.lower_bound(prefix); it != nodes_.end() && it->first.starts_with(prefix); ++it) {
     const std::string rest = it->first.substr(prefix.size());
-    if (!rest.empty() && rest.find('/') == std::string::npos) out.push_back(rest);
+    if (!rest.empty() && rest.find('/') == std::string::npos) {
+      out.push_back(rest);
+    }
   }
   return out;
 }
@@ -60,8 +77,11 @@ void XenstoreTree::drop_owner(const void* owner) {
 }
 
 void XenstoreTree::notify(const std::string& path) {
-  for (auto& w : watches_)
-    if (xs_path_under(path, w.path) || xs_path_under(w.path, path)) w.fire(path, w.token);
+  for (auto& w : watches_) {
+    if (xs_path_under(path, w.path) || xs_path_under(w.path, path)) {
+      w.fire(path, w.token);
+    }
+  }
 }
 
 }  // namespace xensim
