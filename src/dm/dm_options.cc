@@ -51,6 +51,7 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   std::string chroot_dir;
   std::string log_file;
   std::string mode_text = "0600";
+  std::string seccomp_text = "kill";
   app.add_option("--domain", domid, "Guest domain ID to serve")->required();
   app.add_option("--vgpu", vgpu_texts, "vGPU: uuid=U,type=T[,bdf=BB:DD.F][,knob=value...] (repeatable)")
       ->take_all();
@@ -69,6 +70,9 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_option("--pidfile", o.pidfile, "PID file, written once ready (default /run/xvgpu/dm-DOMID.pid)");
   app.add_option("--xenstore-node", o.xenstore_node,
                  "xenstore node for the state key (default /local/domain/0/device-model/DOMID; 'none')");
+  app.add_option("--seccomp", seccomp_text,
+                 "Once set up, a system call outside the allow-list: kill (default) the process, "
+                 "log it and fail it with EPERM, or off");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -165,6 +169,15 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   if (o.xenstore_node.empty()) o.xenstore_node = "/local/domain/0/device-model/" + d;
   if (o.xenstore_node != "none" && (o.xenstore_node.front() != '/' || o.xenstore_node.back() == '/')) {
     throw UsageError("--xenstore-node " + o.xenstore_node + ": must be an absolute xenstore path or 'none'");
+  }
+  if (seccomp_text == "kill") {
+    o.seccomp = SeccompMode::Kill;
+  } else if (seccomp_text == "log") {
+    o.seccomp = SeccompMode::Log;
+  } else if (seccomp_text == "off") {
+    o.seccomp = SeccompMode::Off;
+  } else {
+    throw UsageError("--seccomp " + seccomp_text + ": must be kill, log or off");
   }
   return o;
 }

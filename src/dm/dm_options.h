@@ -31,6 +31,9 @@ struct RunAs {
   gid_t gid = 0;
 };
 
+// What the seccomp allow-list does with a system call serving a guest never needs.
+enum class SeccompMode { Kill, Log, Off };
+
 struct DmOptions {
   Domid domid{};
   std::vector<VgpuSpec> vgpus;
@@ -44,6 +47,7 @@ struct DmOptions {
   mode_t control_socket_mode = 0600;
   std::string pidfile;        // default /run/xvgpu/dm-<domid>.pid
   std::string xenstore_node;  // default /local/domain/0/device-model/<domid>; "none" disables
+  SeccompMode seccomp = SeccompMode::Kill;
   bool help_requested = false;
   std::string help_text;
 };

@@ -23,10 +23,11 @@
 #include "dm/dm_options.h"
 #include "dm/pidfile.h"
 #include "dm/privileges.h"
+#include "dm/seccomp_policy.h"
 #include "dm/vgpu_plan.h"
-#include "dm/xenstore_state.h"
 #include "gpu/vgpu_manager.h"
 #include "ioreq/frontend.h"
+#include "ioreq/xenstore_state.h"
 
 extern "C" int xvgpu_simgpu_register_builtin(void);
 
@@ -128,7 +129,7 @@ int run(int argc, char** argv) {
   // Room for one hot-added vGPU of the largest type, on top of the start-up ones.
   direct_bytes += largest_direct_bytes(manager);
 
-  XenstoreState xs(o.xenstore_node);
+  ioreq::XenstoreState xs(o.xenstore_node);
   if (std::string why; !xs.open(why)) spdlog::warn("xenstore state key not written: {}", why);
 
   std::optional<ioreq::Frontend> frontend;
@@ -158,6 +159,12 @@ int run(int argc, char** argv) {
       control->start();
       pidfile.emplace(o.pidfile);
       drop_privileges(o.chroot_dir, o.runas);
+      // Set-up is over: from here on only what serving the guest needs (docs/security.md).
+      if (o.seccomp != SeccompMode::Off) {
+        install_seccomp_policy({.on_violation = o.seccomp == SeccompMode::Kill
+                                                    ? SeccompViolation::KillProcess
+                                                    : SeccompViolation::ErrnoAndLog});
+      }
       xs.set_running(::getpid(), o.control_socket);
       spdlog::info("ready: control socket {}, pidfile {}{}", o.control_socket, o.pidfile,
                    xs.connected() ? ", xenstore " + xs.node() + "/state=running" : "");

@@ -1,14 +1,14 @@
 // The device model's state in xenstore, where toolstacks (libxl, xenopsd-style daemons,
 // scripts with xenstore-watch) wait for it: NODE/state is "running" once every vGPU is up, or
 // "error" with NODE/error-code and NODE/error-message. NODE defaults to the key libxl watches
-// for a device model, /local/domain/0/device-model/DOMID. The only Xen header of src/dm is
-// behind this file's .cc (libxenstore is a plain key-value client, no hypervisor interface).
+// for a device model, /local/domain/0/device-model/DOMID. The Xen header is
+// behind this file's .cc (src/ioreq holds every Xen header of the product).
 #pragma once
 
 #include <memory>
 #include <string>
 
-namespace xvgpu::dm {
+namespace xvgpu::ioreq {
 
 class XenstoreState {
  public:
@@ -36,4 +36,4 @@ class XenstoreState {
   std::unique_ptr<Handle> h_;
 };
 
-}  // namespace xvgpu::dm
+}  // namespace xvgpu::ioreq

@@ -1,4 +1,4 @@
-#include "dm/xenstore_state.h"
+#include "ioreq/xenstore_state.h"
 
 // Debian's Xen headers carry no extern "C" guards.
 extern "C" {
@@ -10,7 +10,7 @@ extern "C" {
 
 #include "common/error.h"
 
-namespace xvgpu::dm {
+namespace xvgpu::ioreq {
 
 struct XenstoreState::Handle {
   xs_handle* xs = nullptr;
@@ -69,4 +69,4 @@ void XenstoreState::remove() noexcept {
   }
 }
 
-}  // namespace xvgpu::dm
+}  // namespace xvgpu::ioreq
