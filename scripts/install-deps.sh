@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config ninja-build
 pkgs+=(clang libclang-rt-dev)  # libFuzzer for fuzz/ (scripts/fuzz-smoke.sh)
 if [[ "${1:-}" == "--xen-lab" ]]; then
   pkgs+=(qemu-system-x86 qemu-system-xen xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64
-         busybox-static cpio pciutils linux-headers-amd64 kmod)
+         busybox-static cpio pciutils linux-headers-amd64 kmod xz-utils)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
