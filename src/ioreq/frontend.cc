@@ -16,6 +16,7 @@ extern "C" {
 #include "ioreq/ioreq_loop.h"
 #include "ioreq/ioreq_server.h"
 #include "ioreq/map_cache.h"
+#include "ioreq/pci_cf8_latch.h"
 #include "ioreq/request_dispatcher.h"
 #include "ioreq/restriction_check.h"
 #include "ioreq/signal_guard.h"
@@ -88,11 +89,17 @@ class Frontend::Impl {
     range_claims.emplace(dm, domid, server->id(), claims);
     dispatcher.emplace(domid, claims, *memory, *stats);
     dispatcher->set_invalidate_hook([c = cache.get()] { c->invalidate(); });
+    if (options.emulate_pci_cf8) {
+      range_claims->claim_range(gpu::IoSpace::Port, PciCf8Latch::kFirstPort, PciCf8Latch::kLastPort);
+      cf8_latch.emplace();
+      dispatcher->set_pci_cf8_latch(&*cf8_latch);
+    }
     loop.emplace(*server, xce.get(), *dispatcher, *stats, options.domain_check_interval,
                  signals ? signals->fd() : -1);
-    spdlog::info("dom{}: ioreq server {} ready ({} vCPUs, buffered ring {}, {} pages{})", domid.value,
+    spdlog::info("dom{}: ioreq server {} ready ({} vCPUs, buffered ring {}, {} pages{}{})", domid.value,
                  server->id(), nr_vcpus, options.buffered_ioreq ? "on" : "off",
                  server->legacy_mapping() ? "legacy" : "resource",
+                 options.emulate_pci_cf8 ? ", PCI address port 0xcf8 emulated" : "",
                  direct ? fmt::format(", {} MiB direct memory", options.direct_memory_bytes >> 20) : "");
   }
 
@@ -112,6 +119,7 @@ class Frontend::Impl {
   std::optional<XenGuestMemory> memory;
   std::optional<XenInterrupts> interrupts;
   std::optional<XenRangeClaims> range_claims;
+  std::optional<PciCf8Latch> cf8_latch;
   std::optional<RequestDispatcher> dispatcher;
   std::optional<IoreqLoop> loop;
 };

@@ -59,6 +59,10 @@ struct FrontendOptions {
   // max_buckets of them unpinned at once (least recently used evicted first).
   unsigned map_cache_bucket_shift = 20;
   size_t map_cache_max_buckets = 256;
+  // Claim ports 0xcf8-0xcfb and answer the PCI address register there (pci_cf8_latch.h), so
+  // that a guest without an emulated PCI host bridge (PVH) finds type-1 config access. OFF
+  // for HVM guests: QEMU owns 0xcf8 there.
+  bool emulate_pci_cf8 = false;
 };
 
 enum class StopReason {

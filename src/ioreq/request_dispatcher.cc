@@ -122,10 +122,25 @@ uint64_t RequestDispatcher::serve_valid(const DecodedRequest& d, VcpuId vcpu, gp
   stats_.items.fetch_add(1, std::memory_order_relaxed);
   const uint64_t mask = mask_for(d.size);
   if (d.read) {
-    return handler.read(access) & mask;
+    return read_item(access, handler) & mask;
   }
-  handler.write(access, d.data & mask);
+  write_item(access, d.data & mask, handler);
   return d.data;
+}
+
+uint64_t RequestDispatcher::read_item(const gpu::IoAccess& access, gpu::IoHandler& handler) {
+  if (cf8_latch_ != nullptr && PciCf8Latch::covers(access)) {
+    return cf8_latch_->read(access);
+  }
+  return handler.read(access);
+}
+
+void RequestDispatcher::write_item(const gpu::IoAccess& access, uint64_t value, gpu::IoHandler& handler) {
+  if (cf8_latch_ != nullptr && PciCf8Latch::covers(access)) {
+    cf8_latch_->write(access, value);
+    return;
+  }
+  handler.write(access, value);
 }
 
 uint64_t RequestDispatcher::serve_rep(const DecodedRequest& d, gpu::IoAccess access,
@@ -155,11 +170,11 @@ uint64_t RequestDispatcher::serve_rep(const DecodedRequest& d, gpu::IoAccess acc
     std::byte* item = staged.data() + (item_gpa - buffer.first);
     uint64_t value = 0;
     if (d.read) {
-      value = handler.read(access);
+      value = read_item(access, handler);
       std::memcpy(item, &value, d.size);  // little endian, as the guest sees it
     } else {
       std::memcpy(&value, item, d.size);
-      handler.write(access, value);
+      write_item(access, value, handler);
     }
   }
   stats_.items.fetch_add(d.count, std::memory_order_relaxed);

@@ -21,6 +21,7 @@ extern "C" {
 #include "gpu/platform.h"
 #include "ioreq/claim_table.h"
 #include "ioreq/ioreq_stats.h"
+#include "ioreq/pci_cf8_latch.h"
 #include "ioreq/request_validator.h"
 
 namespace xvgpu::ioreq {
@@ -32,6 +33,9 @@ class RequestDispatcher {
 
   // Called on INVALIDATE before the IoHandler hears of it (the map cache flush).
   void set_invalidate_hook(std::function<void()> hook) { invalidate_hook_ = std::move(hook); }
+  // Port accesses inside 0xcf8-0xcfb are answered by `latch` instead of the IoHandler
+  // (null = off). The latch must outlive the dispatcher.
+  void set_pci_cf8_latch(PciCf8Latch* latch) { cf8_latch_ = latch; }
 
   // A synchronous request; returns the value for the response's `data` field.
   uint64_t serve(const ioreq_t& req, VcpuId vcpu, gpu::IoHandler& handler) noexcept;
@@ -41,6 +45,8 @@ class RequestDispatcher {
  private:
   uint64_t serve_valid(const DecodedRequest& d, VcpuId vcpu, gpu::IoHandler& handler);
   uint64_t serve_rep(const DecodedRequest& d, gpu::IoAccess access, gpu::IoHandler& handler);
+  uint64_t read_item(const gpu::IoAccess& access, gpu::IoHandler& handler);
+  void write_item(const gpu::IoAccess& access, uint64_t value, gpu::IoHandler& handler);
   uint64_t refuse(Refusal why, const ioreq_t& req, VcpuId vcpu) noexcept;
 
   Domid domid_;
@@ -48,6 +54,7 @@ class RequestDispatcher {
   gpu::GuestMemory& memory_;
   IoreqStats& stats_;
   std::function<void()> invalidate_hook_;
+  PciCf8Latch* cf8_latch_ = nullptr;
   RateLimiter limiter_;
 };
 

@@ -388,6 +388,53 @@ TEST_F(FrontendOnXensim, InterruptsReachTheGuest) {
   EXPECT_EQ(guest->intx_level(dom, kDev, 0), 0u);
 }
 
+TEST_F(FrontendOnXensim, PciAddressPortIsEmulatedWhenAskedSoAType1ProbeSucceeds) {
+  create(1);
+  auto o = options();
+  o.emulate_pci_cf8 = true;
+  start(o);
+  const VcpuId v0{0};
+  // Linux's type-1 probe (pci_check_type1): save, write the enable bit, read it back.
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 4), 0u);  // Xen's latch starts at 0
+  guest->pio_write(dom, v0, 0xcfb, 1, 0x01);          // narrow writes do not latch
+  guest->pio_write(dom, v0, 0xcf8, 4, 0x80000000);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 4), 0x80000000u);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 2), 0xffffu);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcfa, 1), 0xffu);
+  guest->pio_write(dom, v0, 0xcf8, 2, 0x1234);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 4), 0x80000000u);
+
+  // A config read through CFC then reaches the vGPU as PCI_CONFIG.
+  const uint32_t cf8 = 0x80000000u | (uint32_t{kDev.bdf()} << 8) | 0x3c;
+  guest->pio_write(dom, v0, 0xcf8, 4, cf8);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 4), cf8);
+  guest->pio_write(dom, v0, 0xcfc, 1, 0x0b);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcfc, 1), 0x0bu);
+
+  bool saw_config = false;
+  for (const auto& a : dev.log()) {
+    EXPECT_NE(a.access.space, AddressSpace::Port) << "0xcf8-0xcfb never reaches the core";
+    if (a.access.space == AddressSpace::PciConfig && a.access.addr == 0x3c && a.access.sbdf == kDev) {
+      saw_config = true;
+    }
+  }
+  EXPECT_TRUE(saw_config);
+  EXPECT_EQ(fe->stats().refused_total(), 0u);
+}
+
+TEST_F(FrontendOnXensim, PciAddressPortReadsAllOnesWhenNotEmulated) {
+  create(1);
+  start();
+  const VcpuId v0{0};
+  guest->pio_write(dom, v0, 0xcf8, 4, 0x80000000);
+  EXPECT_EQ(guest->pio_read(dom, v0, 0xcf8, 4), 0xffffffffu);
+  // Xen still latched the write: config cycles through CFC keep working.
+  EXPECT_EQ(guest->pci_cfg_read(dom, v0, kDev, 0x3c, 1), RegisterFile::pattern(0x3c, 1));
+  for (const auto& a : dev.log()) {
+    EXPECT_NE(a.access.space, AddressSpace::Port);
+  }
+}
+
 TEST_F(FrontendOnXensim, DynamicClaimsFollowBarMoves) {
   create(1);
   start();
