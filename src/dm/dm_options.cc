@@ -73,6 +73,9 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_option("--seccomp", seccomp_text,
                  "Once set up, a system call outside the allow-list: kill (default) the process, "
                  "log it and fail it with EPERM, or off");
+  app.add_flag("--emulate-pci-cf8", o.emulate_pci_cf8,
+               "Claim ports 0xcf8-0xcfb and answer the PCI address register (PVH guests only; "
+               "never with QEMU)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -48,6 +48,9 @@ struct DmOptions {
   std::string pidfile;        // default /run/xvgpu/dm-<domid>.pid
   std::string xenstore_node;  // default /local/domain/0/device-model/<domid>; "none" disables
   SeccompMode seccomp = SeccompMode::Kill;
+  // Answer the PCI address port 0xcf8 (guests without an emulated PCI host: PVH). Never for
+  // HVM guests, whose QEMU owns it.
+  bool emulate_pci_cf8 = false;
   bool help_requested = false;
   std::string help_text;
 };

@@ -141,6 +141,7 @@ int run(int argc, char** argv) {
     // drops a restricted socket), which must keep writing the state key under dom0's tree.
     // The frontend restricts every handle that reads guest input.
     fo.restrict_whole_process = false;
+    fo.emulate_pci_cf8 = o.emulate_pci_cf8;
     frontend.emplace(o.domid, fo);
     spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
 

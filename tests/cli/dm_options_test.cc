@@ -63,6 +63,12 @@ TEST_F(DmOptionsTest, AcceptsAFullCommandLine) {
   EXPECT_EQ(o.control_socket, (dir_ / "s.sock").string());
 }
 
+TEST_F(DmOptionsTest, PciAddressPortEmulationIsOffUnlessAsked) {
+  const std::string vgpu = std::string("uuid=") + kUuid + ",type=simgpu-64";
+  EXPECT_FALSE(parse({"--domain", "7", "--vgpu", vgpu}).emulate_pci_cf8);
+  EXPECT_TRUE(parse({"--domain", "7", "--vgpu", vgpu, "--emulate-pci-cf8"}).emulate_pci_cf8);
+}
+
 TEST_F(DmOptionsTest, HelpIsNotAnError) {
   const auto o = parse({"--help"});
   EXPECT_TRUE(o.help_requested);

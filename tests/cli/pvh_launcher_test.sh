@@ -47,7 +47,7 @@ check "success: exit 0" test $? -eq 0
 check "1. create paused" test "$(line 1)" = "xl create -p $tmp/guest.cfg memory=512"
 check "2. domid by name" test "$(line 2)" = "xl domid vgpu-guest"
 check "3. device model started with the cfg's vGPU" \
-  test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+  test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8"
 check "4. unpause" test "$(line 4)" = "xl unpause 12"
 check "nothing else" test "$(wc -l < "$tmp/journal")" -eq 4
 check "prints the domid" test "$(cat "$tmp/stdout")" = "12"
@@ -55,6 +55,14 @@ check "prints the domid" test "$(cat "$tmp/stdout")" = "12"
 run --vgpu "uuid=$U1,type=simgpu-16" --name other "$tmp/guest.cfg"
 check "--vgpu and --name" grep -qxF "xl domid other" "$tmp/journal"
 check "--vgpu added" grep -qF -- "--vgpu uuid=$U1,type=simgpu-16" "$tmp/journal"
+
+sed 's/^type = "pvh"/type = "hvm"/' "$tmp/guest.cfg" > "$tmp/hvm.cfg"
+run "$tmp/hvm.cfg"
+check "HVM: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+run "$tmp/guest.cfg" type=hvm
+check "HVM by argument: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+run "$tmp/hvm.cfg" 'type="pvh"'
+check "PVH by argument: port 0xcf8 emulated" grep -qF -- "--dm-arg=--emulate-pci-cf8" "$tmp/journal"
 
 CTL_START_RC=5 run "$tmp/guest.cfg"
 check "device model failure: non-zero exit" test $? -ne 0

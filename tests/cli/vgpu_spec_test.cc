@@ -59,7 +59,9 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{"uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=a b", "type name"},
                       BadSpec{"uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=t,", "key=value"}),
     // Stable names: ctest registers each case by name, so the name must not depend on addresses.
-    [](const ::testing::TestParamInfo<BadSpec>& info) { return "case" + std::to_string(info.index); });
+    [](const ::testing::TestParamInfo<BadSpec>& case_info) {
+      return "case" + std::to_string(case_info.index);
+    });
 
 TEST(CanonicalUuid, AcceptsOnlyTheDashedForm) {
   EXPECT_EQ(canonical_uuid("6F1C5B2E-1D3A-4C5B-9E7F-0A1B2C3D4E5F"), kUuid);
