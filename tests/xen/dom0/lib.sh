@@ -119,17 +119,18 @@ xt_lspci_section() { awk -v s="00:$2.0 " 'index($0, s) == 1 { on = 1 } on && /^[
 
 # xt_check_lspci CHECK LOG SLOT VRAM_SIZE: scenario 1 -- the guest's lspci shows the vGPU as xvgpu emulates it:
 # 1234:1111, class 0300, BAR0 prefetchable VRAM of the type's size, BAR2 and BAR4 4 KiB MMIO, an MSI capability with
-# 64-bit addresses.
+# 64-bit addresses. A PVH guest has no firmware to enable memory decode, so lspci may show the BARs "[disabled]" until
+# a driver enables the device.
 xt_check_lspci() {
   local check=$1 log=$2 slot=$3 vram=$4 sec=/tmp/lspci-$3.txt problems=""
   xt_block "$log" LSPCI >/tmp/lspci-all.txt
   xt_lspci_section /tmp/lspci-all.txt "$slot" >"$sec"
   grep -qE "^00:$slot\.0 .*\[0300\]: .*\[1234:1111\]" "$sec" || problems="$problems no-1234:1111-class-0300;"
-  grep -qE "Region 0: Memory at [0-9a-f]+ \((32|64)-bit, prefetchable\) \[size=$vram\]" "$sec" ||
+  grep -qE "Region 0: Memory at [0-9a-f]+ \((32|64)-bit, prefetchable\)( \[disabled\])? \[size=$vram\]" "$sec" ||
     problems="$problems BAR0-not-prefetchable-$vram;"
-  grep -qE 'Region 2: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\) \[size=4K\]' "$sec" ||
+  grep -qE 'Region 2: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\)( \[disabled\])? \[size=4K\]' "$sec" ||
     problems="$problems BAR2-not-4K-MMIO;"
-  grep -qE 'Region 4: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\) \[size=4K\]' "$sec" ||
+  grep -qE 'Region 4: Memory at [0-9a-f]+ \((32|64)-bit, non-prefetchable\)( \[disabled\])? \[size=4K\]' "$sec" ||
     problems="$problems BAR4-not-4K-MMIO;"
   grep -qE 'Capabilities: \[[0-9a-f]+\] MSI: Enable[+-] Count=[0-9]+/[0-9]+ Maskable[+-] 64bit\+' "$sec" ||
     problems="$problems no-64bit-MSI-capability;"

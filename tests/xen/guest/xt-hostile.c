@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +40,12 @@ static volatile uint8_t* map_resource(const char* bdf, unsigned bar, size_t* siz
   snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/resource%u", bdf, bar);
   int fd = open(path, O_RDWR | O_SYNC);
   if (fd < 0) return NULL;
-  off_t len = lseek(fd, 0, SEEK_END);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return NULL;
+  }
+  off_t len = st.st_size;
   void* p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return NULL;
@@ -219,7 +225,9 @@ int main(int argc, char** argv) {
   volatile uint8_t* bar2 = map_resource(bdf, 2, &s2);
   volatile uint8_t* bar4 = map_resource(bdf, 4, &s4);
   if (bar2 == NULL || bar4 == NULL) {
-    result("map", 0, "cannot map BAR2/BAR4");
+    char detail[160];
+    snprintf(detail, sizeof detail, "cannot map BAR%u: %s", bar2 == NULL ? 2u : 4u, strerror(errno));
+    result("map", 0, detail);
     return 1;
   }
   uint16_t dispi_id = *(volatile uint16_t*)(bar2 + 0x500);

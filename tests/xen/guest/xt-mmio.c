@@ -54,8 +54,8 @@ static struct bar map_bar(const char* bdf, unsigned index) {
   snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/enable", bdf);
   int en = open(path, O_WRONLY);
   if (en >= 0) {
-    // Already enabled (by a driver or the firmware) answers EIO or nothing; either way decoding is on afterwards.
-    if (write(en, "1", 1) < 0 && errno != EIO) die(path);
+    // Already enabled answers nothing or EIO, and a bound driver (bochs-drm) EBUSY: decoding is on either way.
+    if (write(en, "1", 1) < 0 && errno != EIO && errno != EBUSY) die(path);
     close(en);
   }
   snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/resource%u", bdf, index);

@@ -1,6 +1,9 @@
 # vGPU on a PVH guest launched from the dom0 command line with xl-scripts/xvgpu-xl-create (xl create -p, xvgpu-dm,
 # xl unpause). PVH has no emulated PCI host: xvgpu-dm must answer the 0xcf8 probe for Linux to find the vGPU; the
-# guest uses pci=conf1,noacpi,noearly. One guest boot, the same checks as vgpu-hvm without the qemu-xen reference:
+# guest uses pci=conf1,noacpi,noearly (xvgpu-xl-create passes --emulate-pci-cf8), vt.global_cursor_default=0 (the
+# fbcon cursor would blink over the drawn pattern before the screenshot) and iomem=relaxed (once bochs-drm holds the
+# BARs, the workload's sysfs mmap of them is refused with EINVAL otherwise). One guest boot, the same checks as
+# vgpu-hvm without the qemu-xen reference:
 # checks: pvh-vgpu-dm-started pvh-guest-runs pvh-vgpu-lspci pvh-vgpu-vram-direct pvh-bochs-binds
 # checks: pvh-screenshot-matches pvh-draw-ioreqs-near-zero pvh-destroy-mid-workload pvh-hostile-guest
 # needs: dm ctl xl-scripts guest-tools dom0-tools
@@ -11,7 +14,7 @@ type=simgpu-64
 nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 before=$(xt_available $type)
-XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly xentest.vgpu=0000:00:05.0" \
+XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
   xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "lspci,perf,hostile,fbpattern,workload"
 t0=$(xt_uptime)
 if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05.0" /tmp/$name.cfg \

@@ -1,5 +1,7 @@
 # Scenario 2: the guest's own bochs DRM driver binds to the vGPU and brings up a framebuffer; the pattern is drawn
 # into it while dom0 counts the ioreqs, then dom0 takes the screenshot before the guest moves on.
+# Tasks run in their own shell: the helpers init sourced are not defined here.
+. /xentest/lib.sh
 while read -r ko; do
   insmod "$ko" 2>/dev/null
 done </etc/xentest/bochs-modules
