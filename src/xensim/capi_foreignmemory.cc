@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 extern "C" {
@@ -24,6 +25,27 @@ struct xenforeignmemory_handle {
   std::unique_ptr<xensim::Transport> t;
   std::mutex mu;
   std::map<uint32_t, xvgpu::UniqueFd> memfds;  // per domain, fetched once
+  std::map<void*, uint32_t> mapped;            // foreign mapping address -> domid
+
+  // Gives the host back one mapping's page references (a dying domain may then go).
+  int release(Op op, uint32_t domid) {
+    Writer w;
+    w.put<uint16_t>(static_cast<uint16_t>(domid));
+    return xensim::call_rc(*t, op, w) < 0 ? -1 : 0;
+  }
+  void track(void* addr, uint32_t domid) {
+    std::lock_guard lk(mu);
+    mapped[addr] = domid;
+  }
+  std::optional<uint32_t> tracked(void* addr) {
+    std::lock_guard lk(mu);
+    auto it = mapped.find(addr);
+    return it == mapped.end() ? std::nullopt : std::optional<uint32_t>(it->second);
+  }
+  void untrack(void* addr) {
+    std::lock_guard lk(mu);
+    mapped.erase(addr);
+  }
 
   int memfd(uint32_t domid) {
     std::lock_guard lk(mu);
@@ -42,6 +64,7 @@ struct xenforeignmemory_handle {
 struct xenforeignmemory_resource_handle {
   void* addr = nullptr;
   size_t nr_frames = 0;
+  uint32_t domid = 0;
 };
 
 namespace {
@@ -98,6 +121,20 @@ static void* do_map(xenforeignmemory_handle* fmem, Op op, uint32_t dom, void* ad
     return nullptr;
   }
   fmem->remember(dom, r);
+  // The host took a reference for this mapping: give it back unless the mapping is made.
+  bool made = false;
+  struct ReleaseUnlessMade {
+    xenforeignmemory_handle* h;
+    uint32_t d;
+    const bool& made;
+    ~ReleaseUnlessMade() {
+      if (!made) {
+        const int saved = errno;
+        h->release(Op::xenforeignmemory_unmap, d);
+        errno = saved;
+      }
+    }
+  } guard{fmem, dom, made};
   xensim::Reader in(r.data);
   const auto eb = in.bytes();
   const auto pb = in.bytes();
@@ -123,6 +160,8 @@ static void* do_map(xenforeignmemory_handle* fmem, Op op, uint32_t dom, void* ad
       err[i] = errs[i];
     }
   }
+  fmem->track(m, dom);
+  made = true;
   return m;
 }
 
@@ -138,8 +177,16 @@ void* xenforeignmemory_map2(xenforeignmemory_handle* fmem, uint32_t dom, void* a
   return do_map(fmem, Op::xenforeignmemory_map2, dom, addr, prot, flags, pages, arr, err);
 }
 
-int xenforeignmemory_unmap(xenforeignmemory_handle* /*fmem*/, void* addr, size_t pages) {
+int xenforeignmemory_unmap(xenforeignmemory_handle* fmem, void* addr, size_t pages) {
   XENSIM_INJECT("xenforeignmemory_unmap", -1);
+  if (fmem != nullptr) {
+    if (const auto domid = fmem->tracked(addr)) {
+      if (fmem->release(Op::xenforeignmemory_unmap, *domid) != 0) {
+        return -1;  // still mapped, reference still held
+      }
+      fmem->untrack(addr);
+    }
+  }
   return ::munmap(addr, pages * 4096);
 }
 
@@ -167,9 +214,13 @@ xenforeignmemory_resource_handle* xenforeignmemory_map_resource(xenforeignmemory
   std::memcpy(pgs.data(), pb.data(), pgs.size() * sizeof(uint64_t));
   auto fres = std::make_unique<xenforeignmemory_resource_handle>();
   fres->nr_frames = pgs.size();
+  fres->domid = domid;
   fres->addr =
       xensim::map_pages(fmem->memfd(domid), pgs, {}, prot, paddr != nullptr ? *paddr : nullptr, flags);
   if (fres->addr == nullptr) {
+    const int saved = errno;
+    fmem->release(Op::xenforeignmemory_unmap_resource, domid);  // the host's reference
+    errno = saved;
     return nullptr;
   }
   if (paddr != nullptr) {
@@ -178,12 +229,16 @@ xenforeignmemory_resource_handle* xenforeignmemory_map_resource(xenforeignmemory
   return fres.release();
 }
 
-int xenforeignmemory_unmap_resource(xenforeignmemory_handle* /*fmem*/,
-                                    xenforeignmemory_resource_handle* fres) {
+int xenforeignmemory_unmap_resource(xenforeignmemory_handle* fmem, xenforeignmemory_resource_handle* fres) {
   if (fres == nullptr) {
     return 0;
   }
   std::unique_ptr<xenforeignmemory_resource_handle> own(fres);
+  if (fmem != nullptr) {
+    const int saved = errno;
+    fmem->release(Op::xenforeignmemory_unmap_resource, fres->domid);  // the page references
+    errno = saved;
+  }
   return fres->addr != nullptr ? ::munmap(fres->addr, fres->nr_frames * 4096) : 0;
 }
 

@@ -39,7 +39,10 @@ Reply HostImpl::dispatch(Session& s, Op op, std::span<const uint8_t> payload) {
   if (static_cast<uint32_t>(op) >= static_cast<uint32_t>(Op::count_)) {
     return Reply::error(ENOSYS);
   }
-  if (op != Op::hello && !is_guest_or_control(op)) {
+  // Releasing a mapping's references cannot fail (it is part of munmap); the unmap
+  // calls' injected failures happen in the client, before anything is released.
+  const bool is_release = op == Op::xenforeignmemory_unmap || op == Op::xenforeignmemory_unmap_resource;
+  if (op != Op::hello && !is_guest_or_control(op) && !is_release) {
     if (const int e = failures.check(op_name(op)); e != 0) {
       return Reply::error(e);
     }
@@ -112,7 +115,7 @@ Reply HostImpl::do_op(Session& s, SessionState& ss, Op op, Reader& in) {
   if (op >= Op::xendevicemodel_create_ioreq_server && op <= Op::xendevicemodel_nr_vcpus) {
     return op_dm(ss, op, in);
   }
-  if (op >= Op::xenforeignmemory_map && op <= Op::xenforeignmemory_resource_size) {
+  if (op >= Op::xenforeignmemory_map && op <= Op::xenforeignmemory_unmap_resource) {
     return op_foreign(ss, op, in);
   }
   if (op >= Op::xenevtchn_notify && op <= Op::xenevtchn_unmask) {
@@ -443,13 +446,26 @@ Reply HostImpl::op_dm(SessionState& ss, Op op, Reader& in) {
 
 Reply HostImpl::op_foreign(SessionState& ss, Op op, Reader& in) {
   const auto domid = in.get<uint16_t>();
+  if (op == Op::xenforeignmemory_unmap || op == Op::xenforeignmemory_unmap_resource) {
+    // Releases one mapping's page references; a dying domain may be destroyed by it.
+    if (!ss.mappings.contains(domid)) {
+      return Reply::error(EINVAL);
+    }
+    release_mappings(ss, domid, 1);
+    return {};
+  }
   if (ss.restricted && *ss.restricted != domid) {
     return Reply::error(EPERM);
   }
   auto d = find(domid);
-  if (!d || d->state == DomainState::gone) {
+  if (!d || d->killed()) {
     return Reply::error(ESRCH);
   }
+  // Each successful map takes a reference the client gives back with an unmap op.
+  const auto take_ref = [&] {
+    ++ss.mappings[domid];
+    ++d->mappings;
+  };
   Writer w;
   Reply r;
   switch (op) {
@@ -473,6 +489,7 @@ Reply HostImpl::op_foreign(SessionState& ss, Op op, Reader& in) {
       w.bytes({reinterpret_cast<const uint8_t*>(errs.data()), n * sizeof(int32_t)});
       w.bytes({reinterpret_cast<const uint8_t*>(pages.data()), n * sizeof(uint64_t)});
       r = ok_with(w);
+      take_ref();
       if (have_fd == 0) {
         r.fds.push_back(dup_fd(d->memfd.get()));
       }
@@ -518,6 +535,7 @@ Reply HostImpl::op_foreign(SessionState& ss, Op op, Reader& in) {
       s.mode = PageMode::resource;
       w.bytes({reinterpret_cast<const uint8_t*>(pages.data()), pages.size() * sizeof(uint64_t)});
       r = ok_with(w);
+      take_ref();
       if (have_fd == 0) {
         r.fds.push_back(dup_fd(d->memfd.get()));
       }
@@ -556,6 +574,10 @@ Reply HostImpl::op_ctrl(Lock& lk, Op op, Reader& in) {
   const auto domid = in.get<uint32_t>();
   auto d = domid > 0xffff ? nullptr : find(static_cast<uint16_t>(domid));
   if (!d) {
+    return Reply::error(ESRCH);
+  }
+  // A dying domain is only listed (getinfo) and may be destroyed again (a no-op).
+  if (d->killed() && op != Op::xc_domain_destroy) {
     return Reply::error(ESRCH);
   }
   switch (op) {
@@ -756,6 +778,13 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
   if (!d) {
     return Reply::error(ESRCH);
   }
+  // A dying domain runs nothing and its memory is being relinquished: only its status
+  // and what it signalled before dying remain visible.
+  if (d->killed() && op != Op::guest_destroy_domain && op != Op::guest_status && op != Op::guest_msis &&
+      op != Op::guest_wait_msis && op != Op::guest_intx && op != Op::guest_wait_intx &&
+      op != Op::guest_modified_pages) {
+    return Reply::error(ESRCH);
+  }
   switch (op) {
     case Op::guest_destroy_domain:
       destroy_domain(d);
@@ -886,9 +915,8 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
     case Op::guest_wait_msis: {
       const auto count = in.get<uint32_t>();
       const auto timeout = in.get<uint32_t>();
-      const bool got = d->msi_cv.wait_for(lk, std::chrono::milliseconds(timeout), [&] {
-        return d->msis.size() >= count || d->state == DomainState::gone;
-      });
+      const bool got = d->msi_cv.wait_for(lk, std::chrono::milliseconds(timeout),
+                                          [&] { return d->msis.size() >= count || d->killed(); });
       w.put<uint32_t>(d->msis.size());
       Reply r = ok_with(w);
       if (!got || d->msis.size() < count) {
@@ -914,9 +942,8 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
         auto it = d->intx.find(key);
         return it == d->intx.end() ? 0u : it->second;
       };
-      const bool got = d->msi_cv.wait_for(lk, std::chrono::milliseconds(timeout), [&] {
-        return now_level() == level || d->state == DomainState::gone;
-      });
+      const bool got = d->msi_cv.wait_for(lk, std::chrono::milliseconds(timeout),
+                                          [&] { return now_level() == level || d->killed(); });
       return got && now_level() == level ? Reply{} : Reply::error(ETIMEDOUT);
     }
     case Op::guest_modified_pages: {

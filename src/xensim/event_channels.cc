@@ -147,7 +147,7 @@ Reply HostImpl::op_evtchn(Session& s, SessionState& ss, Op op, Reader& in) {
       }
       if (domid != 0) {
         auto d = find(static_cast<uint16_t>(domid));
-        if (!d || d->state == DomainState::gone) {
+        if (!d || d->killed()) {
           return Reply::error(ESRCH);
         }
       }

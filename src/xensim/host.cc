@@ -101,7 +101,9 @@ HostImpl::~HostImpl() {
 void HostImpl::stop() {
   std::lock_guard lk(mu_);
   while (!domains_.empty()) {
-    destroy_domain(domains_.begin()->second);
+    const auto d = domains_.begin()->second;
+    destroy_domain(d);
+    finalize_domain(d);  // shutting down: mappings no longer keep zombies
   }
 }
 
@@ -122,6 +124,11 @@ void HostImpl::close_session(Session* s) {
     close_local_port(p);
   }
   xenstore_.drop_owner(s);
+  // A closed handle (or a client process gone) drops its mappings' references.
+  const auto maps = it->second.mappings;
+  for (const auto& [domid, n] : maps) {
+    release_mappings(it->second, domid, n);
+  }
   sessions_.erase(it);
 }
 
@@ -187,23 +194,61 @@ int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint1
 }
 
 void HostImpl::destroy_domain(const std::shared_ptr<Domain>& d) {
-  d->state = DomainState::gone;
-  for (auto& [id, s] : d->servers) {
-    s->dead = true;
-    for (uint32_t p : s->vcpu_port) {
-      close_guest_port(d->id, p);
-    }
-    if (s->buf_port != 0) {
-      close_guest_port(d->id, s->buf_port);
-    }
+  if (d->killed()) {
+    return;  // destroying a zombie again succeeds and changes nothing
   }
-  d->servers.clear();
+  d->state = DomainState::dying;
+  // ioreq_server_destroy_all: dm_ops on them fail from now on; vCPUs blocked on one wake.
+  while (!d->servers.empty()) {
+    const auto s = d->servers.begin()->second;
+    destroy_server(*d, s);
+  }
+  // evtchn_destroy: every port of the domain is closed (dom0 peers stay bound, unconnected).
+  std::vector<uint32_t> ports;
+  for (auto it = ports_.lower_bound({d->id, 0}); it != ports_.end() && it->first.first == d->id; ++it) {
+    ports.push_back(it->first.second);
+  }
+  for (uint32_t p : ports) {
+    close_guest_port(d->id, p);
+  }
+  for (auto& v : d->vcpus) {
+    v->cv.notify_all();
+  }
+  d->state_cv.notify_all();
+  d->msi_cv.notify_all();
+  if (d->mappings == 0) {
+    finalize_domain(d);
+  }
+}
+
+void HostImpl::finalize_domain(const std::shared_ptr<Domain>& d) {
+  d->state = DomainState::gone;
   for (auto& v : d->vcpus) {
     v->cv.notify_all();
   }
   d->state_cv.notify_all();
   d->msi_cv.notify_all();
   domains_.erase(d->id);
+}
+
+void HostImpl::release_mappings(SessionState& ss, uint16_t domid, uint64_t n) {
+  auto it = ss.mappings.find(domid);
+  if (it == ss.mappings.end() || n == 0) {
+    return;
+  }
+  n = std::min(n, it->second);
+  it->second -= n;
+  if (it->second == 0) {
+    ss.mappings.erase(it);
+  }
+  auto d = find(domid);
+  if (!d) {
+    return;  // finalized by stop()
+  }
+  d->mappings -= std::min(n, d->mappings);
+  if (d->state == DomainState::dying && d->mappings == 0) {
+    finalize_domain(d);
+  }
 }
 
 void HostImpl::crash(Domain& d, const std::string& why) {
@@ -228,6 +273,7 @@ DomainInfo HostImpl::info_of(const Domain& d) const {
   i.nr_vcpus = d.nr_vcpus;
   i.tot_pages = d.tot_pages;
   i.max_pages = d.max_pages;
+  i.mappings = d.mappings;
   return i;
 }
 

@@ -96,9 +96,14 @@ struct Domain {
   uint64_t hung_reports = 0;
   uint64_t ioreqs = 0;
   uint64_t unclaimed = 0;
+  // Foreign and resource mappings held by dom0 clients: a dying domain stays (a zombie)
+  // until the last one is released, as Xen keeps it while its pages have references.
+  uint64_t mappings = 0;
 
   ~Domain();
   [[nodiscard]] bool alive() const { return state == DomainState::paused || state == DomainState::running; }
+  // Destroyed by the toolstack: dying (zombie) or gone.
+  [[nodiscard]] bool killed() const { return state == DomainState::dying || state == DomainState::gone; }
   [[nodiscard]] uint8_t* page_ptr(uint64_t page) const { return base + page * kPage; }
   [[nodiscard]] ioreq_t* slot(const IoreqServer& s, uint32_t vcpu) const {
     return reinterpret_cast<ioreq_t*>(page_ptr(s.ioreq_page)) + vcpu;
@@ -126,6 +131,7 @@ struct SessionState {
   bool dead = false;         // closed by xentoolcore_restrict_all (dup2 /dev/null)
   xvgpu::UniqueFd event_wr;  // evtchn: pending ports; xenstore: watch events
   std::set<uint32_t> ports;
+  std::map<uint16_t, uint64_t> mappings;  // domid -> foreign/resource mappings held
 };
 
 class HostImpl {
@@ -160,7 +166,11 @@ class HostImpl {
   // domains and memory
   std::shared_ptr<Domain> find(uint16_t domid) const;
   int create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t* out);
+  // domain_kill: servers, event channels and blocked vCPUs go at once; the domain stays
+  // dying while mappings of its memory remain, then is destroyed (finalize_domain).
   void destroy_domain(const std::shared_ptr<Domain>& d);
+  void finalize_domain(const std::shared_ptr<Domain>& d);
+  void release_mappings(SessionState& ss, uint16_t domid, uint64_t n);
   void crash(Domain& d, const std::string& why);
   int alloc_page(Domain& d, uint64_t* page);
   int populate(Domain& d, uint64_t gfn);

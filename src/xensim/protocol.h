@@ -53,6 +53,8 @@ namespace xensim {
   X(xenforeignmemory_map2)                           \
   X(xenforeignmemory_map_resource)                   \
   X(xenforeignmemory_resource_size)                  \
+  X(xenforeignmemory_unmap)                          \
+  X(xenforeignmemory_unmap_resource)                 \
   X(xenevtchn_notify)                                \
   X(xenevtchn_bind_unbound_port)                     \
   X(xenevtchn_bind_interdomain)                      \
@@ -256,6 +258,7 @@ struct DomainInfo {
   uint32_t nr_vcpus = 0;
   uint64_t tot_pages = 0;
   uint64_t max_pages = 0;
+  uint64_t mappings = 0;  // foreign/resource mappings dom0 holds (a dying domain waits for 0)
 };
 
 struct HungVcpu {

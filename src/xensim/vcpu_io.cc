@@ -181,7 +181,7 @@ AccessStatus HostImpl::wait_for_io(Lock& lk, const std::shared_ptr<Domain>& d, u
       }
       const uint64_t seq = v.notify_seq;
       for (;;) {
-        if (d->state == DomainState::gone) {
+        if (d->killed()) {
           return AccessStatus::destroyed;
         }
         if (!d->alive()) {
@@ -287,7 +287,7 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
   }
   // A paused domain's vCPUs do not run: the access starts once it is unpaused.
   d->state_cv.wait(lk, [&] { return d->state != DomainState::paused; });
-  if (d->state == DomainState::gone) {
+  if (d->killed()) {
     return {AccessStatus::destroyed, 0, 0};
   }
   if (!d->alive()) {

@@ -219,7 +219,7 @@ int run(int argc, char** argv) {
   waitintx->add_option("--timeout-ms", timeout_ms);
   std::string want_state;
   auto* waitdom =
-      dom_cmd("wait-state", "wait until a domain is in STATE (paused|running|crashed|shutdown|gone)");
+      dom_cmd("wait-state", "wait until a domain is in STATE (paused|running|crashed|shutdown|dying|gone)");
   waitdom->add_option("state", want_state)->required();
   waitdom->add_option("--timeout-ms", timeout_ms);
   uint64_t hang_set = 0;
@@ -251,12 +251,14 @@ int run(int argc, char** argv) {
       g.unpause(d);
     } else if (*status) {
       const auto s = g.status(d);
-      std::printf("domid %u state %s vcpus %u pages %llu/%llu ioreqs %llu unclaimed %llu hung_reports %llu\n",
-                  s.info.domid, state_name(s.info.state), s.info.nr_vcpus,
-                  static_cast<unsigned long long>(s.info.tot_pages),
-                  static_cast<unsigned long long>(s.info.max_pages),
-                  static_cast<unsigned long long>(s.ioreqs), static_cast<unsigned long long>(s.unclaimed),
-                  static_cast<unsigned long long>(s.hung_reports));
+      std::printf(
+          "domid %u state %s vcpus %u pages %llu/%llu ioreqs %llu unclaimed %llu hung_reports %llu mappings "
+          "%llu\n",
+          s.info.domid, state_name(s.info.state), s.info.nr_vcpus,
+          static_cast<unsigned long long>(s.info.tot_pages),
+          static_cast<unsigned long long>(s.info.max_pages), static_cast<unsigned long long>(s.ioreqs),
+          static_cast<unsigned long long>(s.unclaimed), static_cast<unsigned long long>(s.hung_reports),
+          static_cast<unsigned long long>(s.info.mappings));
       if (!s.crash_reason.empty()) {
         std::printf("crash_reason %s\n", s.crash_reason.c_str());
       }

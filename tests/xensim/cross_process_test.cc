@@ -309,6 +309,15 @@ TEST_F(CrossProcess, CliScriptsADomainAndAnEchoServer) {
   cli({"wait-msi", id, "1", "--timeout-ms", "50"});
   EXPECT_EQ(last_rc_, 1);  // nothing injected
   cli({"destroy", id});
+  // The echo server still maps the ioreq page: the domain is a zombie until it exits.
+  cli({"wait-state", id, "dying", "--timeout-ms", "1000"});
+  EXPECT_EQ(last_rc_, 0);
+  const std::string st = cli({"status", id});
+  EXPECT_NE(st.find("state dying"), std::string::npos) << st;
+  EXPECT_NE(st.find("mappings 1"), std::string::npos) << st;
+  EXPECT_NE(cli({"list"}).find(id + " dying"), std::string::npos);
+  dm->signal(SIGKILL);  // a process that exits releases its mappings
+  dm->wait();
   cli({"wait-state", id, "gone", "--timeout-ms", "1000"});
   EXPECT_EQ(last_rc_, 0);
 }

@@ -136,6 +136,10 @@ TEST_F(XensimTest, DestroyedDomainAnswersESRCH) {
   unsigned n = 0;
   EXPECT_EQ(xendevicemodel_nr_vcpus(dm.dmod, d(), &n), -1);
   EXPECT_EQ(errno, ESRCH);
+  // The DM still maps the ioreq page: a zombie until it lets go.
+  EXPECT_EQ(guest.status(dom).info.state, xensim::DomainState::dying);
+  ASSERT_EQ(xenforeignmemory_unmap_resource(dm.fmem, dm.fres), 0);
+  dm.fres = nullptr;
   EXPECT_THROW(guest.status(dom), xvgpu::SystemError);
 }
 
