@@ -387,20 +387,7 @@ Reply HostImpl::op_dm(SessionState& ss, Op op, Reader& in) {
       return {};
     }
     case Op::xendevicemodel_shutdown: {
-      const auto reason = in.get<uint32_t>();
-      if (!d->alive()) {
-        return {};
-      }
-      if (reason == SHUTDOWN_crash) {
-        crash(*d, "shutdown(crash) by the device model");
-      } else {
-        d->state = DomainState::shutdown;
-        d->shutdown_reason = reason;
-        for (auto& v : d->vcpus) {
-          v->cv.notify_all();
-        }
-        d->state_cv.notify_all();
-      }
+      shut_down(*d, in.get<uint32_t>(), "shutdown(crash) by the device model");
       return {};
     }
     case Op::xendevicemodel_relocate_memory: {
@@ -596,17 +583,7 @@ Reply HostImpl::op_ctrl(Lock& lk, Op op, Reader& in) {
       destroy_domain(d);
       return {};
     case Op::xc_domain_shutdown: {
-      const auto reason = in.get<uint32_t>();
-      if (reason == SHUTDOWN_crash) {
-        crash(*d, "xc_domain_shutdown(crash)");
-      } else if (d->alive()) {
-        d->state = DomainState::shutdown;
-        d->shutdown_reason = reason;
-        for (auto& v : d->vcpus) {
-          v->cv.notify_all();
-        }
-        d->state_cv.notify_all();
-      }
+      shut_down(*d, in.get<uint32_t>(), "xc_domain_shutdown(crash)");
       return {};
     }
     case Op::xc_domain_max_vcpus: {

@@ -265,6 +265,22 @@ void HostImpl::crash(Domain& d, const std::string& why) {
   d.msi_cv.notify_all();
 }
 
+void HostImpl::shut_down(Domain& d, uint32_t reason, const std::string& who) {
+  if (!d.alive()) {
+    return;
+  }
+  if (reason == SHUTDOWN_crash) {
+    crash(d, who);
+    return;
+  }
+  d.state = DomainState::shutdown;
+  d.shutdown_reason = reason;
+  for (auto& v : d.vcpus) {
+    v->cv.notify_all();
+  }
+  d.state_cv.notify_all();
+}
+
 DomainInfo HostImpl::info_of(const Domain& d) const {
   DomainInfo i;
   i.domid = d.id;

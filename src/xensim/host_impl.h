@@ -172,6 +172,9 @@ class HostImpl {
   void finalize_domain(const std::shared_ptr<Domain>& d);
   void release_mappings(SessionState& ss, uint16_t domid, uint64_t n);
   void crash(Domain& d, const std::string& why);
+  // SCHEDOP_shutdown / XEN_DMOP_remote_shutdown: a live domain stops with `reason`
+  // (SHUTDOWN_crash crashes it, recording `who` asked).
+  void shut_down(Domain& d, uint32_t reason, const std::string& who);
   int alloc_page(Domain& d, uint64_t* page);
   int populate(Domain& d, uint64_t gfn);
   void remove_gfn(Domain& d, uint64_t gfn);
