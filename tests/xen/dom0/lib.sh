@@ -355,3 +355,37 @@ xt_check_hostile() {
   tr ',' '\n' </tmp/hostile-stats.json | grep -E '"(refused|unrouted|requests)' | tr -d ' \n' | xt_relay - "xvgpu-dm stats"
   echo
 }
+
+# The lab's own smoke check for a guest of TYPE (pvh|hvm), shared by scenarios/smoke-*.sh: created paused from the
+# dom0 command line, unpaused, prints the marker derived from this run's nonce within MARKER_S seconds, powers
+# itself off. Checks TYPE-guest-runs and TYPE-guest-poweroff; returns 1 when the guest never ran.
+xt_smoke_guest() {
+  local type=$1 marker_s=$2 name=smoke-$1 nonce t0 log
+  nonce=$(xt_new_nonce)
+  xt_write_cfg /tmp/$name.cfg $name $type "$nonce" ""
+  t0=$(xt_uptime)
+  if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
+    xt_dump $name
+    xt_fail $type-guest-runs "xl create -p failed"
+    return 1
+  fi
+  xt_time $type-create-paused "$(xt_since "$t0")"
+  xl unpause $name
+  log=$(xt_console_log $name)
+  if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" "$marker_s"; then
+    xt_time $type-guest-marker "$(xt_since "$t0")"
+    xt_pass $type-guest-runs "$(grep -m1 GUEST-MARKER "$log")"
+  else
+    xt_dump $name
+    xt_fail $type-guest-runs "no marker from the guest within $marker_s s"
+    return 1
+  fi
+  if xt_wait_grep "$log" "^GUEST-DONE" 30 && xt_wait_gone $name 30; then
+    xt_time $type-guest-gone "$(xt_since "$t0")"
+    xt_pass $type-guest-poweroff
+  else
+    xt_dump $name
+    xt_fail $type-guest-poweroff "guest did not power off"
+  fi
+  grep "^GUEST-" "$log" | xt_relay - guest
+}
