@@ -324,6 +324,11 @@ xt_vgpu_flow() {
   # Scenario 6.
   xt_check_hostile "$p-hostile-guest" "$domid" "$log"
 
+  # Scenarios 3 and 4, when the scenario's guest runs the kmod task (XT_KMOD=1).
+  if [ "${XT_KMOD:-0}" = 1 ]; then
+    xt_check_kmod "$p" "$domid" "$log"
+  fi
+
   # Scenario 2.
   xt_check_fb "$p" "$domid" "$uuid" "$log"
 
@@ -388,4 +393,102 @@ xt_smoke_guest() {
     xt_fail $type-guest-poweroff "guest did not power off"
   fi
   grep "^GUEST-" "$log" | xt_relay - guest
+}
+
+# ---- Scenarios 3 and 4: the guest kernel module xt_engine (guest/tasks/kmod.sh) ----
+
+# xt_stat DOMID NAME: one counter of the domain's vGPU from xvgpuctl stats (e.g. engine_jobs, interrupts,
+# core.msi_delivered); empty if unavailable.
+xt_stat() {
+  xvgpuctl --json stats --domain "$1" 2>/dev/null | tr ',{}' '\n\n\n' |
+    sed -n "s/^[[:space:]]*\"$2\"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\1/p" | head -n1
+}
+
+# xt_kv LINE KEY: the value of KEY=value in a line of the guest module's result (console lines end in CR LF).
+xt_kv() { printf '%s\n' "$1" | tr -d '\r' | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1; }
+
+# xt_stat_snapshot DOMID: "engine_jobs interrupts core.msi_delivered" of the domain's vGPU now.
+# xt_stat_delta A B I: field I (1-3) of snapshot B minus that of snapshot A ("?" if either is missing).
+xt_stat_snapshot() { echo "$(xt_stat "$1" engine_jobs) $(xt_stat "$1" interrupts) $(xt_stat "$1" core.msi_delivered)"; }
+xt_stat_delta() {
+  awk -v a="$1" -v b="$2" -v i="$3" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    if (x[i] == "" || y[i] == "") print "?"; else print y[i] - x[i] }'
+}
+
+# xt_check_kmod P DOMID LOG: checks P-kmod-engine-copy (scenario 3) and P-two-vcpu-hammer (scenario 4). The guest
+# module's own verdict must be ok, and xvgpu-dm's counters, read before and after each phase, must agree with it:
+# engine_jobs grew by the descriptors the guest submitted, interrupts and core.msi_delivered by the MSIs the guest's
+# handler took (scenario 3: exactly; scenario 4: the device raised one per descriptor, the guest's local APIC may
+# merge two that arrive together).
+xt_check_kmod() {
+  local p=$1 domid=$2 log=$3 c3=$1-kmod-engine-copy c4=$1-two-vcpu-hammer s0 s1 s2 t line j i m problems
+  if ! xt_wait_grep "$log" '^GUEST-KMOD-(READY|ABSENT|BOUND driver=[^x])' 300; then
+    xt_fail "$c3" "the guest did not get to the kernel module"
+    xt_fail "$c4" "the guest did not get to the kernel module"
+    return 1
+  fi
+  if grep -q '^GUEST-KMOD-ABSENT' "$log"; then
+    xt_skip "$c3" "$(grep -m1 '^GUEST-KMOD-ABSENT' "$log" | cut -d' ' -f2-)"
+    xt_skip "$c4" "no guest kernel module"
+    return 0
+  fi
+  if ! grep -q '^GUEST-KMOD-READY' "$log"; then
+    sed -n '/^GUEST-TASK-BEGIN kmod/,$p' "$log" | tail -n 30 | xt_relay - guest
+    xt_fail "$c3" "xt_engine did not bind the vGPU: $(grep -m1 '^GUEST-KMOD-BOUND' "$log")"
+    xt_fail "$c4" "no driver"
+    return 1
+  fi
+  s0=$(xt_stat_snapshot "$domid")
+  t=$(xt_uptime)
+  xt_go "$domid" kmod-copy
+  xt_wait_grep "$log" '^GUEST-KMOD-COPY ' 300 && xt_time "$c3" "$(xt_since "$t")"
+  s1=$(xt_stat_snapshot "$domid")
+  t=$(xt_uptime)
+  xt_go "$domid" kmod-hammer
+  xt_wait_grep "$log" '^GUEST-KMOD-HAMMER ' 600 && xt_time "$c4" "$(xt_since "$t")"
+  s2=$(xt_stat_snapshot "$domid")
+  xt_go "$domid" kmod-done
+  grep -E '^GUEST-KMOD-(BOUND|COPY|HAMMER|PROC)' "$log" | xt_relay - guest
+  xt_log "xvgpu-dm engine_jobs/interrupts/msi_delivered: before $s0, after copy $s1, after hammer $s2"
+
+  # Scenario 3.
+  line=$(grep -m1 '^GUEST-KMOD-COPY ' "$log")
+  problems=""
+  if [ -z "$line" ]; then
+    problems=" no-result-from-the-guest"
+  else
+    [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems guest-verdict=$(xt_kv "$line" verdict);"
+    j=$(xt_stat_delta "$s0" "$s1" 1)
+    i=$(xt_stat_delta "$s0" "$s1" 2)
+    m=$(xt_stat_delta "$s0" "$s1" 3)
+    [ "$j" = "$(xt_kv "$line" jobs)" ] || problems="$problems dm-engine_jobs+$j-guest-jobs-$(xt_kv "$line" jobs);"
+    [ "$i" = "$(xt_kv "$line" msis)" ] || problems="$problems dm-interrupts+$i-guest-msis-$(xt_kv "$line" msis);"
+    [ "$m" = "$(xt_kv "$line" msis)" ] || problems="$problems dm-msi_delivered+$m-guest-msis-$(xt_kv "$line" msis);"
+    [ "$(xt_kv "$line" msis)" = "$(xt_kv "$line" irq_jobs)" ] || problems="$problems msis-not-irq_jobs;"
+  fi
+  if [ -z "$problems" ]; then
+    xt_pass "$c3" "$(xt_kv "$line" jobs) copies ($(xt_kv "$line" bytes) bytes) checksums ok, $(xt_kv "$line" msis) MSIs = flagged descriptors = xvgpu-dm interrupts"
+  else
+    xt_fail "$c3" "$problems"
+  fi
+
+  # Scenario 4.
+  line=$(grep -m1 '^GUEST-KMOD-HAMMER ' "$log")
+  problems=""
+  if [ -z "$line" ]; then
+    problems=" no-result-from-the-guest"
+  else
+    [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems guest-verdict=$(xt_kv "$line" verdict);"
+    j=$(xt_stat_delta "$s1" "$s2" 1)
+    i=$(xt_stat_delta "$s1" "$s2" 2)
+    [ "$j" = "$(xt_kv "$line" descriptors)" ] ||
+      problems="$problems dm-engine_jobs+$j-guest-descriptors-$(xt_kv "$line" descriptors);"
+    [ "$i" = "$(xt_kv "$line" descriptors)" ] ||
+      problems="$problems dm-interrupts+$i-guest-descriptors-$(xt_kv "$line" descriptors);"
+  fi
+  if [ -z "$problems" ]; then
+    xt_pass "$c4" "CPU0 $(xt_kv "$line" t0_ops) + CPU1 $(xt_kv "$line" t1_ops) register checks, $(xt_kv "$line" descriptors) engine descriptors, all right; overlap $(xt_kv "$line" overlap_us) us"
+  else
+    xt_fail "$c4" "$problems"
+  fi
 }
