@@ -2,10 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 
 namespace xvgpu::simgpu {
 namespace {
+
+// The policy over a private table, as EngineArbiter::open_private() uses it.
+struct Table {
+  FairShareClock clock{};
+  std::array<FairShareEntry, 8> entries{};
+  FairShare policy{clock, entries};
+};
 
 std::map<FairShare::Id, int> run(FairShare& fs, int turns, uint64_t cost = 1000) {
   std::map<FairShare::Id, int> n;
@@ -19,7 +27,8 @@ std::map<FairShare::Id, int> run(FairShare& fs, int turns, uint64_t cost = 1000)
 }
 
 TEST(FairShare, WeightsDivideTheEngine) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   fs.add(1, 1, EnginePriority::Foreground);
   fs.add(2, 3, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -30,7 +39,8 @@ TEST(FairShare, WeightsDivideTheEngine) {
 }
 
 TEST(FairShare, CostCountsNotTurns) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   fs.add(1, 1, EnginePriority::Foreground);
   fs.add(2, 1, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -46,7 +56,8 @@ TEST(FairShare, CostCountsNotTurns) {
 }
 
 TEST(FairShare, WeightChangesTakeEffect) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   fs.add(1, 1, EnginePriority::Foreground);
   fs.add(2, 1, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -59,7 +70,8 @@ TEST(FairShare, WeightChangesTakeEffect) {
 }
 
 TEST(FairShare, IdleTimeEarnsNoCredit) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   fs.add(1, 1, EnginePriority::Foreground);
   fs.add(2, 1, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -71,7 +83,8 @@ TEST(FairShare, IdleTimeEarnsNoCredit) {
 }
 
 TEST(FairShare, ForegroundFirstBackgroundNotStarved) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   fs.add(1, 1, EnginePriority::Background);
   fs.add(2, 1, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -88,8 +101,23 @@ TEST(FairShare, ForegroundFirstBackgroundNotStarved) {
   EXPECT_NEAR(n[1], 50, 1);
 }
 
+TEST(FairShare, ChangingClassKeepsTheRelativePlace) {
+  Table table;
+  FairShare& fs = table.policy;
+  fs.add(1, 1, EnginePriority::Background);
+  fs.set_runnable(1, true);
+  run(fs, 1000);  // background alone for a long time: its clock runs far ahead
+  fs.add(2, 1, EnginePriority::Foreground);
+  fs.set_runnable(2, true);
+  fs.set_priority(1, EnginePriority::Foreground);
+  auto n = run(fs, 100);
+  EXPECT_NEAR(n[1], 50, 1) << "time spent alone in the other class must not stall it";
+  EXPECT_NEAR(n[2], 50, 1);
+}
+
 TEST(FairShare, NothingRunnable) {
-  FairShare fs;
+  Table table;
+  FairShare& fs = table.policy;
   EXPECT_FALSE(fs.pick());
   fs.add(7, 10, EnginePriority::Foreground);
   EXPECT_FALSE(fs.pick());
@@ -98,6 +126,10 @@ TEST(FairShare, NothingRunnable) {
   fs.remove(7);
   EXPECT_FALSE(fs.pick());
   EXPECT_FALSE(fs.any_runnable());
+  fs.set_runnable(7, true);
+  EXPECT_FALSE(fs.pick()) << "a removed entry stays out";
+  fs.add(99, 1, EnginePriority::Foreground);
+  EXPECT_FALSE(fs.pick()) << "ids beyond the table are ignored";
 }
 
 }  // namespace

@@ -7,24 +7,47 @@
 // idle starts at the current minimum, so idling earns no credit. Foreground vGPUs go before
 // background ones; a background vGPU still gets one turn in kBackgroundTurnEvery while both
 // classes have work, so it is never starved.
+//
+// The policy keeps no state of its own: it works on a table of plain entries and a clock that
+// the caller owns, so the same code schedules vGPUs of one process (a private table) and of
+// every process on the host (the table in EngineArbiter's shared file).
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
+#include <span>
 
 namespace xvgpu::simgpu {
 
 enum class EnginePriority : uint8_t { Foreground = 0, Background = 1 };
 
+// One contender. Plain data: it lives in memory shared between processes.
+struct FairShareEntry {
+  double vtime;
+  uint32_t weight;
+  uint8_t priority;  // EnginePriority
+  uint8_t runnable;
+  uint8_t in_use;
+  uint8_t reserved;
+};
+
+// The policy's clock: the virtual time of each class's last turn.
+struct FairShareClock {
+  double class_vtime[2];
+  uint32_t background_skipped;
+  uint32_t reserved;
+};
+
 class FairShare {
  public:
-  using Id = uint64_t;
+  using Id = uint32_t;  // index into the entry table
   static constexpr uint32_t kMinWeight = 1;
   static constexpr uint32_t kMaxWeight = 1000;
   static constexpr unsigned kBackgroundTurnEvery = 16;
 
-  // weight must be in [kMinWeight, kMaxWeight] (callers validate; out-of-range is clamped).
+  FairShare(FairShareClock& clock, std::span<FairShareEntry> entries) : clock_(clock), entries_(entries) {}
+
+  // Ids out of range or not in use are ignored. weight is clamped to [kMinWeight, kMaxWeight].
   void add(Id id, uint32_t weight, EnginePriority priority);
   void remove(Id id);
   void set_weight(Id id, uint32_t weight);
@@ -39,17 +62,11 @@ class FairShare {
   void charge(Id id, uint64_t cost);
 
  private:
-  struct Entry {
-    uint32_t weight = 1;
-    EnginePriority priority = EnginePriority::Foreground;
-    bool runnable = false;
-    double vtime = 0;
-  };
-  void catch_up(Entry& e) const;
+  FairShareEntry* entry(Id id) const;
+  void catch_up(FairShareEntry& e) const;
 
-  std::map<Id, Entry> entries_;
-  double class_vtime_[2] = {0, 0};  // virtual time of each class's last turn
-  unsigned background_skipped_ = 0;
+  FairShareClock& clock_;
+  std::span<FairShareEntry> entries_;
 };
 
 }  // namespace xvgpu::simgpu

@@ -1,6 +1,7 @@
 #include "vendor/simgpu/physical_gpu.h"
 
 #include <charconv>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "vendor/simgpu/display_registers.h"
@@ -178,6 +179,49 @@ PhysicalGpu::PhysicalGpu(PhysicalGpuConfig config) : config_(std::move(config)) 
   pgpu_desc_.types = type_ptrs_.data();
   pgpu_desc_.num_resources = resources_.size();
   pgpu_desc_.resources = resource_ptrs_.data();
+}
+
+std::filesystem::path default_arbiter_dir() {
+  const char* env = std::getenv("XVGPU_STATE_DIR");
+  const std::filesystem::path state = (env != nullptr && *env != '\0') ? env : "/run/xvgpu";
+  return state / "simgpu";
+}
+
+void PhysicalGpu::open_arbiter() {
+  std::lock_guard lock(arbiter_mu_);
+  open_arbiter_locked();
+}
+
+void PhysicalGpu::open_arbiter_locked() {
+  if (arbiter_ || !arbiter_error_.empty()) return;
+  const auto warn = [this](const std::string& m) {
+    if (log_) log_(XVGPU_LOG_WARN, m);
+  };
+  if (!config_.arbiter_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.arbiter_dir, ec);
+    const auto file = config_.arbiter_dir / (config_.name + ".engine");
+    try {
+      if (ec) throw SystemError(ec.value(), "creating " + config_.arbiter_dir.string());
+      arbiter_ = EngineArbiter::open_shared(file, config_.arbiter_slots);
+    } catch (const SystemError& e) {
+      warn("simgpu: physical GPU " + config_.name + ": no host-wide engine arbiter (" + e.what() +
+           "); engine weights and priorities apply only among the vGPUs of this process");
+    } catch (const Error& e) {
+      // Reported by every vGPU creation on this GPU until the process restarts.
+      arbiter_error_ = e.what();
+      return;
+    }
+  }
+  if (!arbiter_) arbiter_ = EngineArbiter::open_private(config_.arbiter_slots);
+  arbiter_->set_logger(warn);
+}
+
+EngineArbiter& PhysicalGpu::arbiter() {
+  std::lock_guard lock(arbiter_mu_);
+  open_arbiter_locked();
+  if (!arbiter_) throw Error(arbiter_error_);
+  return *arbiter_;
 }
 
 uint32_t PhysicalGpu::available(uint32_t type_index) const {

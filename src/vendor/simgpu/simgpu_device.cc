@@ -29,22 +29,18 @@ EdidBlock edid_for(const TypeProfile& profile, const DeviceOptions& options, uin
 
 SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostServices& host,
                            std::span<std::byte> vram, const DeviceOptions& options)
-    : pgpu_(pgpu),
-      type_index_(type_index),
-      arbiter_id_(pgpu.next_instance_id()),
+    : type_index_(type_index),
+      instance_id_(pgpu.next_instance_id()),
+      slot_(pgpu.arbiter(), options.engine_weight, options.priority),
       host_(host),
       vram_(vram),
       options_(options),
       display_(vram.size(), kTypeProfiles.at(type_index).max_width, kTypeProfiles.at(type_index).max_height,
-               edid_for(kTypeProfiles.at(type_index), options, arbiter_id_)),
+               edid_for(kTypeProfiles.at(type_index), options, instance_id_)),
       dirty_(vram.size()),
-      engine_(host, vram, dirty_, pgpu.arbiter(), arbiter_id_) {
-  pgpu_.arbiter().add(arbiter_id_, options_.engine_weight, options_.priority);
-}
+      engine_(host, vram, dirty_, slot_.arbiter(), slot_.id()) {}
 
-SimgpuDevice::~SimgpuDevice() {
-  pgpu_.arbiter().remove(arbiter_id_);
-}
+SimgpuDevice::~SimgpuDevice() = default;
 
 bool SimgpuDevice::read(uint32_t bar, uint64_t offset, uint32_t size, uint64_t& value) {
   if (bar == kRegisterBar) {
@@ -106,12 +102,12 @@ void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
 
 void SimgpuDevice::set_engine_weight(uint32_t weight) {
   options_.engine_weight = std::clamp(weight, FairShare::kMinWeight, FairShare::kMaxWeight);
-  pgpu_.arbiter().set_weight(arbiter_id_, options_.engine_weight);
+  slot_.arbiter().set_weight(slot_.id(), options_.engine_weight);
 }
 
 void SimgpuDevice::set_priority(EnginePriority priority) {
   options_.priority = priority;
-  pgpu_.arbiter().set_priority(arbiter_id_, priority);
+  slot_.arbiter().set_priority(slot_.id(), priority);
 }
 
 ScanoutSurface SimgpuDevice::scan_out() {

@@ -70,9 +70,9 @@ class SimgpuDevice {
   [[nodiscard]] std::span<std::byte> vram() const { return vram_; }
 
  private:
-  PhysicalGpu& pgpu_;
   uint32_t type_index_;
-  EngineArbiter::Id arbiter_id_;
+  uint64_t instance_id_;
+  ArbiterSlot slot_;  // before engine_: the engine uses it until destroyed
   HostServices host_;
   std::span<std::byte> vram_;
   DeviceOptions options_;

@@ -346,8 +346,13 @@ int vendor_init(const xvgpu_host_api* host, xvgpu_registrar* reg, xvgpu_error* e
     const char* env = std::getenv("XVGPU_SIMGPU");
     const auto configs = parse_physical_gpus(env != nullptr && *env != '\0' ? env : kDefaultPhysicalGpus);
     s.host = host;
-    for (const auto& cfg : configs) {
+    for (auto cfg : configs) {
+      cfg.arbiter_dir = default_arbiter_dir();
       auto pgpu = std::make_unique<PhysicalGpu>(cfg);
+      pgpu->set_logger([host](int level, const std::string& message) {
+        if (host->log != nullptr) host->log(nullptr, level, message.c_str());
+      });
+      pgpu->open_arbiter();
       const int rc = host->register_pgpu(reg, pgpu->descriptor(), &kOps, pgpu.get(), err);
       if (rc < 0) {
         s.pgpus.clear();
