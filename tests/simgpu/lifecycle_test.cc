@@ -8,10 +8,12 @@
 #include "common/error.h"
 #include "guest_driver.h"
 #include "png_decode.h"
+#include "state_v1_image.h"
 #include "test_host.h"
 #include "vendor/simgpu/physical_gpu.h"
 #include "vendor/simgpu/simgpu_device.h"
 #include "vendor/simgpu/simgpu_vendor.h"
+#include "vendor/simgpu/state_codec.h"
 
 namespace xvgpu::simgpu::test {
 namespace {
@@ -205,6 +207,18 @@ struct VectorStream {
   xvgpu_stream stream() { return xvgpu_stream{this, write, read}; }
 };
 
+void set_knob_ok(TestHost& h, TestInstance* i, uint32_t knob, int64_t value) {
+  const xvgpu_knob_value k = int_knob(knob, value);
+  xvgpu_error err{};
+  ASSERT_EQ(h.ops(i).knob_set(i->vgpu_data, &k, &err), 0) << err.message;
+}
+
+// Recomputes the CRC-32 at the end of a version 2 image (to test checks behind the CRC).
+void reseal(std::vector<uint8_t>& image) {
+  const uint32_t crc = crc32(std::span<const uint8_t>(image).first(image.size() - 4));
+  for (unsigned i = 0; i < 4; ++i) image[image.size() - 4 + i] = static_cast<uint8_t>(crc >> (8 * i));
+}
+
 TEST(SimgpuSaveRestore, RoundTripOfRegistersEngineAndVram) {
   TestHost host;
   ASSERT_EQ(host.load(simgpu_vendor()), 0);
@@ -306,18 +320,170 @@ TEST(SimgpuSaveRestore, DamagedImagesAreRefusedWithoutChange) {
   EXPECT_LT(try_restore(a, trailing), 0);
   EXPECT_LT(try_restore(a, std::vector<uint8_t>(200000, 0)), 0) << "oversized";
   EXPECT_LT(try_restore(a, {}), 0);
-  // Head beyond the ring: engine registers are the last fields before the end marker:
+  // Head beyond the ring, in an image whose CRC is right: engine registers come before the knobs:
   // ... head(4) tail(4) fence(4) status error_code error_count irq_status irq_mask fence_addr(8) jobs(4)
-  // end(4)
+  // weight(4) priority(1) counters(7 x 8) end(4) crc(4)
   auto bad_head = good;
-  const size_t head_at = good.size() - 4 - 4 - 8 - 4 * 5 - 4 - 4 - 4;
+  const size_t head_at = good.size() - 4 - 4 - 7 * 8 - 1 - 4 - 4 - 8 - 4 * 5 - 4 - 4 - 4;
   bad_head[head_at] = 200;
+  EXPECT_LT(try_restore(a, bad_head), 0);
+  EXPECT_NE(std::string(err.message).find("CRC-32"), std::string::npos) << err.message;
+  reseal(bad_head);
   EXPECT_LT(try_restore(a, bad_head), 0);
   EXPECT_NE(std::string(err.message).find("ring"), std::string::npos) << err.message;
   // None of it changed the instance.
   EXPECT_EQ(engine_read(host, a, kRegRingSize), 16u);
   EXPECT_EQ(engine_read(host, a, kRegControl), kControlEnable);
   EXPECT_EQ(try_restore(a, good), 0);
+}
+
+std::array<uint64_t, kStatCount> stats_of(TestHost& h, TestInstance* i) {
+  std::array<uint64_t, kStatCount> v{};
+  EXPECT_EQ(h.ops(i).read_stats(i->vgpu_data, v.data(), kStatCount), 0);
+  return v;
+}
+
+int64_t knob_of(TestHost& h, TestInstance* i, uint32_t knob) {
+  int64_t v = -1;
+  EXPECT_EQ(h.ops(i).knob_get(i->vgpu_data, knob, &v, nullptr, 0), 0);
+  return v;
+}
+
+int restore_image(TestHost& h, TestInstance* i, std::vector<uint8_t> image, xvgpu_error& err) {
+  VectorStream s;
+  s.bytes = std::move(image);
+  const xvgpu_stream in = s.stream();
+  err = xvgpu_error{};
+  return h.ops(i).restore_state(i->vgpu_data, &in, &err);
+}
+
+TEST(SimgpuSaveRestore, KnobsAndCountersTravelWithTheImage) {
+  TestHost host;
+  ASSERT_EQ(host.load(simgpu_vendor()), 0);
+  const std::string uuid_a = "aaaaaaaa-0000-4000-8000-00000000000a";
+  auto* a = host.create(0, {int_knob(kKnobEngineWeight, 250), int_knob(kKnobPriority, 1)}, nullptr, nullptr,
+                        uuid_a);
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(host.start(a), 0);
+  Ring ring = setup_ring(host, a, TestHost::kRamBase + 0x2000, 16);
+  submit(host, a, ring, {fill(0, 64, 1, 64, 7, 1), fill(64, 64, 1, 64, 8, 2), fill(~0u, 64, 1, 64, 8, 3)});
+  EXPECT_NE(host.write(a, 4, 0x7fc, 4, 1), 0);  // a refused register write
+  const BochsProbe probe = bochs_probe(host, a);
+  bochs_setmode(host, a, 64, 48, probe.mem);
+  ASSERT_TRUE(with_device(uuid_a, [](SimgpuDevice& d) { (void)d.screenshot_png(); }));
+  const auto before = stats_of(host, a);
+  ASSERT_EQ(before[kStatEngineJobs], 2u);
+  ASSERT_EQ(before[kStatRejectedDescriptors], 1u);
+  ASSERT_GE(before[kStatFrames], 1u);
+  ASSERT_GE(before[kStatRefusedRegisterWrites], 1u);
+
+  VectorStream saved;
+  xvgpu_error err{};
+  const xvgpu_stream out = saved.stream();
+  ASSERT_EQ(host.ops(a).save_state(a->vgpu_data, &out, &err), 0) << err.message;
+
+  auto* b = host.create(0);  // default knobs, zero counters
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(knob_of(host, b, kKnobEngineWeight), 100);
+  ASSERT_EQ(restore_image(host, b, saved.bytes, err), 0) << err.message;
+  EXPECT_EQ(knob_of(host, b, kKnobEngineWeight), 250);
+  EXPECT_EQ(knob_of(host, b, kKnobPriority), 1);
+  EXPECT_EQ(stats_of(host, b), before);
+}
+
+TEST(SimgpuSaveRestore, AcceptsVersion1Images) {
+  TestHost host;
+  ASSERT_EQ(host.load(simgpu_vendor()), 0);
+  auto* b = host.create(0, {int_knob(kKnobEngineWeight, 300)});
+  ASSERT_NE(b, nullptr);
+  xvgpu_error err{};
+  ASSERT_EQ(restore_image(host, b, {kStateImageV1.begin(), kStateImageV1.end()}, err), 0) << err.message;
+  ASSERT_EQ(host.start(b), 0);
+  EXPECT_EQ(dispi_read(host, b, 1), 320);  // XRES
+  EXPECT_EQ(dispi_read(host, b, 2), 200);  // YRES
+  EXPECT_EQ(dispi_read(host, b, 3), 32);   // BPP
+  EXPECT_EQ(engine_read(host, b, kRegRingSize), 16u);
+  EXPECT_EQ(engine_read(host, b, kRegRingBaseLo), TestHost::kRamBase + 0x2000);
+  EXPECT_EQ(engine_read(host, b, kRegFence), 2u);
+  EXPECT_EQ(engine_read(host, b, kRegFenceAddrLo), TestHost::kRamBase + 0x100);
+  EXPECT_EQ(engine_read(host, b, kRegControl), 0u);
+  vga_writeb(host, b, 0x3c7, 9);
+  EXPECT_EQ(vga_readb(host, b, 0x3c9), 1);
+  EXPECT_EQ(vga_readb(host, b, 0x3c9), 2);
+  EXPECT_EQ(vga_readb(host, b, 0x3c9), 3);
+  // A version 1 image carries no knobs or counters: the instance keeps its own.
+  EXPECT_EQ(knob_of(host, b, kKnobEngineWeight), 300);
+  EXPECT_EQ(stats_of(host, b)[kStatEngineJobs], 0u);
+
+  // Damage behind a version 1 header is still found by the field checks.
+  auto truncated = std::vector<uint8_t>(kStateImageV1.begin(), kStateImageV1.end() - 3);
+  EXPECT_LT(restore_image(host, b, truncated, err), 0);
+  EXPECT_NE(std::string(err.message).find("truncated"), std::string::npos) << err.message;
+}
+
+TEST(SimgpuSaveRestore, DamagedVersion2ImagesLeaveTheDeviceUntouched) {
+  TestHost host;
+  ASSERT_EQ(host.load(simgpu_vendor()), 0);
+  auto* a = host.create(0, {int_knob(kKnobEngineWeight, 40)});
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(host.start(a), 0);
+  Ring ring = setup_ring(host, a, TestHost::kRamBase + 0x2000, 16);
+  submit(host, a, ring, {fill(0, 64, 1, 64, 7, 1)});
+  VectorStream saved;
+  xvgpu_error err{};
+  const xvgpu_stream out = saved.stream();
+  ASSERT_EQ(host.ops(a).save_state(a->vgpu_data, &out, &err), 0) << err.message;
+  const auto good = saved.bytes;
+
+  // The device moves on after the save; no damaged image may bring back (or disturb) anything.
+  set_knob_ok(host, a, kKnobEngineWeight, 600);
+  submit(host, a, ring, {fill(64, 64, 1, 64, 8, 2)});
+  std::vector<uint64_t> regs;
+  for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs.push_back(engine_read(host, a, r));
+  const auto stats = stats_of(host, a);
+
+  struct Case {
+    const char* what;
+    std::vector<uint8_t> image;
+    const char* message;
+  };
+  std::vector<Case> cases;
+  auto flipped = good;
+  flipped[good.size() / 2] ^= 0x10;
+  cases.push_back({"one bit flipped", flipped, "CRC-32"});
+  auto crc_flipped = good;
+  crc_flipped.back() ^= 1;
+  cases.push_back({"checksum damaged", crc_flipped, "CRC-32"});
+  cases.push_back({"truncated", {good.begin(), good.end() - 1}, "truncated"});
+  cases.push_back({"header only", {good.begin(), good.begin() + 16}, "truncated"});
+  auto longer = good;
+  longer.push_back(0);
+  cases.push_back({"trailing byte", longer, "trailing"});
+  auto future = good;
+  future[8] = 3;
+  cases.push_back({"future version", future, "version 3 is not supported"});
+  auto weight = good;
+  const size_t weight_at = good.size() - 4 - 4 - 7 * 8 - 1 - 4;
+  weight[weight_at] = 0xe9;  // 1001 = 0x3e9
+  weight[weight_at + 1] = 0x03;
+  reseal(weight);
+  cases.push_back({"weight out of range", weight, "engine weight 1001"});
+  auto priority = good;
+  priority[weight_at + 4] = 2;
+  reseal(priority);
+  cases.push_back({"unknown priority", priority, "priority"});
+  for (const auto& c : cases) {
+    EXPECT_LT(restore_image(host, a, c.image, err), 0) << c.what;
+    EXPECT_NE(std::string(err.message).find(c.message), std::string::npos) << c.what << ": " << err.message;
+  }
+  std::vector<uint64_t> regs_after;
+  for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs_after.push_back(engine_read(host, a, r));
+  EXPECT_EQ(regs_after, regs);
+  EXPECT_EQ(stats_of(host, a), stats);
+  EXPECT_EQ(knob_of(host, a, kKnobEngineWeight), 600);
+  // And the good image still restores.
+  EXPECT_EQ(restore_image(host, a, good, err), 0) << err.message;
+  EXPECT_EQ(knob_of(host, a, kKnobEngineWeight), 40);
 }
 
 TEST(SimgpuPlugin, LoadsThroughDlopenWithOnlyTheEntryExported) {

@@ -385,6 +385,13 @@ uint32_t Engine::execute(const Descriptor& d, const CheckedDescriptor& c) {
   }
 }
 
+void Engine::set_counters(uint64_t jobs, uint64_t bytes, uint64_t interrupts, uint64_t rejected) {
+  counters_.jobs.store(jobs);
+  counters_.bytes.store(bytes);
+  counters_.interrupts.store(interrupts);
+  counters_.rejected.store(rejected);
+}
+
 EngineRegisters Engine::registers() const {
   std::lock_guard lock(mu_);
   return regs_;

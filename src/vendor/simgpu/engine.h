@@ -68,6 +68,8 @@ class Engine {
   bool restore(const EngineRegisters& regs, std::string& why);
 
   [[nodiscard]] const EngineCounters& counters() const { return counters_; }
+  // Continues the statistics of a saved instance (restore).
+  void set_counters(uint64_t jobs, uint64_t bytes, uint64_t interrupts, uint64_t rejected);
 
   // Cost in engine units of a descriptor beyond the bytes it moves (fetch, validation).
   static constexpr uint64_t kDescriptorOverhead = 4096;

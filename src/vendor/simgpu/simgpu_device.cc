@@ -11,9 +11,16 @@ namespace xvgpu::simgpu {
 
 namespace {
 
+// The state image. Version 1: magic, version, type, VRAM size, display and engine registers,
+// end marker. Version 2 (written now) adds the image length after the version, the knobs
+// (engine weight, priority) and the counters before the end marker, and a CRC-32 of everything
+// before it at the very end. Version 1 images are still accepted (knobs and counters then stay
+// as they are).
 constexpr uint64_t kStateMagic = 0x31535550474D4953;  // "SIMGPUS1" little endian
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion1 = 1;
+constexpr uint32_t kStateVersion = 2;
 constexpr uint32_t kStateEnd = 0x454e4421;
+constexpr size_t kLengthOffset = 12;  // after magic and version
 
 EdidBlock edid_for(const TypeProfile& profile, const DeviceOptions& options, uint64_t serial) {
   EdidParams p;
@@ -133,6 +140,7 @@ std::vector<uint8_t> SimgpuDevice::save() const {
   StateWriter w;
   w.u64(kStateMagic);
   w.u32(kStateVersion);
+  w.u32(0);  // length, patched below
   w.u32(type_index_);
   w.u64(vram_.size());
   std::lock_guard lock(display_mu_);
@@ -171,16 +179,42 @@ std::vector<uint8_t> SimgpuDevice::save() const {
   w.u32(e.irq_mask);
   w.u64(e.fence_addr);
   w.u32(e.jobs_completed);
+  w.u32(options_.engine_weight);
+  w.u8(options_.priority == EnginePriority::Foreground ? 0 : 1);
+  static_assert(kStatCount == 7, "the counters are part of the state image: a new one needs a new version");
+  std::array<uint64_t, kStatCount> stats{};
+  read_stats(stats);
+  for (const uint64_t count : stats) w.u64(count);
   w.u32(kStateEnd);
+  w.patch_u32(kLengthOffset, static_cast<uint32_t>(w.size() + 4));
+  w.u32(crc32(w.data()));
   return w.data();
 }
 
 void SimgpuDevice::restore(std::span<const uint8_t> image) {
   StateReader r(image);
   if (r.u64() != kStateMagic) throw Error("not a simgpu state image (bad magic)");
-  if (const uint32_t version = r.u32(); version != kStateVersion) {
-    throw Error("simgpu state image version " + std::to_string(version) + " is not supported (expected " +
+  const uint32_t version = r.u32();
+  if (version != kStateVersion && version != kStateVersion1) {
+    throw Error("simgpu state image version " + std::to_string(version) +
+                " is not supported (this simgpu reads " + std::to_string(kStateVersion1) + " and " +
                 std::to_string(kStateVersion) + ")");
+  }
+  const bool v2 = version >= 2;
+  if (v2) {
+    // Whole-image checks first: nothing of a damaged image is interpreted.
+    const uint32_t length = r.u32();
+    if (image.size() < length) {
+      throw Error("simgpu state image is truncated (" + std::to_string(image.size()) + " of " +
+                  std::to_string(length) + " bytes)");
+    }
+    if (image.size() > length || length < kLengthOffset + 8) {
+      throw Error("simgpu state image has trailing or misplaced data");
+    }
+    StateReader crc_reader(image.subspan(length - 4));
+    if (crc32(image.first(length - 4)) != crc_reader.u32()) {
+      throw Error("simgpu state image is corrupted (CRC-32 mismatch)");
+    }
   }
   const uint32_t type = r.u32();
   const uint64_t vram = r.u64();
@@ -226,10 +260,34 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
   e.irq_mask = r.u32();
   e.fence_addr = r.u64();
   e.jobs_completed = r.u32();
-  if (r.u32() != kStateEnd || !r.at_end()) throw Error("simgpu state image has trailing or misplaced data");
+  uint32_t weight = options_.engine_weight;
+  uint8_t priority = options_.priority == EnginePriority::Foreground ? 0 : 1;
+  std::array<uint64_t, kStatCount> stats{};
+  if (v2) {
+    weight = r.u32();
+    priority = r.u8();
+    for (uint64_t& s : stats) s = r.u64();
+  } else {
+    read_stats(stats);
+  }
+  if (r.u32() != kStateEnd) throw Error("simgpu state image has trailing or misplaced data");
+  if (v2) (void)r.u32();  // the CRC, checked above
+  if (!r.at_end()) throw Error("simgpu state image has trailing or misplaced data");
   if (v.dac_component > 2) throw Error("simgpu state image has a malformed VGA DAC state");
+  if (weight < FairShare::kMinWeight || weight > FairShare::kMaxWeight) {
+    throw Error("simgpu state image has engine weight " + std::to_string(weight) + ", outside 1..1000");
+  }
+  if (priority > 1) throw Error("simgpu state image has an unknown priority " + std::to_string(priority));
   std::string why;
   if (!engine_.restore(e, why)) throw Error("simgpu state image: " + why);
+  // Nothing below can fail: the image is applied whole.
+  set_engine_weight(weight);
+  set_priority(priority == 0 ? EnginePriority::Foreground : EnginePriority::Background);
+  engine_.set_counters(stats[kStatEngineJobs], stats[kStatEngineBytes], stats[kStatInterrupts],
+                       stats[kStatRejectedDescriptors]);
+  frames_.store(stats[kStatFrames]);
+  refused_writes_.store(stats[kStatRefusedRegisterWrites]);
+  rows_converted_.store(stats[kStatScanoutRowsConverted]);
   std::lock_guard lock(display_mu_);
   display_.dispi().restore(dispi_regs, getcaps);
   display_.vga().restore(v);

@@ -1,10 +1,26 @@
 #include "vendor/simgpu/state_codec.h"
 
 #include <algorithm>
+#include <array>
 
 #include "common/error.h"
 
 namespace xvgpu::simgpu {
+
+uint32_t crc32(std::span<const uint8_t> data) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) != 0 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xffffffffu;
+  for (const uint8_t b : data) crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
+  return crc ^ 0xffffffffu;
+}
 
 uint64_t StateReader::get(unsigned n) {
   if (data_.size() - pos_ < n) throw Error("simgpu state image is truncated");
