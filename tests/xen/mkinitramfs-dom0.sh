@@ -30,7 +30,9 @@ cp -a /etc/xen/xl.conf "$ROOT"/etc/xen/
 add_exe /usr/libexec/xen-qemu-system-i386
 add_file /usr/lib/xen-4.17/boot/hvmloader
 add_file /usr/share/seabios/bios-256k.bin
-for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin; do add_file /usr/share/qemu/$f; done
+# pvh.bin: qemu-xen loads an ELF kernel with a PVH entry note straight into guest memory and starts it through
+# this ROM (machine xenfv-4.2), so only the initramfs is read through the slow byte-wise fw_cfg port.
+for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin pvh.bin; do add_file /usr/share/qemu/$f; done
 mkdir -p "$ROOT"/usr/share/qemu
 cp -a /usr/share/qemu/keymaps "$ROOT"/usr/share/qemu/
 
@@ -55,6 +57,43 @@ for magic, unpack in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor(format=l
             sys.exit(0)
         at = data.find(magic, at + 1)
 sys.exit("cannot find the ELF kernel inside " + sys.argv[1])
+PY
+
+# HVM guests boot the same ELF through qemu-xen's PVH loader (pvh.bin, machine xenfv-4.2): QEMU copies it into guest
+# memory at once, where the bzImage would be read byte by byte through fw_cfg (about a minute under TCG). qemu-xen is
+# qemu-system-i386 and loads only 32-bit ELF files, so the loadable segments (at their physical addresses, trailing
+# zeros left to the loader) and the Xen notes (the PVH entry) are repackaged as an ELF32 file.
+python3 - "$ROOT"/var/lib/xentest/vmlinux "$ROOT"/var/lib/xentest/vmlinux.elf32 <<'PY'
+import struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+elf = open(src, "rb").read()
+assert elf[:4] == b"\x7fELF" and elf[4] == 2, "not an ELF64 file"
+phoff, = struct.unpack_from("<Q", elf, 32)
+phentsize, phnum = struct.unpack_from("<HH", elf, 54)
+loads, notes = [], []
+for i in range(phnum):
+    p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align = struct.unpack_from(
+        "<IIQQQQQQ", elf, phoff + i * phentsize)
+    data = elf[p_offset:p_offset + p_filesz]
+    if p_type == 1:
+        data = data.rstrip(b"\0")  # the loader zero-fills up to p_memsz
+        assert p_paddr + p_memsz < 1 << 32
+        loads.append((p_flags, p_paddr, data, p_memsz))
+    elif p_type == 4:
+        notes.append(data)
+phdrs = [(1, f, pa, d, m) for f, pa, d, m in loads] + [(4, 4, 0, n, len(n)) for n in notes]
+off = 52 + 32 * len(phdrs)
+out_ph, out_data = b"", b""
+for t, f, pa, d, m in phdrs:
+    pad = (-off) % 16
+    out_data += b"\0" * pad
+    off += pad
+    out_ph += struct.pack("<IIIIIIII", t, off, pa, pa, len(d), m, f, 4 if t == 4 else 16)
+    out_data += d
+    off += len(d)
+hdr = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, loads[0][1], 52, 0, 0, 52, 32,
+                                                         len(phdrs), 40, 0, 0)
+open(dst, "wb").write(hdr + out_ph + out_data)
 PY
 
 install -m 0755 "$here"/dom0/init "$ROOT"/init

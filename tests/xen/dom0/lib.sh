@@ -359,7 +359,7 @@ xt_report_perf() {
   [ -n "$vpp" ] && xt_metric "$p-vgpu-vram-fill-per-4KiB-page" "$vpp" ns
   [ -n "$rpp" ] && xt_metric "$p-qemu-bochs-vram-fill-per-4KiB-page" "$rpp" ns
   [ -n "$vpp" ] && [ -n "$rpp" ] && [ "$rpp" -gt 0 ] &&
-    xt_metric "$p-vram-fill-vgpu/qemu" "$(awk -v a="$vpp" -v b="$rpp" 'BEGIN { printf "%.5f", a / b }')" ratio
+    xt_metric "$p-vram-fill-vgpu/qemu" "$(awk -v a="$vpp" -v b="$rpp" 'BEGIN { printf "%.3g", a / b }')" ratio
   grep -q '^GUEST-PERF ref-' "$log" || return 0
   for x in "vgpu-read:$v" "qemu-read:$r" "vgpu-fill:$vpp" "qemu-fill:$rpp"; do
     [ -n "${x#*:}" ] && [ "${x#*:}" -gt 0 ] || problems="$problems ${x%%:*}-missing;"

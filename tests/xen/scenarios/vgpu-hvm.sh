@@ -1,30 +1,36 @@
 # vGPU on an HVM guest (qemu-xen, hvmloader places the BARs). xvgpu-dm is started by the xl.cfg
 # device_model_override wrapper (xl-scripts/xvgpu-qemu-wrapper) as a second ioreq server beside qemu-xen, which also
-# emulates a bochs-display at 00:07.0 as the performance baseline (videoram=16 gives qemu-xen room in the domain's
-# memory limit for its 16 MiB VRAM; with vga="none" libxl would reserve none). One guest boot:
+# emulates a bochs-display at 00:07.0 as the performance reference (videoram=16 gives qemu-xen room in the domain's
+# memory limit for its 16 MiB VRAM; with vga="none" libxl would reserve none). xt_write_cfg boots the ELF kernel
+# through qemu-xen's PVH loader and puts the guest's vCPU on dom0's physical CPU (both: see there). The guest uses
+# vt.global_cursor_default=0 (the fbcon cursor would blink over the drawn pattern before the screenshot) and
+# iomem=relaxed (once bochs-drm holds the BARs, the workload's sysfs mmap of them is refused otherwise). One guest boot:
 #   hvm-vgpu-dm-started          the wrapper started xvgpu-dm for the domain before qemu-xen
 #   hvm-guest-runs               the guest prints the marker of this run's nonce
 #   hvm-vgpu-lspci               scenario 1: lspci -vvv shows 1234:1111 class 0300, its BARs, the MSI capability
-#   hvm-vgpu-vram-direct         VRAM written through BAR0 reads back intact (also: the performance figures)
+#   hvm-vgpu-vram-direct         VRAM written through BAR0 reads back intact
+#   hvm-perf-measured            performance side by side (vGPU against qemu-xen's bochs-display): register read and
+#                                VRAM fill per 4 KiB page were measured on both (figures non-zero, fills intact);
+#                                the figures and ratios are printed as metrics, not asserted
+#   hvm-hostile-guest            scenario 6: odd sizes, rep across BAR2's end, read-only config writes, junk engine
+#                                descriptors: conformant answers, xvgpu-dm survives
 #   hvm-bochs-binds              scenario 2: the guest's bochs DRM driver binds and gives a framebuffer
 #   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
 #   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
-#   hvm-hostile-guest            scenario 6: odd sizes, rep across BAR2's end, read-only config writes, junk engine
-#                                descriptors: conformant answers, xvgpu-dm survives
 #   hvm-destroy-mid-workload     scenario 5: xl destroy while the guest works; xvgpu-dm exits cleanly by itself
-# checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-bochs-binds
-# checks: hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload hvm-hostile-guest
+# checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
+# checks: hvm-hostile-guest hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 1500
+# timeout: 600
 . /etc/xentest/lib.sh
 name=vgpu-hvm
 type=simgpu-64
 nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 before=$(xt_available $type)
-xvgpuctl types 2>&1 | sed 's/^/[xvgpuctl types] /'
-XT_GUEST_CMDLINE="xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "lspci,perf,hostile,fbpattern,workload" \
+xt_pin_dom0
+XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0" \
+  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,fbpattern,workload" \
   "videoram = 16" \
   "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
   "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"
