@@ -81,6 +81,7 @@ class VgpuManager {
   void add_vendor(std::unique_ptr<VendorPlugin> plugin);
   // Resolves type (and optional pGPU) names to a physical GPU with room.
   std::pair<PhysicalGpu*, uint32_t> resolve(const VgpuConfig& config);
+  std::shared_ptr<Vgpu> create_vgpu_once(const VgpuConfig& config, const Platform& platform);
 
   mutable std::mutex mu_;
   HostAccounting accounting_;

@@ -321,13 +321,18 @@ TEST_F(FrontendOnXensim, HostileRequestsInTheSharedPageAreAnsweredCountedAndSurv
     slot.data_is_ptr = c.ptr ? 1 : 0;
     slot.df = c.df ? 1 : 0;
     slot.dir = IOREQ_READ;
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    slot.state = STATE_IOREQ_READY;
+    // The state byte (offset 30: state:4, data_is_ptr, dir, df) is shared with the server
+    // thread: atomic accesses, release publishing the request, acquire taking the answer.
+    std::atomic_ref<uint8_t> state(reinterpret_cast<uint8_t*>(&slot)[30]);
+    const uint8_t flags = state.load(std::memory_order_relaxed) & 0xf0;
+    state.store(static_cast<uint8_t>(flags | STATE_IOREQ_READY), std::memory_order_release);
     guest->mmio_read(dom, VcpuId{0}, kBar, 4);
-    ASSERT_TRUE(eventually([&] { return slot.state == STATE_IORESP_READY; }));
+    ASSERT_TRUE(
+        eventually([&] { return (state.load(std::memory_order_acquire) & 0xf) == STATE_IORESP_READY; }));
     EXPECT_EQ(slot.data, c.ptr ? c.data : ~uint64_t{0});
     EXPECT_EQ(fe->stats().refused_for(c.why), expected[c.why]) << to_string(c.why);
-    slot.state = STATE_IOREQ_NONE;  // Xen's part: consume the answer
+    state.store(static_cast<uint8_t>(flags | STATE_IOREQ_NONE),
+                std::memory_order_release);  // Xen consumes it
   }
   EXPECT_EQ(fe->stats().refused_total(), std::size(cases));
   // Nothing reached the device but vCPU 0's genuine reads; the server still serves.

@@ -175,12 +175,13 @@ class Server {
 
   void handle_slot(int vcpu) {
     auto* slot = static_cast<ioreq_t*>(iopage_) + vcpu;
-    if (__atomic_load_n(reinterpret_cast<uint8_t*>(slot) + 30, __ATOMIC_ACQUIRE) % 16 != STATE_IOREQ_READY)
-      return;
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // The state byte is shared with Xen: atomic accesses only (acquire: the request before it).
+    auto* state = reinterpret_cast<uint8_t*>(slot) + 30;
+    const uint8_t flags = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+    if (flags % 16 != STATE_IOREQ_READY) return;
     ioreq_t req;
     std::memcpy(&req, slot, sizeof req);  // copy once
-    slot->state = STATE_IOREQ_INPROCESS;
+    __atomic_store_n(state, static_cast<uint8_t>((flags & 0xf0) | STATE_IOREQ_INPROCESS), __ATOMIC_RELAXED);
     stats_->ioreqs++;
     uint64_t answer = req.data;
     switch (req.type) {
@@ -203,9 +204,9 @@ class Server {
         stats_->errors++;
         break;
     }
-    slot->data = answer;
-    std::atomic_thread_fence(std::memory_order_release);
-    slot->state = STATE_IORESP_READY;
+    __atomic_store_n(&slot->data, answer, __ATOMIC_RELAXED);
+    // Release: the data before the state.
+    __atomic_store_n(state, static_cast<uint8_t>((flags & 0xf0) | STATE_IORESP_READY), __ATOMIC_RELEASE);
     xenevtchn_notify(xce_, vcpu_port_[static_cast<size_t>(vcpu)]);
   }
 

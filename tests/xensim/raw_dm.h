@@ -116,9 +116,8 @@ class RawDm {
   // The normal answer: INPROCESS, data, IORESP_READY, notify.
   void respond(unsigned v, uint64_t data, bool notify = true) {
     set_state(&page[v], STATE_IOREQ_INPROCESS);
-    page[v].data = data;
-    std::atomic_thread_fence(std::memory_order_release);
-    set_state(&page[v], STATE_IORESP_READY);
+    __atomic_store_n(&page[v].data, data, __ATOMIC_RELAXED);
+    set_state(&page[v], STATE_IORESP_READY);  // release: the data before the state
     if (notify) xenevtchn_notify(xce, ports[v]);
   }
   // Answers the next request on v with f(req), returns the request.
