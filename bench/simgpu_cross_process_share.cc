@@ -66,7 +66,7 @@ bool set_knob(TestHost& host, TestInstance* inst, uint32_t knob, int64_t value) 
   xvgpu_knob_value k{knob, 0, value, nullptr};
   xvgpu_error err{};
   if (host.ops(inst).knob_set(inst->vgpu_data, &k, &err) != 0) {
-    std::fprintf(stderr, "knob_set: %s\n", err.message);
+    (void)std::fprintf(stderr, "knob_set: %s\n", err.message);
     return false;
   }
   return true;
@@ -77,7 +77,7 @@ int guest_process(Board& board, int me, uint32_t job_bytes) {
   TestHost host(64u << 20);
   xvgpu_error err{};
   if (host.load(simgpu_vendor(), &err) != 0) {
-    std::fprintf(stderr, "guest %d: load: %s\n", me, err.message);
+    (void)std::fprintf(stderr, "guest %d: load: %s\n", me, err.message);
     return 1;
   }
   const Knobs k0 = board.knobs[0][me];
@@ -87,7 +87,7 @@ int guest_process(Board& board, int me, uint32_t job_bytes) {
                                     xvgpu_knob_value{kKnobPriority, 0, k0.priority, nullptr}},
                                    &rc, &err);
   if (inst == nullptr || host.start(inst) != 0) {
-    std::fprintf(stderr, "guest %d: create: %s\n", me, err.message);
+    (void)std::fprintf(stderr, "guest %d: create: %s\n", me, err.message);
     return 1;
   }
   Ring ring = setup_ring(host, inst, TestHost::kRamBase, kRingSize, 0);
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
   const uint32_t job_bytes = (argc > 2 ? static_cast<uint32_t>(std::atoi(argv[2])) : 256) * 1024;
   if (seconds <= 0 || job_bytes == 0 || job_bytes > (16u << 20)) {
-    std::fprintf(stderr, "usage: %s [seconds > 0] [copy KiB 1..16384]\n", argv[0]);
+    (void)std::fprintf(stderr, "usage: %s [seconds > 0] [copy KiB 1..16384]\n", argv[0]);
     return 2;
   }
   std::filesystem::path temp_state;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     std::perror("mmap");
     return 1;
   }
-  auto* board = new (mem) Board;
+  auto* board = new (mem) Board;  // NOLINT(cppcoreguidelines-owning-memory): lives in the mapping
   board->knobs[0][0] = {100, 0};
   board->knobs[0][1] = {300, 0};
   board->knobs[1][0] = {300, 0};
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     if (pids[me] == 0) ::_exit(guest_process(*board, me, job_bytes));
   }
   const auto fail = [&](const char* what) {
-    std::fprintf(stderr, "%s\n", what);
+    (void)std::fprintf(stderr, "%s\n", what);
     for (const pid_t p : pids) ::kill(p, SIGKILL);
     return 1;
   };

@@ -67,7 +67,7 @@ class Shared {
   Shared() {
     void* p = ::mmap(nullptr, sizeof(Control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
-    ctl_ = new (p) Control;
+    ctl_ = new (p) Control;  // NOLINT(cppcoreguidelines-owning-memory): lives in the mapping
   }
   ~Shared() { ::munmap(ctl_, sizeof(Control)); }
   Shared(const Shared&) = delete;
@@ -86,10 +86,10 @@ pid_t spawn(const std::function<void()>& body) {
     try {
       body();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "child %d: %s\n", ::getpid(), e.what());
+      (void)std::fprintf(stderr, "child %d: %s\n", ::getpid(), e.what());
       rc = 1;
     }
-    std::fflush(stderr);
+    (void)std::fflush(stderr);
     ::_exit(rc);
   }
   return pid;
@@ -141,7 +141,7 @@ struct Contender {
   std::function<void(EngineArbiter&, EngineArbiter::Id)> then;
 };
 
-pid_t start_contender(const fs::path& file, Shared& ctl, Contender c) {
+pid_t start_contender(const fs::path& file, Shared& ctl, const Contender& c) {
   return spawn([&file, &ctl, c] {
     auto arb = EngineArbiter::open_shared(file);
     const auto id = arb->add(c.weight, c.priority);
