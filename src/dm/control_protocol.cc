@@ -98,6 +98,38 @@ bool MessageStream::read(nlohmann::json& out, std::chrono::milliseconds timeout)
   }
 }
 
+MessageStream::Fill MessageStream::read_available(nlohmann::json& out, std::size_t max_bytes) {
+  bool eof = false;
+  while (inbuf_.find('\n') == std::string::npos && !eof) {
+    if (inbuf_.size() > max_bytes) {
+      throw ControlError("transport", "control request too large (over " + std::to_string(max_bytes) +
+                                          " bytes without a newline)");
+    }
+    std::array<char, 65536> chunk{};
+    const ssize_t n = ::recv(fd_.get(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      inbuf_.append(chunk.data(), static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      eof = true;
+    } else if (errno == EAGAIN) {
+      return Fill::Partial;
+    } else if (errno != EINTR) {
+      throw ControlError("transport", std::string("read from control socket: ") + std::strerror(errno));
+    }
+  }
+  const auto nl = inbuf_.find('\n');
+  if (nl == std::string::npos) {
+    if (inbuf_.empty()) return Fill::Closed;
+    throw ControlError("transport", "control connection closed inside a message");
+  }
+  if (nl > max_bytes) throw ControlError("transport", "control request too large");
+  const std::string line = inbuf_.substr(0, nl);
+  inbuf_.erase(0, nl + 1);
+  out = nlohmann::json::parse(line, nullptr, false);
+  if (out.is_discarded()) throw ControlError("transport", "malformed JSON message on control socket");
+  return Fill::Message;
+}
+
 Client::Client(const std::string& path, std::chrono::milliseconds timeout)
     : stream_(connect_unix(path)), timeout_(timeout) {}
 

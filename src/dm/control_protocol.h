@@ -71,6 +71,13 @@ class MessageStream {
   void write(const nlohmann::json& msg, std::chrono::milliseconds timeout);
   // Returns false on a clean EOF before any byte of a message.
   bool read(nlohmann::json& out, std::chrono::milliseconds timeout);
+  // For a server multiplexing many clients: consumes what the socket holds now without
+  // waiting. Message: `out` holds the next message; Partial: no whole message yet; Closed: clean
+  // EOF between messages. Throws ControlError("transport") on I/O errors, EOF inside a message,
+  // bad JSON, or more than max_bytes buffered without a newline.
+  enum class Fill { Message, Partial, Closed };
+  Fill read_available(nlohmann::json& out, std::size_t max_bytes);
+  [[nodiscard]] std::size_t buffered_bytes() const { return inbuf_.size(); }
   // True when a whole message already sits in the buffer (a client pipelined requests).
   [[nodiscard]] bool has_buffered_message() const { return inbuf_.find('\n') != std::string::npos; }
   [[nodiscard]] int fd() const { return fd_.get(); }

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/rate_limited_log.h"
 #include "dm/control_protocol.h"
 
 namespace xvgpu::control {
@@ -21,6 +22,9 @@ namespace {
 
 constexpr auto kMessageTimeout = std::chrono::seconds(2);
 constexpr std::size_t kMaxClients = 16;
+// Requests are small (the biggest is a hot-add spec); replies may be large (screenshots).
+constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 20;
+constexpr auto kRequestDeadline = std::chrono::seconds(10);
 
 sockaddr_un address_of(const std::string& path) {
   sockaddr_un addr{};
@@ -120,52 +124,75 @@ nlohmann::json ControlServer::dispatch(const nlohmann::json& request) const {
 }
 
 void ControlServer::serve() {
-  std::list<std::unique_ptr<MessageStream>> clients;
+  struct Conn {
+    std::unique_ptr<MessageStream> stream;
+    std::chrono::steady_clock::time_point partial_since;  // valid while a request is incomplete
+  };
+  std::list<Conn> clients;
+  RateLimiter limiter;
+  // One connection never holds up another: requests are read as they arrive (never waiting
+  // for the rest of one), a request is bounded, and a client stuck inside one is dropped.
   while (!stopping_.load()) {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd_.get(), POLLIN, 0});
     fds.push_back({listen_fd_.get(), POLLIN, 0});
-    for (const auto& c : clients) fds.push_back({c->fd(), POLLIN, 0});
-    const int rc = ::poll(fds.data(), fds.size(), -1);
+    for (const auto& c : clients) fds.push_back({c.stream->fd(), POLLIN, 0});
+    const int rc = ::poll(fds.data(), fds.size(), clients.empty() ? -1 : 1000);
     if (rc < 0) {
       if (errno == EINTR) continue;
       spdlog::error("control server: poll: {}", std::strerror(errno));
       return;
     }
     if (fds[0].revents != 0) return;
-    if ((fds[1].revents & POLLIN) != 0) {
+    // Every pending connection at once (a flood must not fill the backlog for later clients).
+    for (bool more = (fds[1].revents & POLLIN) != 0; more;) {
       UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      more = static_cast<bool>(conn);
       if (conn && clients.size() < kMaxClients) {
         ucred cred{};
         socklen_t len = sizeof(cred);
         if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
           spdlog::debug("control connection from pid {} uid {}", cred.pid, cred.uid);
         }
-        clients.push_back(std::make_unique<MessageStream>(std::move(conn)));
+        clients.push_back({std::make_unique<MessageStream>(std::move(conn)), {}});
       } else if (conn) {
-        spdlog::warn("control server: too many connections, refusing one");
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn,
+                          "control server: too many connections ({}), refusing one", kMaxClients);
       }
     }
+    const auto now = std::chrono::steady_clock::now();
     std::size_t i = 2;
     for (auto it = clients.begin(); it != clients.end(); ++i) {
-      if (i >= fds.size() || fds[i].revents == 0) {
-        ++it;
-        continue;
-      }
+      MessageStream& stream = *it->stream;
       bool keep = true;
       try {
-        do {
-          nlohmann::json request;
-          if (!(*it)->read(request, kMessageTimeout)) {
-            keep = false;
-            break;
+        if (i < fds.size() && fds[i].revents != 0) {
+          for (;;) {
+            nlohmann::json request;
+            const auto fill = stream.read_available(request, kMaxRequestBytes);
+            if (fill == MessageStream::Fill::Closed) {
+              keep = false;
+              break;
+            }
+            if (fill == MessageStream::Fill::Partial) break;
+            const bool named = request.is_object() && request.contains("cmd") && request["cmd"].is_string();
+            spdlog::debug("control request: {}", named ? request["cmd"].get<std::string>() : "?");
+            stream.write(dispatch(request), kMessageTimeout);
+            it->partial_since = {};  // whatever follows is a new request
           }
-          spdlog::debug("control request: {}",
-                        request.is_object() ? request.value("cmd", std::string("?")) : "?");
-          (*it)->write(dispatch(request), kMessageTimeout);
-        } while ((*it)->has_buffered_message());
+          if (stream.buffered_bytes() == 0) {
+            it->partial_since = {};
+          } else if (it->partial_since == std::chrono::steady_clock::time_point{}) {
+            it->partial_since = now;  // a request started: it has kRequestDeadline to complete
+          }
+        }
+        if (keep && stream.buffered_bytes() != 0 &&
+            it->partial_since != std::chrono::steady_clock::time_point{} &&
+            now - it->partial_since > kRequestDeadline) {
+          throw ControlError("transport", "control client stalled inside a request");
+        }
       } catch (const std::exception& e) {
-        spdlog::debug("control connection dropped: {}", e.what());
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "control connection dropped: {}", e.what());
         keep = false;
       }
       it = keep ? std::next(it) : clients.erase(it);

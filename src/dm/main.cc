@@ -24,9 +24,12 @@
 #include "dm/pidfile.h"
 #include "dm/privileges.h"
 #include "dm/seccomp_policy.h"
+#include "dm/server_record.h"
 #include "dm/vgpu_plan.h"
+#include "gpu/host_accounting.h"
 #include "gpu/vgpu_manager.h"
 #include "ioreq/frontend.h"
+#include "ioreq/stale_ioreq_server.h"
 #include "ioreq/xenstore_state.h"
 
 extern "C" int xvgpu_simgpu_register_builtin(void);
@@ -71,6 +74,23 @@ void destroy_all(gpu::VgpuManager& manager) noexcept {
       spdlog::info("vGPU {} destroyed", uuid);
     } catch (const std::exception& e) {
       spdlog::error("destroying vGPU {}: {}", uuid, e.what());
+    }
+  }
+}
+
+// A device model killed while serving this domain left its ioreq server registered with Xen,
+// which would wait for it on every INVALIDATE broadcast: remove it before serving.
+void remove_stale_servers(Domid domid) {
+  for (const auto& s : find_stale_servers(gpu::HostAccounting::default_state_dir(), domid)) {
+    try {
+      if (ioreq::destroy_stale_ioreq_server(domid, s.id)) {
+        spdlog::warn("destroyed ioreq server {} of domain {} left behind by xvgpu-dm pid {} (killed)", s.id,
+                     domid.value, s.pid);
+      }
+      std::error_code ec;
+      std::filesystem::remove(s.file, ec);
+    } catch (const std::exception& e) {
+      spdlog::warn("stale ioreq server {} of domain {}: {}", s.id, domid.value, e.what());
     }
   }
 }
@@ -133,8 +153,10 @@ int run(int argc, char** argv) {
   if (std::string why; !xs.open(why)) spdlog::warn("xenstore state key not written: {}", why);
 
   std::optional<ioreq::Frontend> frontend;
+  std::optional<ServerRecord> server_record;
   int exit_code = kExitOk;
   try {
+    remove_stale_servers(o.domid);
     ioreq::FrontendOptions fo;
     fo.direct_memory_bytes = direct_bytes;
     // Not xentoolcore_restrict_all(): it would also cut our xenstore connection (libxenstore
@@ -144,6 +166,12 @@ int run(int argc, char** argv) {
     fo.emulate_pci_cf8 = o.emulate_pci_cf8;
     frontend.emplace(o.domid, fo);
     spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
+    try {
+      server_record.emplace(gpu::HostAccounting::default_state_dir(), o.domid, frontend->server_id());
+    } catch (const std::exception& e) {
+      spdlog::warn("ioreq server not recorded ({}): after a crash, a new instance cannot remove it",
+                   e.what());
+    }
 
     std::optional<control::ControlServer> control;
     std::optional<PidFile> pidfile;

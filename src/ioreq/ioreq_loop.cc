@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "common/rate_limited_log.h"
+
 #include "ioreq/barriers.h"
 #include "ioreq/buffered_ring.h"
 
@@ -28,6 +30,8 @@ void add_fd(int epoll, int fd, Tag tag) {
   ev.data.u64 = tag;
   check_errno(::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl(ADD)");
 }
+
+RateLimiter notify_log;  // failed notifications (one device model serves one domain)
 }  // namespace
 
 IoreqLoop::IoreqLoop(IoreqServer& server, xenevtchn_handle* xce, RequestDispatcher& dispatcher,
@@ -103,8 +107,17 @@ bool IoreqLoop::serve_slot(unsigned v, gpu::IoHandler& handler) {
   std::atomic_ref<uint64_t>(slot->data).store(data, std::memory_order_relaxed);
   write_barrier();  // data before state: Xen reads data once it sees IORESP_READY
   state.store(static_cast<uint8_t>((flags & ~kStateMask) | STATE_IORESP_READY), std::memory_order_relaxed);
-  if (xenevtchn_notify(xce_, server_.vcpu_port(v)) != 0) {
+  // A lost notification leaves the vCPU blocked forever (Xen re-reads the state only on an
+  // event): try again before giving up, and say so.
+  for (int attempt = 0; xenevtchn_notify(xce_, server_.vcpu_port(v)) != 0; ++attempt) {
+    const int e = errno;
     stats_.hypervisor_errors.fetch_add(1);
+    XVGPU_LOG_LIMITED(notify_log, spdlog::level::err, "dom{}: xenevtchn_notify for vCPU {} failed{}: {}",
+                      server_.domid().value, v, attempt < 2 ? ", retrying" : "; the vCPU may stay blocked",
+                      std::strerror(e));
+    if (attempt == 2) {
+      break;
+    }
   }
   return true;
 }
