@@ -609,13 +609,19 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
     acc.vcpu = vcpu.value;
     const uint64_t piece_ones = all_ones(piece.size);
     if (is_write) {
-      if (ops.write(vendor_data_, &acc, (value >> piece.shift) & piece_ones) < 0) {
+      if (const int rc = ops.write(vendor_data_, &acc, (value >> piece.shift) & piece_ones); rc < 0) {
         ++counters_.vendor_errors;
+        XVGPU_LOG_LIMITED(vendor_log_, spdlog::level::warn,
+                          "vGPU {}: vendor failed guest write of BAR {} offset {:#x} size {}: {} (dropped)",
+                          uuid_, acc.region, acc.offset, acc.size, std::strerror(-rc));
       }
     } else {
       uint64_t v = 0;
-      if (ops.read(vendor_data_, &acc, &v) < 0) {
+      if (const int rc = ops.read(vendor_data_, &acc, &v); rc < 0) {
         ++counters_.vendor_errors;
+        XVGPU_LOG_LIMITED(vendor_log_, spdlog::level::warn,
+                          "vGPU {}: vendor failed guest read of BAR {} offset {:#x} size {}: {} (all ones)",
+                          uuid_, acc.region, acc.offset, acc.size, std::strerror(-rc));
         v = piece_ones;
       }
       result |= (v & piece_ones) << piece.shift;

@@ -95,8 +95,17 @@ inline int count_fds(pid_t pid) {
   return n;
 }
 
+// Running (an exited child not yet reaped is a zombie: not alive).
 inline bool alive(pid_t pid) {
-  return ::kill(pid, 0) == 0;
+  if (::kill(pid, 0) != 0) return false;
+  const std::string stat = [&] {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(f, line);
+    return line;
+  }();
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
 }
 
 template <typename Pred>
