@@ -38,9 +38,9 @@ cp -a /usr/share/qemu/keymaps "$ROOT"/usr/share/qemu/
 
 add_modules "$kver" /etc/xentest/dom0-modules xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs
 
-# The guest kernel (the same Debian kernel boots as PVH and HVM guest). HVM boots the bzImage through qemu-xen; a
-# PVH guest gets the ELF inside it, unpacked here once: unpacking the xz payload in dom0 under TCG takes seconds.
-add_file "/boot/vmlinuz-$kver" /var/lib/xentest/vmlinuz
+# The guest kernel (the same Debian kernel boots as PVH and HVM guest): the ELF inside the bzImage, unpacked here once
+# (unpacking the xz payload in dom0 under TCG takes seconds); HVM guests get it repackaged below.
+mkdir -p "$ROOT"/var/lib/xentest
 python3 - "/boot/vmlinuz-$kver" "$ROOT"/var/lib/xentest/vmlinux <<'PY'
 import gzip, lzma, sys
 data = open(sys.argv[1], "rb").read()
