@@ -25,6 +25,13 @@ if [[ -z "$kver" || ! -e /lib/modules/$kver/build/Makefile ]]; then
   exit $skip_rc
 fi
 mkdir -p "$work"
+# Up to date when the sources, the kernel and its headers are those of the last build (the CMake target runs this
+# script on every build: a new guest kernel must not leave a module with the old vermagic behind).
+stamp="$kver $(cat "$src/xt_engine.c" "$src/Kbuild" "$0" | sha256sum | cut -c1-16) $(stat -c %Y "/lib/modules/$kver/build/Makefile")"
+if [[ -f "$out/xt_engine.ko" && -f "$work/stamp" && "$(cat "$work/stamp")" == "$stamp" ]]; then
+  exit 0
+fi
+rm -f "$work/stamp"
 cp "$src/xt_engine.c" "$src/Kbuild" "$work/"
 if ! make -s -C "/lib/modules/$kver/build" M="$work" modules >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
@@ -42,4 +49,5 @@ fi
 # Without debug info (400 KB -> ~30 KB): the HVM guest image is loaded byte by byte through fw_cfg.
 strip --strip-debug -o "$out/xt_engine.ko.tmp" "$work/xt_engine.ko"
 mv -f "$out/xt_engine.ko.tmp" "$out/xt_engine.ko"
+echo "$stamp" >"$work/stamp"
 echo "build-kmod: xt_engine.ko for $kver"
