@@ -144,22 +144,6 @@ void ControlServer::serve() {
       return;
     }
     if (fds[0].revents != 0) return;
-    // Every pending connection at once (a flood must not fill the backlog for later clients).
-    for (bool more = (fds[1].revents & POLLIN) != 0; more;) {
-      UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-      more = static_cast<bool>(conn);
-      if (conn && clients.size() < kMaxClients) {
-        ucred cred{};
-        socklen_t len = sizeof(cred);
-        if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-          spdlog::debug("control connection from pid {} uid {}", cred.pid, cred.uid);
-        }
-        clients.push_back({std::make_unique<MessageStream>(std::move(conn)), {}});
-      } else if (conn) {
-        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn,
-                          "control server: too many connections ({}), refusing one", kMaxClients);
-      }
-    }
     const auto now = std::chrono::steady_clock::now();
     std::size_t i = 2;
     for (auto it = clients.begin(); it != clients.end(); ++i) {
@@ -196,6 +180,23 @@ void ControlServer::serve() {
         keep = false;
       }
       it = keep ? std::next(it) : clients.erase(it);
+    }
+    // New connections after the existing ones were served (and closed ones dropped).
+    // Every pending connection at once (a flood must not fill the backlog for later clients).
+    for (bool more = (fds[1].revents & POLLIN) != 0; more;) {
+      UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      more = static_cast<bool>(conn);
+      if (conn && clients.size() < kMaxClients) {
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+          spdlog::debug("control connection from pid {} uid {}", cred.pid, cred.uid);
+        }
+        clients.push_back({std::make_unique<MessageStream>(std::move(conn)), {}});
+      } else if (conn) {
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn,
+                          "control server: too many connections ({}), refusing one", kMaxClients);
+      }
     }
   }
 }

@@ -23,6 +23,7 @@
 #include "dm/dm_options.h"
 #include "dm/pidfile.h"
 #include "dm/privileges.h"
+#include "dm/resource_limits.h"
 #include "dm/seccomp_policy.h"
 #include "dm/server_record.h"
 #include "dm/vgpu_plan.h"
@@ -30,6 +31,7 @@
 #include "gpu/vgpu_manager.h"
 #include "ioreq/frontend.h"
 #include "ioreq/stale_ioreq_server.h"
+#include "ioreq/xen_ioctls.h"
 #include "ioreq/xenstore_state.h"
 
 extern "C" int xvgpu_simgpu_register_builtin(void);
@@ -187,13 +189,22 @@ int run(int argc, char** argv) {
                       [&commands](const nlohmann::json& req) { return commands.handle(req); });
       control->start();
       pidfile.emplace(o.pidfile);
+      if (o.chroot_dir && !o.runas) {
+        spdlog::warn("--chroot without --runas: a process that stays root can leave a chroot");
+      }
       drop_privileges(o.chroot_dir, o.runas);
+      apply_serving_resource_limits();
       // Set-up is over: from here on only what serving the guest needs (docs/security.md).
       if (o.seccomp != SeccompMode::Off) {
-        install_seccomp_policy({.on_violation = o.seccomp == SeccompMode::Kill
-                                                    ? SeccompViolation::KillProcess
-                                                    : SeccompViolation::ErrnoAndLog});
+        SeccompOptions so;
+        so.on_violation =
+            o.seccomp == SeccompMode::Kill ? SeccompViolation::KillProcess : SeccompViolation::ErrnoAndLog;
+        for (const auto& i : ioreq::xen_serving_ioctls()) so.allowed_ioctls.push_back(i.request);
+        install_seccomp_policy(so);
       }
+      spdlog::info("privileges: uid {} gid {}{}, limits set, seccomp {}", ::getuid(), ::getgid(),
+                   o.chroot_dir ? ", chroot " + *o.chroot_dir : "",
+                   o.seccomp == SeccompMode::Off ? "off" : (o.seccomp == SeccompMode::Kill ? "kill" : "log"));
       xs.set_running(::getpid(), o.control_socket);
       spdlog::info("ready: control socket {}, pidfile {}{}", o.control_socket, o.pidfile,
                    xs.connected() ? ", xenstore " + xs.node() + "/state=running" : "");

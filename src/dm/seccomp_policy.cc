@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <ucontext.h>
@@ -24,9 +25,10 @@ constexpr const char* kAllowed[] = {
     // I/O on descriptors already open, and the files host-wide accounting keeps under /run/xvgpu.
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "openat", "newfstatat", "fstat",
     "statx", "lseek", "fcntl", "flock", "getdents64", "unlink", "unlinkat", "renameat", "rename", "dup",
-    "dup3", "pipe2", "ioctl",  // ioctl: privcmd/evtchn/gntdev requests of the Xen libraries
-    // Memory (mmap/mprotect only without PROT_EXEC: see below).
-    "munmap", "mremap", "madvise", "brk", "membarrier",
+    "dup3", "pipe2",
+    // Memory (mmap/mprotect only without PROT_EXEC: see below). mlock: libxencall's hypercall
+    // buffers when /dev/xen/hypercall is missing (bounded by RLIMIT_MEMLOCK).
+    "munmap", "mremap", "madvise", "brk", "membarrier", "mlock", "munlock",
     // Waiting, threads, time.
     "poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1",
     "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd4", "futex",
@@ -116,7 +118,7 @@ uint32_t default_action(SeccompViolation v) {
 
 std::vector<std::string> seccomp_allowed_syscalls() {
   std::vector<std::string> out(std::begin(kAllowed), std::end(kAllowed));
-  for (const char* s : {"mmap", "mprotect", "clone", "socket", "socketpair", "tgkill", "prlimit64"})
+  for (const char* s : {"mmap", "mprotect", "clone", "socket", "socketpair", "tgkill", "prlimit64", "ioctl"})
     out.emplace_back(s);
   return out;
 }
@@ -153,6 +155,16 @@ void install_seccomp_policy(const SeccompOptions& options) {
   check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                          arg(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(::getpid()))),
         "tgkill");
+  // ioctl: only the requests the caller names (the Xen libraries' serving requests, from
+  // ioreq::xen_serving_ioctls()) and asking whether a descriptor is a terminal (glibc's isatty,
+  // stdio). The kernel sees the request as 32 bits: compare exactly those.
+  std::vector<unsigned long> ioctls = options.allowed_ioctls;
+  ioctls.push_back(TCGETS);
+  for (const unsigned long request : ioctls) {
+    check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                           arg(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, request & 0xffffffffu)),
+          "ioctl");
+  }
   // Reading resource limits only, never raising them.
   check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, arg(2, SCMP_CMP_EQ, 0)), "prlimit64");
 

@@ -22,6 +22,8 @@ struct SeccompOptions {
   SeccompViolation on_violation = SeccompViolation::KillProcess;
   // Where ErrnoAndLog reports (written from the SIGSYS handler with write(2), rate-limited).
   int log_fd = 2;
+  // The ioctl requests allowed (besides TCGETS); every other request is a violation.
+  std::vector<unsigned long> allowed_ioctls;
 };
 
 // Installs the filter on every thread of the process (TSYNC) and sets no_new_privs. Throws

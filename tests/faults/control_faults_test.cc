@@ -41,6 +41,17 @@ class ControlFaults : public DmFaults {
     EXPECT_EQ(r["vgpus"][0]["uuid"], kUuid) << r.dump();
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   }
+  bool serves_soon() {
+    return eventually(
+        [&] {
+          try {
+            return timed_status() < 1000ms;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        3s);
+  }
   // True once the daemon closed its end (a read returns EOF).
   static bool closed_by_peer(int fd, std::chrono::milliseconds limit) {
     pollfd p{fd, POLLIN, 0};
@@ -81,7 +92,9 @@ TEST_F(ControlFaults, ClientsVanishingMidRequestAreForgotten) {
     UniqueFd b = connect_raw();
     send_all(b.get(), R"({"cmd":"stats")");  // half a request, then gone
   }
-  EXPECT_LT(timed_status(), 1000ms);
+  // Connections beyond the 16 the daemon keeps are refused while the flood lasts; it serves
+  // again as soon as it has seen the vanished ones go.
+  EXPECT_TRUE(serves_soon());
   EXPECT_TRUE(eventually([&] { return count_fds(dm_pid()) == base_fds_; }, 2s))
       << count_fds(dm_pid()) << " fds, baseline " << base_fds_;
   expect_healthy_and_clean_exit();
@@ -129,15 +142,7 @@ TEST_F(ControlFaults, TooManyConnectionsAreRefusedAndServingResumes) {
   EXPECT_TRUE(eventually([&] { return log().find("too many connections") != std::string::npos; }, 2s))
       << log();
   hogs.clear();
-  EXPECT_TRUE(eventually(
-      [&] {
-        try {
-          return timed_status() < 1000ms;
-        } catch (const std::exception&) {
-          return false;
-        }
-      },
-      3s));
+  EXPECT_TRUE(serves_soon());
   EXPECT_TRUE(eventually([&] { return count_fds(dm_pid()) == base_fds_; }, 2s));
   expect_healthy_and_clean_exit();
 }
