@@ -5,7 +5,7 @@
 #
 # Usage: scripts/ci-sanitizers.sh [asan|tsan|all]   (default all)
 # Env:   JOBS (default 2), CC/CXX (default gcc/g++; clang works too), BUILD_ROOT (default the repo),
-#        TSAN_TESTS (ctest -R pattern of the concurrent tests, default below).
+#        TSAN_OPTIONS (default: reports to files, checked after the run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
@@ -15,14 +15,21 @@ gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 export CC=${CC:-gcc} CXX=${CXX:-g++}
 
-# Tests that run several threads or processes against each other: vCPU threads on the ioreq
-# loop, the xensim host, the core's worker and host accounting, simgpu's engine and arbiter.
-TSAN_TESTS=${TSAN_TESTS:-'Concurren|Vcpus|Thread|Worker|Engine|Arbiter|FairShare|HostAccounting|FrontendOnXensim|CrossProcess|Xensim.*Block|Lifecycle'}
+# ThreadSanitizer runs every test of the suites whose code runs threads or processes against
+# each other (vCPU threads on the ioreq loop, the xensim host and daemon, the core's worker and
+# host accounting, simgpu's engine, fair share and arbiter) plus the load test at a reduced size.
+# The gtest suites are listed from the built executables, so new tests are included by themselves.
+TSAN_GTESTS=(tests/xensim/xensim_unit_tests tests/xensim/xensim_process_tests tests/ioreq/ioreq_xensim_tests
+  tests/gpu/gpu_unit_tests tests/simgpu/simgpu_tests tests/simgpu/simgpu_xensim_tests)
+TSAN_EXTRA_TESTS='^load\.xensim_8x2_20k$'
 
 # Sanitizer runtime options: fail the test on the first report, and make sure leaks count.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# TSan: every report also goes to a file (children too: xensimd, echo servers, xvgpu-dm), and
+# any file fails the job even when the test that spawned the process did not notice.
+tsan_reports=${TMPDIR:-/tmp}/xvgpu-tsan-reports.$$
+export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1:log_path=$tsan_reports/report}
 
 configure() {  # dir sanitizers
   # -O1 with line tables: sanitizer builds compile about twice as fast as -O2 -g and still run fast.
@@ -61,19 +68,29 @@ run_asan() {
 run_tsan() {
   local dir=$root/build-san-tsan start=$SECONDS
   configure "$dir" thread
-  # Only what the concurrent tests need (and the echo server the cross-process test starts).
-  local targets=(xensim_unit_tests xensim_process_tests xensim_echo_server gpu_unit_tests simgpu_tests)
-  local avail
-  avail=$(cmake --build "$dir" --target help 2>/dev/null || true)
-  local t build=()
-  for t in "${targets[@]}" ioreq_xensim_tests ioreq_unit_tests simgpu_xensim_tests; do
-    grep -qE "(^|[ /])$t(:| )" <<<"$avail" && build+=("$t")
+  # Only what the concurrent tests need: their executables, and the daemon, libraries, echo
+  # server and production device model the cross-process tests and the load test start.
+  local targets=(xensim_unit_tests xensim_process_tests xensim_echo_server xensimd xensim xensim_libs
+    ioreq_xensim_tests gpu_unit_tests simgpu_tests simgpu_xensim_tests xvgpu-dm xvgpu-xensim-load)
+  cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
+  local exe suites=()
+  for exe in "${TSAN_GTESTS[@]}"; do
+    mapfile -t -O "${#suites[@]}" suites < <("$dir/$exe" --gtest_list_tests | sed -n 's/^\([^ #][^ ]*\)\..*$/\1/p')
   done
-  cmake --build "$dir" -j"$jobs" --target "${build[@]}"
-  # ctest lists every registered test; those whose executable we did not build would fail, so the
-  # pattern and the built set must agree: -R picks the concurrent ones among the built suites.
-  (cd "$dir" && ctest -R "$TSAN_TESTS" -LE '^xen$' -j"$jobs" --output-on-failure --timeout 300)
-  echo "ci-sanitizers: tsan passed in $((SECONDS - start)) s"
+  local pattern
+  pattern="^($(IFS='|'; echo "${suites[*]}"))\\.|$TSAN_EXTRA_TESTS"
+  rm -rf "$tsan_reports"
+  mkdir -p "$tsan_reports"
+  local rc=0
+  (cd "$dir" && ctest -R "$pattern" -LE '^xen$' -j"$jobs" --output-on-failure --timeout 300) || rc=$?
+  if compgen -G "$tsan_reports/report*" >/dev/null; then
+    echo "ci-sanitizers: ThreadSanitizer reports:" >&2
+    cat "$tsan_reports"/report* >&2
+    rc=1
+  fi
+  rm -rf "$tsan_reports"
+  [[ $rc -eq 0 ]] || { echo "ci-sanitizers: tsan FAILED" >&2; return 1; }
+  echo "ci-sanitizers: tsan passed (${#suites[@]} suites + load test, no reports) in $((SECONDS - start)) s"
 }
 
 case $what in

@@ -18,6 +18,7 @@
 // per-domain requests served within the window until the first domain completed.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ class Process {
   Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed or killed load program
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd >= 0) {
         ::dup2(fd, 1);
@@ -189,8 +191,9 @@ struct Domain {
   uint64_t ioreqs_before = 0;
   std::atomic<uint64_t> served{0};  // requests answered so far (all vCPUs)
   std::atomic<unsigned> vcpus_left{0};
-  double finished_s = 0;       // when its last vCPU completed its quota
-  std::vector<uint64_t> jobs;  // per vGPU, doorbells rung (one MSI each)
+  std::atomic<bool> dead{false};  // its device model died or the domain is gone: stop driving it
+  double finished_s = 0;          // when its last vCPU completed its quota
+  std::vector<uint64_t> jobs;     // per vGPU, doorbells rung (one MSI each)
   std::vector<uint32_t> bar0_programmed;
   uint64_t requests = 0;
 };
@@ -238,7 +241,7 @@ class Load {
     const std::vector<std::string> env{"LD_LIBRARY_PATH=" + o_.libdir, "XENSIM_SOCKET=" + socket_,
                                        "XVGPU_STATE_DIR=" + dir_ + "/state", "XVGPU_SIMGPU=" + simgpus};
     daemon_ = std::make_unique<Process>(
-        std::vector<std::string>{o_.xensimd, "--socket", socket_, "--hang-timeout-ms", "5000"}, env,
+        std::vector<std::string>{o_.xensimd, "--socket", socket_, "--hang-timeout-ms", "30000"}, env,
         dir_ + "/xensimd.log");
     for (int i = 0; i < 1000 && !xensim::connect_socket(socket_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -317,9 +320,19 @@ class Load {
     a.addr = addr;
     a.size = size;
     a.data = data;
-    const auto r = guest_->access(d.id, VcpuId{v}, a);
+    xensim::AccessResult r;
+    try {
+      r = guest_->access(d.id, VcpuId{v}, a);
+    } catch (const std::exception& e) {  // ESRCH once the domain is gone
+      d.dead = true;
+      failures_.add("dom" + std::to_string(d.id.value) + " vcpu" + std::to_string(v) + " access 0x" +
+                    hex(addr) + ": " + e.what());
+      return ~uint64_t{0};
+    }
     // The CF8 write is latched by Xen and otherwise unclaimed (the DM does not claim 0xcf8).
     const bool cf8_latch = space == xensim::Space::pio && addr == 0xcf8;
+    if (r.status == xensim::AccessStatus::destroyed || r.status == xensim::AccessStatus::crashed)
+      d.dead = true;
     if (r.status != xensim::AccessStatus::ok && !(cf8_latch && r.status == xensim::AccessStatus::unclaimed)) {
       failures_.add("dom" + std::to_string(d.id.value) + " vcpu" + std::to_string(v) + " access 0x" +
                     hex(addr) + ": status " + std::to_string(static_cast<unsigned>(r.status)));
@@ -437,6 +450,23 @@ class Load {
     t0_ = Clock::now();
     start.arrive_and_wait();
     t0_ = Clock::now();
+    // Watchdog: a device model that dies leaves its vCPUs blocked for ever (as on Xen). Fail
+    // it loudly and destroy its domain, which releases them, instead of hanging the test.
+    for (;;) {
+      bool running = false;
+      for (auto& dp : doms_) {
+        Domain& d = *dp;
+        if (d.vcpus_left.load() != 0) running = true;
+        if (!d.dead && d.vcpus_left.load() != 0 && !d.dm->alive()) {
+          failures_.add("xvgpu-dm of dom" + std::to_string(d.id.value) + " died during the load:\n" +
+                        read_file(dmlog(d)));
+          d.dead = true;
+          guest_->destroy_domain(d.id);
+        }
+      }
+      if (!running) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     for (auto& t : ts) t.join();
     wall_s_ = secs_since(t0_);
   }
@@ -452,7 +482,7 @@ class Load {
     uint32_t tail = 0;
     uint64_t done = 0;
     auto* fence = reinterpret_cast<uint32_t*>(ram(d, driver(i) + kFenceOff - kDriverGpa));
-    while (done < quota) {
+    while (done < quota && !d.dead) {
       uint64_t n = 0;
       const unsigned kind = static_cast<unsigned>(rng() % 100);
       const bool pair_fits = quota - done >= 2;
@@ -489,8 +519,8 @@ class Load {
         ++d.jobs[i];
         const auto end = Clock::now() + std::chrono::seconds(30);
         while (std::atomic_ref<uint32_t>(*fence).load(std::memory_order_acquire) != seq) {
-          if (Clock::now() > end) {
-            expect_eq(d, v, "fence after 30 s (job lost)", *fence, seq);
+          if (Clock::now() > end || d.dead) {
+            expect_eq(d, v, "fence (job lost: no completion)", *fence, seq);
             break;
           }
           std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -541,6 +571,10 @@ class Load {
       done += n;
       d.served.fetch_add(n, std::memory_order_relaxed);
     }
+    if (done != quota) {
+      failures_.add("dom" + std::to_string(d.id.value) + " vcpu" + std::to_string(v) + " completed " +
+                    std::to_string(done) + " of its " + std::to_string(quota) + " requests");
+    }
     std::lock_guard lk(window_mu_);
     d.requests += done;
     requests_total_ += done;
@@ -550,6 +584,7 @@ class Load {
     auto& g = *guest_;
     for (auto& dp : doms_) {
       Domain& d = *dp;
+      if (d.dead) continue;  // already failed, and its domain is gone
       uint64_t jobs = 0;
       for (uint64_t j : d.jobs) jobs += j;
       if (!g.wait_msis(d.id, static_cast<uint32_t>(jobs), std::chrono::seconds(30))) {
@@ -627,6 +662,7 @@ class Load {
       }
     }
     for (auto& dp : doms_) {
+      if (dp->dead) continue;
       try {
         guest_->destroy_domain(dp->id);
       } catch (const std::exception& ex) {
