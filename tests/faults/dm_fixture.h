@@ -4,6 +4,7 @@
 // nothing leaked (mappings, fds, host-wide reservations).
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -45,10 +46,16 @@ inline constexpr const char* kUuid = "fa017e57-0000-4000-8000-000000000001";
 // when destroyed.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+  // stderr_path: where the child's stderr goes (default: inherited).
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+        const std::string& stderr_path = {}) {
     std::vector<std::string> envs = env;
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (!stderr_path.empty()) {
+        const int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) ::dup2(fd, 2);
+      }
       for (auto& e : envs) ::putenv(e.data());
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -152,6 +159,8 @@ class DmFaults : public ::testing::Test {
 
   [[nodiscard]] fs::path log_path() const { return dir_ / "dm.log"; }
   [[nodiscard]] std::string log() const { return read_file(log_path()); }
+  // What xvgpu-dm wrote to stderr (the seccomp handler's lines, a set-up failure's one line).
+  [[nodiscard]] std::string err() const { return read_file(dir_ / "dm.stderr"); }
   [[nodiscard]] std::string control_path() const { return (dir_ / "dm.sock").string(); }
   [[nodiscard]] fs::path pidfile() const { return dir_ / "dm.pid"; }
 
@@ -174,9 +183,20 @@ class DmFaults : public ::testing::Test {
     }
     std::error_code ec;
     fs::remove(pidfile(), ec);
-    dm_ = std::make_unique<Child>(dm_argv(extra), dm_env());
-    const bool ready = eventually([&] { return fs::exists(pidfile()) || !alive(dm_->pid()); }, 10s);
-    return ready && fs::exists(pidfile()) && alive(dm_->pid());
+    dm_ = std::make_unique<Child>(dm_argv(extra), dm_env(), (dir_ / "dm.stderr").string());
+    // The pidfile is written before privileges are dropped; "ready:" is logged once serving.
+    auto readies = [&] {
+      const std::string l = log();
+      size_t n = 0;
+      for (auto at = l.find("ready: control socket"); at != std::string::npos;
+           at = l.find("ready: control socket", at + 1))
+        ++n;
+      return n;
+    };
+    const size_t before = readies();
+    auto is_ready = [&] { return fs::exists(pidfile()) && readies() > before; };
+    eventually([&] { return is_ready() || !alive(dm_->pid()); }, 10s);
+    return is_ready() && alive(dm_->pid());
   }
   [[nodiscard]] pid_t dm_pid() const { return dm_->pid(); }
 

@@ -9,11 +9,17 @@
  *   0x08 ERR: reads and writes fail with -EIO
  *   0x0c DOORBELL: a write queues a worker job that sleeps SLEEP_MS, then raises MSI vector 0
  *   0x10 SLEEP_MS (read/write, at most 10000)
+ *   0x14 FORBIDDEN: what a compromised device model would try, for the seccomp tests. Write 1:
+ *        socket(AF_INET), 2: ioctl(TIOCGWINSZ) on stderr, 3: execve("/bin/true"); a read returns the
+ *        errno of the last attempt (0 if it succeeded)
  * BAR2, 64 KiB VRAM (direct). Knob "weight": setting it at run time always fails. Stats fail.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <xvgpu/vendor.h>
 
 #define REG_ID 0x00
@@ -21,6 +27,7 @@
 #define REG_ERR 0x08
 #define REG_DOORBELL 0x0c
 #define REG_SLEEP_MS 0x10
+#define REG_FORBIDDEN 0x14
 #define FAULTY_ID 0x464c5459u
 
 static const struct xvgpu_host_api* host;
@@ -115,12 +122,28 @@ struct faulty_vgpu {
   struct xvgpu_instance* inst;
   uint32_t type;
   uint32_t sleep_ms;
+  uint32_t forbidden_errno;
 };
 
 static void sleep_ms(uint32_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+
+static int try_forbidden(uint64_t what) {
+  errno = 0;
+  if (what == 1) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0) close(fd);
+  } else if (what == 2) {
+    struct winsize ws;
+    (void)ioctl(2, TIOCGWINSZ, &ws);
+  } else if (what == 3) {
+    char* const argv[] = {(char*)"/bin/true", NULL};
+    execve("/bin/true", argv, NULL);
+  }
+  return errno;
 }
 
 static int available_instances(void* pgpu_data, uint32_t type_index, uint32_t* count) {
@@ -183,6 +206,9 @@ static int read_reg(void* vgpu_data, const struct xvgpu_access* a, uint64_t* val
     case REG_SLEEP_MS:
       *value = v->sleep_ms;
       return 0;
+    case REG_FORBIDDEN:
+      *value = v->forbidden_errno;
+      return 0;
     default:
       *value = 0;
       return 0;
@@ -209,6 +235,9 @@ static int write_reg(void* vgpu_data, const struct xvgpu_access* a, uint64_t val
       return -EIO;
     case REG_SLEEP_MS:
       v->sleep_ms = value > 10000 ? 10000 : (uint32_t)value;
+      return 0;
+    case REG_FORBIDDEN:
+      v->forbidden_errno = (uint32_t)try_forbidden(value);
       return 0;
     case REG_DOORBELL: {
       struct job* j = malloc(sizeof *j);

@@ -3,21 +3,25 @@
 // and credential changes are refused - by killing the process (the default) or with EPERM and a
 // log line naming the syscall.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 
 #include "dm/seccomp_policy.h"
+#include "ioreq/xen_ioctls.h"
 
 namespace xvgpu::dm {
 namespace {
@@ -137,6 +141,73 @@ TEST(SeccompPolicy, ErrnoModeRefusesWithEpermAndLogsTheSyscall) {
       << text;
   EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_ptrace) + " "), std::string::npos)
       << text;
+}
+
+TEST(SeccompPolicy, OnlyTheNamedIoctlsPass) {
+  SeccompOptions o;
+  o.allowed_ioctls = {FIONREAD};
+  const int allowed = in_child(o, [] {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return 1;
+    int n = -1;
+    if (::ioctl(fds[0], FIONREAD, &n) != 0 || n != 0) return 2;  // named: allowed
+    termios t{};
+    errno = 0;
+    if (::ioctl(fds[0], TCGETS, &t) != -1 || errno != ENOTTY) return 3;  // isatty(): allowed, not a tty
+    return 0;
+  });
+  EXPECT_TRUE(exited_ok(allowed)) << "status " << allowed << " (exit code = failed step)";
+  const int forbidden = in_child(o, [] {
+    int on = 1;
+    ::ioctl(0, FIONBIO, &on);  // any other request: killed
+    return 0;
+  });
+  EXPECT_TRUE(killed_by_sigsys(forbidden)) << "status " << forbidden;
+  // The request is compared as the kernel sees it (32 bits): high bits do not smuggle one in.
+  const int high = in_child(o, [] {
+    int n = 0;
+    ::syscall(SYS_ioctl, 0, 0x100000000ul | FIONBIO, &n);
+    return 0;
+  });
+  EXPECT_TRUE(killed_by_sigsys(high)) << "status " << high;
+}
+
+TEST(SeccompPolicy, ErrnoModeRefusesAForbiddenIoctlWithALogLine) {
+  int log[2];
+  ASSERT_EQ(::pipe2(log, O_CLOEXEC), 0);
+  SeccompOptions o;
+  o.on_violation = SeccompViolation::ErrnoAndLog;
+  o.log_fd = log[1];
+  const int status = in_child(o, [] {
+    winsize ws{};
+    errno = 0;
+    return ::ioctl(1, TIOCGWINSZ, &ws) == -1 && errno == EPERM ? 0 : 1;
+  });
+  ::close(log[1]);
+  EXPECT_TRUE(exited_ok(status)) << "status " << status;
+  char buf[256] = {};
+  const ssize_t n = ::read(log[0], buf, sizeof buf - 1);
+  ::close(log[0]);
+  EXPECT_GT(n, 0);
+  EXPECT_NE(std::string(buf).find("seccomp refused syscall " + std::to_string(SYS_ioctl) + " "),
+            std::string::npos)
+      << buf;
+}
+
+TEST(SeccompPolicy, TheXenServingIoctlsAreTheLinuxDriversRequests) {
+  // Linux uapi xen/privcmd.h and xen/evtchn.h: _IOC(_IOC_NONE, 'P'|'E', nr, size).
+  std::map<std::string, unsigned long> got;
+  for (const auto& i : ioreq::xen_serving_ioctls()) got[i.name] = i.request;
+  EXPECT_EQ(got["IOCTL_PRIVCMD_HYPERCALL"], _IOC(_IOC_NONE, 'P', 0, 5 * 8 + 8));
+  EXPECT_EQ(got["IOCTL_PRIVCMD_DM_OP"], _IOC(_IOC_NONE, 'P', 5, 16));
+  EXPECT_EQ(got["IOCTL_PRIVCMD_MMAPBATCH_V2"], _IOC(_IOC_NONE, 'P', 4, 32));
+  EXPECT_EQ(got["IOCTL_PRIVCMD_MMAP_RESOURCE"], _IOC(_IOC_NONE, 'P', 7, 32));
+  EXPECT_EQ(got["IOCTL_EVTCHN_NOTIFY"], _IOC(_IOC_NONE, 'E', 4, 4));
+  EXPECT_EQ(got["IOCTL_EVTCHN_UNBIND"], _IOC(_IOC_NONE, 'E', 3, 4));
+  // Set-up only: binding ports and restricting handles are not allowed once serving.
+  EXPECT_EQ(got.count("IOCTL_PRIVCMD_RESTRICT"), 0u);
+  EXPECT_EQ(got.count("IOCTL_EVTCHN_BIND_INTERDOMAIN"), 0u);
+  EXPECT_EQ(got.size(), 8u);
 }
 
 TEST(SeccompPolicy, AllowListNamesTheRestrictedCalls) {
