@@ -57,7 +57,8 @@
  *    core passed to create(), so both sides always know which vGPU is meant. Guest accesses
  *    carry the vCPU that made them (struct xvgpu_access.vcpu).
  * Q3 "What about @read and @write? ... an 'offset'":
- *    read()/write() receive struct xvgpu_access: the region (BAR index or XVGPU_REGION_CONFIG),
+ *    read()/write() receive struct xvgpu_access: the region (BAR index, XVGPU_REGION_CONFIG, or
+ *    since ABI 1.1 XVGPU_REGION_LEGACY_IO + i for a fixed legacy port range),
  *    the offset RELATIVE TO THE REGION START (the guest may move a BAR at any time; the vendor
  *    never sees guest-physical addresses of its registers), the size and the vCPU. Accesses
  *    are naturally aligned and within the BAR's declared access sizes (splitting rule at
@@ -110,7 +111,7 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------- */
 
 #define XVGPU_VENDOR_ABI_MAJOR 1u
-#define XVGPU_VENDOR_ABI_MINOR 0u
+#define XVGPU_VENDOR_ABI_MINOR 1u /* 1.1: fixed legacy I/O port ranges (struct xvgpu_legacy_io_desc) */
 
 #ifdef __cplusplus
 #define XVGPU_U32(x) static_cast<uint32_t>(x)
@@ -184,6 +185,9 @@ struct xvgpu_sg_mapping;
 
 /* Region numbers in struct xvgpu_access: 0..5 are BARs. */
 #define XVGPU_REGION_CONFIG 0xffu /* a vendor-owned config-space field or capability */
+/* ABI 1.1: accesses to legacy I/O range i of the layout arrive with region
+ * XVGPU_REGION_LEGACY_IO + i, the offset counted from the range's first port. */
+#define XVGPU_REGION_LEGACY_IO 0x100u
 
 enum xvgpu_bar_flags {
   XVGPU_BAR_IO = 1u << 0,           /* I/O port BAR (else memory) */
@@ -250,6 +254,30 @@ struct xvgpu_config_field {
 };
 #define XVGPU_CONFIG_FIELD_MIN_SIZE XVGPU_U32(sizeof(struct xvgpu_config_field))
 
+/* ABI 1.1: a FIXED legacy I/O port range that the device decodes besides its BARs, e.g. VGA
+ * ports 0x3c0-0x3df or the Bochs VBE index/data ports 0x1ce-0x1d0. The core claims it from
+ * the hypervisor while the vGPU is attached and the guest enables I/O decoding (command
+ * register bit 0), and routes accesses to read()/write() (region XVGPU_REGION_LEGACY_IO + i).
+ * Legacy ports are not shareable: if another device of the same guest already decodes one
+ * of them, the range stays unclaimed (counted in core.unmapped_bars and logged). */
+enum xvgpu_legacy_io_flags {
+  /* Deliver accesses as the guest made them, even at an odd port (x86 port I/O need not be
+   * aligned, e.g. a 16-bit OUT to the VBE data port 0x1cf); otherwise they are split as for
+   * BARs. Accesses must still lie inside the range and within access_min..access_max. */
+  XVGPU_LEGACY_IO_UNALIGNED = 1u << 0,
+};
+
+struct xvgpu_legacy_io_desc {
+  uint32_t struct_size;
+  uint16_t first_port;
+  uint16_t num_ports; /* 1..256; first_port + num_ports <= 0x10000 */
+  uint8_t access_min; /* 1, 2 or 4 (0 = 1) */
+  uint8_t access_max; /* 1, 2 or 4 (0 = 4) */
+  uint16_t reserved;
+  uint32_t flags; /* enum xvgpu_legacy_io_flags */
+};
+#define XVGPU_LEGACY_IO_DESC_MIN_SIZE XVGPU_U32(sizeof(struct xvgpu_legacy_io_desc))
+
 struct xvgpu_device_layout {
   uint32_t struct_size;
   /* PCI identity the guest sees. */
@@ -272,8 +300,12 @@ struct xvgpu_device_layout {
   const struct xvgpu_capability_desc* const* capabilities;
   uint32_t num_config_fields;
   const struct xvgpu_config_field* const* config_fields;
+  /* ABI 1.1: fixed legacy I/O port ranges (absent for a 1.0 plugin). */
+  uint32_t num_legacy_io;
+  const struct xvgpu_legacy_io_desc* const* legacy_io;
 };
-#define XVGPU_DEVICE_LAYOUT_MIN_SIZE XVGPU_U32(sizeof(struct xvgpu_device_layout))
+/* The ABI 1.0 size: the core accepts a layout that ends before num_legacy_io. */
+#define XVGPU_DEVICE_LAYOUT_MIN_SIZE XVGPU_U32(offsetof(struct xvgpu_device_layout, num_legacy_io))
 
 /* ---------------------------------------------------------------------------------------- */
 /* Knobs and counters                                                                        */
@@ -399,7 +431,7 @@ struct xvgpu_domain_info {
 /* One guest access to a trapped region. */
 struct xvgpu_access {
   uint32_t struct_size;
-  uint32_t region; /* BAR index 0..5, or XVGPU_REGION_CONFIG */
+  uint32_t region; /* BAR index 0..5, XVGPU_REGION_CONFIG, or XVGPU_REGION_LEGACY_IO + i (ABI 1.1) */
   uint64_t offset; /* relative to the region start (config space: the register offset) */
   uint32_t size;   /* 1, 2, 4 or 8 */
   uint32_t vcpu;   /* the vCPU that made the access */

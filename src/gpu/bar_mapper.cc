@@ -55,6 +55,38 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
       }
     }
   }
+  // Legacy ports: fixed addresses, decoded with the I/O space enable (as a VGA's are).
+  const auto& legacy = cfg.layout().legacy_io;
+  for (size_t i = 0; i < legacy.size() && i < legacy_.size(); ++i) {
+    const auto& r = legacy[i];
+    std::optional<BarWindow> want;
+    if (attached && (cfg.command() & pci::kCmdIo) != 0) {
+      want = BarWindow{IoSpace::Port, r.first_port, uint64_t{r.first_port} + r.num_ports - 1};
+    }
+    auto& cur = legacy_[i];
+    if (cur == want) {
+      continue;
+    }
+    BarLayout as_bar;
+    as_bar.index = XVGPU_REGION_LEGACY_IO + static_cast<unsigned>(i);
+    as_bar.size = r.num_ports;
+    as_bar.io = true;
+    if (cur) {
+      hooks.unmap_bar(as_bar, *cur);
+      cur.reset();
+    }
+    if (want) {
+      try {
+        hooks.map_bar(as_bar, *want);
+        cur = want;
+      } catch (const std::exception& e) {
+        ++refused;
+        static RateLimiter limiter;
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "legacy ports {:#x}..{:#x} left unclaimed: {}",
+                          want->first, want->last, e.what());
+      }
+    }
+  }
   return refused;
 }
 
@@ -63,6 +95,12 @@ std::optional<BarMapper::Hit> BarMapper::find(IoSpace space, uint64_t addr) cons
     const auto& w = current_[i];
     if (w && w->space == space && addr >= w->first && addr <= w->last) {
       return Hit{i, addr - w->first, w->last - w->first + 1};
+    }
+  }
+  for (unsigned i = 0; i < legacy_.size(); ++i) {
+    const auto& w = legacy_[i];
+    if (w && w->space == space && addr >= w->first && addr <= w->last) {
+      return Hit{XVGPU_REGION_LEGACY_IO + i, addr - w->first, w->last - w->first + 1};
     }
   }
   return std::nullopt;

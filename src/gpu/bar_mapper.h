@@ -13,6 +13,7 @@
 
 #include "gpu/pci_config_space.h"
 #include "gpu/platform.h"
+#include "xvgpu/vendor.h"
 
 namespace xvgpu::gpu {
 
@@ -39,16 +40,20 @@ class BarMapper {
   unsigned reconcile(const PciConfigSpace& cfg, bool attached, Hooks& hooks);
 
   [[nodiscard]] const std::optional<BarWindow>& current(unsigned bar) const { return current_.at(bar); }
-  // The BAR whose window contains addr, with the offset inside it.
+  // The BAR whose window contains addr, with the offset inside it. Legacy I/O range i of the
+  // layout (fixed ports, mapped while attached with I/O decoding on) is "bar"
+  // XVGPU_REGION_LEGACY_IO + i; the hooks see it as an I/O BarLayout with that index.
   struct Hit {
     unsigned bar = 0;
     uint64_t offset = 0;
     uint64_t size = 0;
   };
   [[nodiscard]] std::optional<Hit> find(IoSpace space, uint64_t addr) const;
+  static constexpr size_t kMaxLegacyRanges = 8;
 
  private:
   std::array<std::optional<BarWindow>, 6> current_{};
+  std::array<std::optional<BarWindow>, kMaxLegacyRanges> legacy_{};
 };
 
 }  // namespace xvgpu::gpu

@@ -249,6 +249,8 @@ const xvgpu_device_layout kFuzzLayout = {sizeof(xvgpu_device_layout),
                                          0,
                                          nullptr,
                                          0,
+                                         nullptr,
+                                         0,
                                          nullptr};
 const xvgpu_type_desc kFuzzType = {
     sizeof(xvgpu_type_desc), 0, "echo", "fuzz", 0, 1, 0, 0, 0, nullptr, &kFuzzLayout, 0, 0, nullptr, nullptr};

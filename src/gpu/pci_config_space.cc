@@ -122,7 +122,7 @@ void PciConfigSpace::build() {
   }
 
   uint16_t cmd_mask = pci::kCmdBusMaster | pci::kCmdParity | pci::kCmdSerr | pci::kCmdIntxDisable;
-  if (has_io) {
+  if (has_io || !layout_.legacy_io.empty()) {  // legacy ports decode with the I/O enable too
     cmd_mask |= pci::kCmdIo;
   }
   if (has_mem) {

@@ -197,6 +197,26 @@ void validate_layout(const DeviceLayout& l) {
       field_used[j] = true;
     }
   }
+  if (l.legacy_io.size() > 8) {
+    throw VendorAbiError("at most 8 legacy I/O ranges");
+  }
+  std::vector<bool> port_used(0x10000);
+  for (const auto& r : l.legacy_io) {
+    const std::string what = fmt::format("legacy I/O range {:#x}+{}", r.first_port, r.num_ports);
+    if (r.num_ports == 0 || r.num_ports > 256 || uint32_t{r.first_port} + r.num_ports > 0x10000) {
+      throw VendorAbiError(what + ": 1..256 ports below 0x10000");
+    }
+    const auto ok = [](unsigned s) { return s == 1 || s == 2 || s == 4; };
+    if (!ok(r.access_min) || !ok(r.access_max) || r.access_min > r.access_max) {
+      throw VendorAbiError(what + ": access_min/access_max must be 1, 2 or 4 with min <= max");
+    }
+    for (uint32_t p = r.first_port; p < uint32_t{r.first_port} + r.num_ports; ++p) {
+      if (port_used[p]) {
+        throw VendorAbiError(what + ": overlaps another legacy range");
+      }
+      port_used[p] = true;
+    }
+  }
   try {
     (void)place_capabilities(l);
   } catch (const Error& e) {
@@ -270,6 +290,24 @@ DeviceLayout import_layout(const xvgpu_device_layout* in) {
     const auto f =
         read_versioned(l.config_fields[i], XVGPU_CONFIG_FIELD_MIN_SIZE, "struct xvgpu_config_field");
     out.config_fields.push_back(ConfigFieldLayout{f.offset, f.length});
+  }
+  // ABI 1.1 fields: zero (absent) when the plugin's struct ends before them.
+  if (l.num_legacy_io > 8 || (l.num_legacy_io != 0 && l.legacy_io == nullptr)) {
+    throw VendorAbiError("num_legacy_io must be 0..8 with a legacy_io array");
+  }
+  for (uint32_t i = 0; i < l.num_legacy_io; ++i) {
+    const auto r =
+        read_versioned(l.legacy_io[i], XVGPU_LEGACY_IO_DESC_MIN_SIZE, "struct xvgpu_legacy_io_desc");
+    if ((r.flags & ~uint32_t{XVGPU_LEGACY_IO_UNALIGNED}) != 0) {
+      throw VendorAbiError(fmt::format("legacy I/O range {}: unknown flags {:#x}", i, r.flags));
+    }
+    LegacyIoLayout li;
+    li.first_port = r.first_port;
+    li.num_ports = r.num_ports;
+    li.access_min = r.access_min == 0 ? 1 : r.access_min;
+    li.access_max = r.access_max == 0 ? 4 : r.access_max;
+    li.unaligned = (r.flags & XVGPU_LEGACY_IO_UNALIGNED) != 0;
+    out.legacy_io.push_back(li);
   }
   validate_layout(out);
   return out;

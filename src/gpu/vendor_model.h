@@ -33,6 +33,15 @@ struct ConfigFieldLayout {
   uint16_t length = 0;
 };
 
+// A fixed legacy I/O port range (vendor ABI 1.1), e.g. VGA 0x3c0-0x3df.
+struct LegacyIoLayout {
+  uint16_t first_port = 0;
+  uint16_t num_ports = 0;
+  uint8_t access_min = 1;
+  uint8_t access_max = 4;
+  bool unaligned = false;  // deliver accesses unsplit, even at odd ports
+};
+
 struct DeviceLayout {
   uint16_t vendor_id = 0;
   uint16_t device_id = 0;
@@ -47,6 +56,7 @@ struct DeviceLayout {
   std::vector<BarLayout> bars;
   std::vector<CapabilityLayout> capabilities;
   std::vector<ConfigFieldLayout> config_fields;
+  std::vector<LegacyIoLayout> legacy_io;
 
   [[nodiscard]] const BarLayout* bar(unsigned index) const {
     for (const auto& b : bars) {

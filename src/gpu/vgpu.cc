@@ -44,6 +44,18 @@ class Vgpu::MapHooks : public BarMapper::Hooks {
       it->second.region->place(w.first);
       return;
     }
+    if (bar.index >= XVGPU_REGION_LEGACY_IO && touch_bus) {
+      // Fixed legacy ports: another device of the guest may decode them already; the bus
+      // knows, so ask it first rather than have the hypervisor refuse an overlapping claim.
+      v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
+      try {
+        v_.platform_.claims->claim_range(w.space, w.first, w.last);
+      } catch (...) {
+        v_.bus_.remove_route(w.space, w.first);
+        throw;
+      }
+      return;
+    }
     v_.platform_.claims->claim_range(w.space, w.first, w.last);
     if (!touch_bus) {
       return;
@@ -566,6 +578,9 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
     return ones;
   }
   const auto hit = mapper_.find(space, addr);
+  if (hit && hit->bar >= XVGPU_REGION_LEGACY_IO) {
+    return legacy_access_locked(*hit, addr, size, vcpu, is_write, value);
+  }
   const BarLayout* bar = hit ? type_.layout.bar(hit->bar) : nullptr;
   if (bar == nullptr) {
     count_bad(is_write ? "write outside BARs" : "read outside BARs", addr, size);
@@ -597,13 +612,49 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
     count_bad(is_write ? "BAR write (size/alignment rule)" : "BAR read (size/alignment rule)", addr, size);
     return ones;
   }
+  return dispatch_locked(bar->index, plan, vcpu, is_write, value);
+}
+
+uint64_t Vgpu::legacy_access_locked(const BarMapper::Hit& hit, uint64_t addr, unsigned size, VcpuId vcpu,
+                                    bool is_write, uint64_t value) noexcept {
+  const uint64_t ones = all_ones(size);
+  const size_t index = hit.bar - XVGPU_REGION_LEGACY_IO;
+  if (index >= type_.layout.legacy_io.size()) {
+    count_bad("legacy port access", addr, size);
+    return ones;
+  }
+  const LegacyIoLayout& range = type_.layout.legacy_io[index];
+  AccessPlan plan;
+  if (range.unaligned) {
+    // Port I/O as the guest made it: whole, at any port, inside the range.
+    if (size < range.access_min || size > range.access_max || hit.offset + size > hit.size) {
+      count_bad(is_write ? "legacy port write (size rule)" : "legacy port read (size rule)", addr, size);
+      return ones;
+    }
+    plan.refused = false;
+    plan.count = 1;
+    plan.pieces[0] = AccessPiece{hit.offset, static_cast<uint8_t>(size), 0};
+  } else {
+    plan = plan_access(hit.offset, size, hit.size, range.access_min, range.access_max);
+    if (plan.refused) {
+      count_bad(
+          is_write ? "legacy port write (size/alignment rule)" : "legacy port read (size/alignment rule)",
+          addr, size);
+      return ones;
+    }
+  }
+  return dispatch_locked(hit.bar, plan, vcpu, is_write, value);
+}
+
+uint64_t Vgpu::dispatch_locked(unsigned region, const AccessPlan& plan, VcpuId vcpu, bool is_write,
+                               uint64_t value) noexcept {
   const auto& ops = pgpu_.ops();
   uint64_t result = 0;
   for (unsigned i = 0; i < plan.count; ++i) {
     const auto& piece = plan.pieces[i];
     xvgpu_access acc{};
     acc.struct_size = sizeof acc;
-    acc.region = bar->index;
+    acc.region = region;
     acc.offset = piece.offset;
     acc.size = piece.size;
     acc.vcpu = vcpu.value;
@@ -613,7 +664,7 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
         ++counters_.vendor_errors;
         XVGPU_LOG_LIMITED(vendor_log_, spdlog::level::warn,
                           "vGPU {}: vendor failed guest write of BAR {} offset {:#x} size {}: {} (dropped)",
-                          uuid_, acc.region, acc.offset, acc.size, std::strerror(-rc));
+                          uuid_, region, acc.offset, acc.size, std::strerror(-rc));
       }
     } else {
       uint64_t v = 0;
@@ -621,7 +672,7 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
         ++counters_.vendor_errors;
         XVGPU_LOG_LIMITED(vendor_log_, spdlog::level::warn,
                           "vGPU {}: vendor failed guest read of BAR {} offset {:#x} size {}: {} (all ones)",
-                          uuid_, acc.region, acc.offset, acc.size, std::strerror(-rc));
+                          uuid_, region, acc.offset, acc.size, std::strerror(-rc));
         v = piece_ones;
       }
       result |= (v & piece_ones) << piece.shift;

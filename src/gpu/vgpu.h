@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/rate_limited_log.h"
+#include "gpu/access_split.h"
 #include "gpu/bar_mapper.h"
 #include "gpu/host_accounting.h"
 #include "gpu/host_services.h"
@@ -161,6 +162,12 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   void count_bad(const char* what, uint64_t addr, unsigned size) noexcept;
   uint64_t bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vcpu, bool is_write,
                       uint64_t value) noexcept;
+  // Legacy I/O range access (mu_ held).
+  uint64_t legacy_access_locked(const BarMapper::Hit& hit, uint64_t addr, unsigned size, VcpuId vcpu,
+                                bool is_write, uint64_t value) noexcept;
+  // Hands the pieces of one guest access to the vendor (mu_ held).
+  uint64_t dispatch_locked(unsigned region, const AccessPlan& plan, VcpuId vcpu, bool is_write,
+                           uint64_t value) noexcept;
   uint64_t vendor_config_access(unsigned offset, unsigned size, VcpuId vcpu, bool is_write,
                                 uint64_t value) noexcept;
   [[noreturn]] void throw_vendor_error(const char* what, int rc, const xvgpu_error& err) const;

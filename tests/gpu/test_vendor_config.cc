@@ -87,7 +87,9 @@ const xvgpu_device_layout kLayout = {sizeof(xvgpu_device_layout),
                                      2,
                                      kCaps,
                                      1,
-                                     kFields};
+                                     kFields,
+                                     0,
+                                     nullptr};
 const xvgpu_type_desc kType = {sizeof(xvgpu_type_desc),
                                0,
                                "cfg-1",

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gpu/vendor_descriptor.h"
 #include "gpu/vgpu_manager.h"
 #include "guest_driver.h"
 #include "png_decode.h"
@@ -33,12 +34,21 @@ const Sbdf kSbdf{0, 0, 5, 0};
 // delivers them.
 struct BusGuest {
   gpu::DeviceBus& bus;
+  Sbdf sbdf = kSbdf;
   uint32_t cfg_read(unsigned off, uint8_t size) {
-    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, kSbdf, size, VcpuId{0}};
+    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, sbdf, size, VcpuId{0}};
     return static_cast<uint32_t>(bus.read(a));
   }
   void cfg_write(unsigned off, uint8_t size, uint32_t v) {
-    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, kSbdf, size, VcpuId{0}};
+    gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, sbdf, size, VcpuId{0}};
+    bus.write(a, v);
+  }
+  uint64_t in(uint16_t port, uint8_t size) {
+    gpu::IoAccess a{gpu::AddressSpace::Port, port, {}, size, VcpuId{0}};
+    return bus.read(a);
+  }
+  void out(uint16_t port, uint8_t size, uint64_t v) {
+    gpu::IoAccess a{gpu::AddressSpace::Port, port, {}, size, VcpuId{0}};
     bus.write(a, v);
   }
   uint64_t rd(uint32_t bar, uint64_t off, uint32_t size) {
@@ -95,11 +105,11 @@ class CoreIntegration : public ::testing::Test {
     std::filesystem::remove_all(state_dir_);
   }
   std::shared_ptr<gpu::Vgpu> make(xvgpu::test::FakePlatform& fp, const std::string& uuid,
-                                  const std::string& type) {
+                                  const std::string& type, Sbdf sbdf = kSbdf) {
     gpu::VgpuConfig cfg;
     cfg.uuid = uuid;
     cfg.type = type;
-    cfg.sbdf = kSbdf;
+    cfg.sbdf = sbdf;
     return manager_->create_vgpu(cfg, fp.platform());
   }
 
@@ -252,7 +262,7 @@ TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
   bochs_setmode(g, 800, 600, p.mem);
   bochs_setbase(g, 0, 0, 800 * 4, 0x200000);
   auto vram = fp.direct.regions().at(0)->host();
-  for (size_t k = 0; k < 800 * 600 * 4; ++k) vram[0x200000 + k] = static_cast<std::byte>(k * 13);
+  for (size_t k = 0; k < size_t{800} * 600 * 4; ++k) vram[0x200000 + k] = static_cast<std::byte>(k * 13);
   g.wr(4, kRegRingBaseLo, 4, 0x20000);
   g.wr(4, kRegRingSize, 4, 64);
   std::stringstream image;
@@ -277,6 +287,122 @@ TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
   std::vector<uint8_t> png_after;
   ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_after = d.screenshot_png(); }));
   EXPECT_EQ(decode_png(png_before).rgb, decode_png(png_after).rgb) << "VRAM comes back";
+}
+
+TEST_F(CoreIntegration, LegacyVgaAndVbePortsFollowIoDecode) {
+  auto& fp = platform(4);
+  auto v = make(fp, "44444444-2222-4333-8444-555555555555", "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{4})};
+  g.enumerate();  // memory decode only
+  const auto claimed = [&](uint64_t first, uint64_t last) {
+    return fp.claims.ranges().contains({gpu::IoSpace::Port, first, last});
+  };
+  EXPECT_FALSE(claimed(0x3c0, 0x3df)) << "no I/O decode, no legacy ports";
+  EXPECT_EQ(g.in(0x1ce, 2), 0xffffu);
+
+  g.cfg_write(0x04, 2, 0x0007);  // + I/O decode
+  EXPECT_TRUE(claimed(0x3c0, 0x3df));
+  EXPECT_TRUE(claimed(0x1ce, 0x1d0));
+  // The Bochs VBE protocol: 16-bit index at 0x1ce, 16-bit data at the odd port 0x1cf.
+  g.out(0x1ce, 2, 0);  // ID
+  EXPECT_EQ(g.in(0x1cf, 2), g.rd(2, 0x500, 2)) << "the same DISPI ID as the MMIO BAR";
+  EXPECT_EQ(g.in(0x1ce, 2), 0u);
+  g.out(0x1ce, 2, 1);  // XRES
+  g.out(0x1cf, 2, 800);
+  g.out(0x1ce, 2, 2);  // YRES
+  g.out(0x1cf, 2, 600);
+  EXPECT_EQ(g.rd(2, 0x502, 2), 800u);
+  EXPECT_EQ(g.rd(2, 0x504, 2), 600u);
+  EXPECT_EQ(g.in(0x1cf, 1), 0xffu) << "byte access to the data port is refused";
+  // VGA DAC through the ports, read back through the MMIO mirror.
+  g.out(0x3c8, 1, 5);
+  for (const uint64_t c : {10u, 20u, 30u}) g.out(0x3c9, 1, c);
+  g.wr(2, 0x407, 1, 5);
+  EXPECT_EQ(g.rd(2, 0x409, 1), 10u);
+  EXPECT_EQ(g.in(0x3c9, 1), 20u);
+  EXPECT_EQ(g.in(0x3c9, 1), 30u);
+
+  // A second simgpu in the same guest cannot decode the same legacy ports: refused and counted.
+  const Sbdf second_sbdf{0, 0, 6, 0};
+  auto second = make(fp, "44444444-2222-4333-8444-666666666666", "simgpu-16", second_sbdf);
+  second->start();
+  BusGuest g2{manager_->bus(Domid{4}), second_sbdf};
+  g2.cfg_write(0x04, 2, 0x0001);  // I/O decode only, no BARs placed
+  EXPECT_GE(counter(*second, "core.unmapped_bars"), 2u);
+  g.out(0x1ce, 2, 1);
+  EXPECT_EQ(g.in(0x1cf, 2), 800u) << "the first device still owns the ports";
+
+  g.cfg_write(0x04, 2, 0x0006);  // I/O decode off again
+  EXPECT_FALSE(claimed(0x3c0, 0x3df));
+  EXPECT_FALSE(claimed(0x1ce, 0x1d0));
+  EXPECT_EQ(g.in(0x1cf, 2), 0xffffu);
+  EXPECT_EQ(fp.claims.violations(), 0u);
+}
+
+// The core's side of vendor ABI 1.1's legacy ranges: what it refuses, and a 1.0-sized layout
+// (a plugin built before them) that simply has none.
+TEST(LegacyIoDescriptors, ValidatedAndAbsentForAbi10Layouts) {
+  gpu::DeviceLayout l;
+  l.vendor_id = 0x1234;
+  const auto refused = [&](std::vector<gpu::LegacyIoLayout> ranges, const char* why) {
+    l.legacy_io = std::move(ranges);
+    try {
+      gpu::validate_layout(l);
+      ADD_FAILURE() << "accepted: " << why;
+    } catch (const gpu::VendorAbiError& e) {
+      SCOPED_TRACE(e.what());
+    }
+  };
+  refused({{0x3c0, 0, 1, 2, false}}, "no ports");
+  refused({{0xfff0, 32, 1, 2, false}}, "beyond port 0xffff");
+  refused({{0x3c0, 300, 1, 2, false}}, "more than 256 ports");
+  refused({{0x3c0, 32, 2, 1, false}}, "min > max");
+  refused({{0x3c0, 32, 1, 8, false}}, "8-byte port access");
+  refused({{0x3c0, 32, 1, 2, false}, {0x3d0, 4, 1, 2, false}}, "overlapping ranges");
+  refused(std::vector<gpu::LegacyIoLayout>(9, gpu::LegacyIoLayout{0x100, 1, 1, 1, false}), "more than 8");
+  l.legacy_io = {{0x3c0, 32, 1, 2, false}, {0x1ce, 3, 1, 2, true}};
+  EXPECT_NO_THROW(gpu::validate_layout(l));
+
+  // A plugin built against ABI 1.0 declares the shorter layout: accepted, no legacy ports.
+  const xvgpu_bar_desc bar = {XVGPU_INIT(xvgpu_bar_desc), 0, 4096, 0, 0, 0, {}};
+  const xvgpu_bar_desc* const bars[] = {&bar};
+  xvgpu_device_layout layout{};
+  layout.struct_size = XVGPU_DEVICE_LAYOUT_MIN_SIZE;
+  layout.vendor_id = 0x1234;
+  layout.class_code = 3;
+  layout.num_bars = 1;
+  layout.bars = bars;
+  layout.num_legacy_io = 1;  // beyond the declared size: must be ignored
+  xvgpu_type_desc type{};
+  type.struct_size = XVGPU_INIT(xvgpu_type_desc);
+  type.name = "old";
+  type.layout = &layout;
+  const xvgpu_type_desc* const types[] = {&type};
+  xvgpu_pgpu_desc pgpu{};
+  pgpu.struct_size = XVGPU_INIT(xvgpu_pgpu_desc);
+  pgpu.name = "old0";
+  pgpu.num_types = 1;
+  pgpu.types = types;
+  const auto info = gpu::import_pgpu(&pgpu, "oldvendor");
+  ASSERT_EQ(info.types.size(), 1u);
+  EXPECT_TRUE(info.types[0].layout.legacy_io.empty());
+  // The same layout at full size with a bad range is refused by name.
+  xvgpu_legacy_io_desc bad = {XVGPU_INIT(xvgpu_legacy_io_desc), 0x3c0, 32, 1, 2, 0, 0x80};
+  const xvgpu_legacy_io_desc* const ranges[] = {&bad};
+  layout.struct_size = XVGPU_INIT(xvgpu_device_layout);
+  layout.legacy_io = ranges;
+  try {
+    (void)gpu::import_pgpu(&pgpu, "oldvendor");
+    ADD_FAILURE() << "a legacy range with unknown flags must be refused";
+  } catch (const gpu::VendorAbiError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown flags"), std::string::npos) << e.what();
+  }
+  bad.flags = XVGPU_LEGACY_IO_UNALIGNED;
+  const auto good = gpu::import_pgpu(&pgpu, "oldvendor");
+  ASSERT_EQ(good.types[0].layout.legacy_io.size(), 1u);
+  EXPECT_EQ(good.types[0].layout.legacy_io[0].first_port, 0x3c0);
+  EXPECT_TRUE(good.types[0].layout.legacy_io[0].unaligned);
 }
 
 }  // namespace

@@ -103,6 +103,25 @@ PhysicalGpu::PhysicalGpu(PhysicalGpuConfig config) : config_(std::move(config)) 
   mode.default_text = kDefaultPreferredMode;
   for (const auto& k : knobs_) knob_ptrs_.push_back(&k);
 
+  // Legacy ports (vendor ABI 1.1): the VGA registers the MMIO BAR mirrors at 0x400, and the
+  // Bochs VBE index/data pair (a 16-bit OUT to the data port 0x1cf covers 0x1cf-0x1d0).
+  auto& vga = legacy_io_[kLegacyVga];
+  vga = xvgpu_legacy_io_desc{};
+  vga.struct_size = XVGPU_INIT(xvgpu_legacy_io_desc);
+  vga.first_port = kVgaFirstPort;
+  vga.num_ports = kVgaPorts;
+  vga.access_min = 1;
+  vga.access_max = 2;
+  auto& vbe = legacy_io_[kLegacyVbe];
+  vbe = xvgpu_legacy_io_desc{};
+  vbe.struct_size = XVGPU_INIT(xvgpu_legacy_io_desc);
+  vbe.first_port = kVbeIndexPort;
+  vbe.num_ports = 3;
+  vbe.access_min = 1;
+  vbe.access_max = 2;
+  vbe.flags = XVGPU_LEGACY_IO_UNALIGNED;
+  legacy_io_ptrs_ = {&legacy_io_[0], &legacy_io_[1]};
+
   for (size_t t = 0; t < n; ++t) {
     const auto& profile = kTypeProfiles[t];
     const size_t first = bars_.size();
@@ -143,6 +162,8 @@ PhysicalGpu::PhysicalGpu(PhysicalGpuConfig config) : config_(std::move(config)) 
     layout.intx_pin = 1;
     layout.num_bars = 3;
     layout.bars = bar_ptrs_[t].data();
+    layout.num_legacy_io = legacy_io_ptrs_.size();
+    layout.legacy_io = legacy_io_ptrs_.data();
 
     costs_[t] = {profile.vram_bytes, 1};
     auto& type = types_[t];

@@ -69,6 +69,8 @@ class PhysicalGpu {
   std::vector<xvgpu_bar_desc> bars_;  // 3 per type
   std::vector<std::vector<const xvgpu_bar_desc*>> bar_ptrs_;
   std::vector<xvgpu_device_layout> layouts_;
+  std::array<xvgpu_legacy_io_desc, 2> legacy_io_{};  // VGA ports, Bochs VBE ports (all types)
+  std::array<const xvgpu_legacy_io_desc*, 2> legacy_io_ptrs_{};
   std::vector<xvgpu_knob_desc> knobs_;
   std::vector<const xvgpu_knob_desc*> knob_ptrs_;
   std::vector<std::array<uint64_t, 2>> costs_;

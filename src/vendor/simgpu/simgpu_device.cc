@@ -12,10 +12,10 @@ namespace xvgpu::simgpu {
 namespace {
 
 // The state image. Version 1: magic, version, type, VRAM size, display and engine registers,
-// end marker. Version 2 (written now) adds the image length after the version, the knobs
-// (engine weight, priority) and the counters before the end marker, and a CRC-32 of everything
-// before it at the very end. Version 1 images are still accepted (knobs and counters then stay
-// as they are).
+// end marker. Version 2 (written now) adds the image length after the version, the Bochs VBE
+// index port after the display registers, the knobs (engine weight, priority) and the counters
+// before the end marker, and a CRC-32 of everything before it at the very end. Version 1 images are still
+// accepted (knobs and counters then stay as they are).
 constexpr uint64_t kStateMagic = 0x31535550474D4953;  // "SIMGPUS1" little endian
 constexpr uint32_t kStateVersion1 = 1;
 constexpr uint32_t kStateVersion = 2;
@@ -49,15 +49,25 @@ SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostSer
 
 SimgpuDevice::~SimgpuDevice() = default;
 
-bool SimgpuDevice::read(uint32_t bar, uint64_t offset, uint32_t size, uint64_t& value) {
-  if (bar == kRegisterBar) {
+namespace {
+constexpr uint32_t kVgaRegion = XVGPU_REGION_LEGACY_IO + kLegacyVga;
+constexpr uint32_t kVbeRegion = XVGPU_REGION_LEGACY_IO + kLegacyVbe;
+constexpr uint64_t kVgaMirror = 0x400;    // BAR2 offset of port 0x3c0
+constexpr uint64_t kDispiMirror = 0x500;  // BAR2 offset of DISPI register 0
+}  // namespace
+
+bool SimgpuDevice::read(uint32_t region, uint64_t offset, uint32_t size, uint64_t& value) {
+  if (region == kRegisterBar || region == kVgaRegion || region == kVbeRegion) {
     std::lock_guard lock(display_mu_);
-    const auto v = display_.read(offset, size);
+    std::optional<uint64_t> v;
+    if (region == kRegisterBar) v = display_.read(offset, size);
+    if (region == kVgaRegion && offset < kVgaPorts) v = display_.read(kVgaMirror + offset, size);
+    if (region == kVbeRegion) v = vbe_port_read_locked(offset, size);
     if (!v) return false;
     value = *v;
     return true;
   }
-  if (bar == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
+  if (region == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
     const auto v = engine_.read(static_cast<uint32_t>(offset));
     if (!v) return false;
     value = *v;
@@ -66,19 +76,48 @@ bool SimgpuDevice::read(uint32_t bar, uint64_t offset, uint32_t size, uint64_t& 
   return false;
 }
 
-bool SimgpuDevice::write(uint32_t bar, uint64_t offset, uint32_t size, uint64_t value) {
+bool SimgpuDevice::display_write_locked(uint64_t offset, uint32_t size, uint64_t value) {
+  uint64_t clear = 0;
+  const bool ok = display_.write(offset, size, value, &clear);
+  // Enabling a mode without NOCLEARMEM blanks the new frame, as the stdvga does; it must
+  // happen before the guest's next framebuffer write, so it is done here, synchronously.
+  if (clear != 0) {
+    std::memset(vram_.data(), 0, std::min<uint64_t>(clear, vram_.size()));
+    dirty_.mark(0, clear);
+  }
+  return ok;
+}
+
+// Bochs VBE ports: a 16-bit index at 0x1ce selects the DISPI register that the 16-bit data
+// port 0x1cf reads and writes (the same registers as BAR2 0x500 + 2 * index).
+std::optional<uint64_t> SimgpuDevice::vbe_port_read_locked(uint64_t offset, uint32_t size) {
+  if (size != 2) return std::nullopt;
+  if (offset == 0) return vbe_index_;
+  if (offset == 1 && vbe_index_ < dispi::kRegisterCount)
+    return display_.read(kDispiMirror + uint64_t{vbe_index_} * 2, 2);
+  return std::nullopt;
+}
+
+bool SimgpuDevice::vbe_port_write_locked(uint64_t offset, uint32_t size, uint64_t value) {
+  if (size != 2) return false;
+  if (offset == 0) {
+    vbe_index_ = static_cast<uint16_t>(value);
+    return true;
+  }
+  if (offset == 1 && vbe_index_ < dispi::kRegisterCount)
+    return display_write_locked(kDispiMirror + uint64_t{vbe_index_} * 2, 2, value);
+  return false;
+}
+
+bool SimgpuDevice::write(uint32_t region, uint64_t offset, uint32_t size, uint64_t value) {
   bool ok = false;
-  if (bar == kRegisterBar) {
+  if (region == kRegisterBar || region == kVgaRegion || region == kVbeRegion) {
     std::lock_guard lock(display_mu_);
-    uint64_t clear = 0;
-    ok = display_.write(offset, size, value, &clear);
-    // Enabling a mode without NOCLEARMEM blanks the new frame, as the stdvga does; it must
-    // happen before the guest's next framebuffer write, so it is done here, synchronously.
-    if (clear != 0) {
-      std::memset(vram_.data(), 0, std::min<uint64_t>(clear, vram_.size()));
-      dirty_.mark(0, clear);
-    }
-  } else if (bar == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
+    if (region == kRegisterBar) ok = display_write_locked(offset, size, value);
+    if (region == kVgaRegion && offset < kVgaPorts)
+      ok = display_write_locked(kVgaMirror + offset, size, value);
+    if (region == kVbeRegion) ok = vbe_port_write_locked(offset, size, value);
+  } else if (region == kEngineBar && size == 4 && offset % 4 == 0 && offset <= engine::kRegLastRegister) {
     ok = engine_.write(static_cast<uint32_t>(offset), static_cast<uint32_t>(value));
   }
   if (!ok) refused_writes_.fetch_add(1, std::memory_order_relaxed);
@@ -89,6 +128,7 @@ void SimgpuDevice::reset() {
   {
     std::lock_guard lock(display_mu_);
     display_.reset();
+    vbe_index_ = 0;
     scanout_cache_.invalidate();
   }
   engine_.reset();
@@ -165,6 +205,7 @@ std::vector<uint8_t> SimgpuDevice::save() const {
   w.bytes(v.palette);
   w.u8(v.retrace_phase);
   w.u8(display_.big_endian() ? 1 : 0);
+  w.u16(vbe_index_);
   const EngineRegisters e = engine_.registers();
   w.u8(e.enabled ? 1 : 0);
   w.u64(e.ring_base);
@@ -246,6 +287,7 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
   r.bytes(v.palette);
   v.retrace_phase = r.u8();
   const bool big_endian = r.boolean();
+  const uint16_t vbe_index = v2 ? r.u16() : 0;
   EngineRegisters e;
   e.enabled = r.boolean();
   e.ring_base = r.u64();
@@ -292,6 +334,7 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
   display_.dispi().restore(dispi_regs, getcaps);
   display_.vga().restore(v);
   display_.set_big_endian(big_endian);
+  vbe_index_ = vbe_index;
   scanout_cache_.invalidate();
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,8 +44,9 @@ class SimgpuDevice {
   SimgpuDevice& operator=(const SimgpuDevice&) = delete;
 
   // Trapped BAR access; false: refused (the core answers all ones / drops it and counts it).
-  bool read(uint32_t bar, uint64_t offset, uint32_t size, uint64_t& value);
-  bool write(uint32_t bar, uint64_t offset, uint32_t size, uint64_t value);
+  // region: a BAR index, or XVGPU_REGION_LEGACY_IO + LegacyRange for the legacy ports.
+  bool read(uint32_t region, uint64_t offset, uint32_t size, uint64_t& value);
+  bool write(uint32_t region, uint64_t offset, uint32_t size, uint64_t value);
 
   void set_msi_enabled(bool enabled) { engine_.set_msi_enabled(enabled); }
   void start() { engine_.kick(); }
@@ -76,8 +78,13 @@ class SimgpuDevice {
   HostServices host_;
   std::span<std::byte> vram_;
   DeviceOptions options_;
+  bool display_write_locked(uint64_t offset, uint32_t size, uint64_t value);
+  std::optional<uint64_t> vbe_port_read_locked(uint64_t offset, uint32_t size);
+  bool vbe_port_write_locked(uint64_t offset, uint32_t size, uint64_t value);
+
   mutable std::mutex display_mu_;  // display state is also read by with_device() users
   DisplayRegisters display_;
+  uint16_t vbe_index_ = 0;  // the Bochs VBE index port (0x1ce)
   ScanoutCache scanout_cache_;
   VramDirtyMap dirty_;
   Engine engine_;

@@ -35,6 +35,13 @@ enum KnobIndex : uint32_t {
   kKnobCount = 3
 };
 inline constexpr int64_t kDefaultEngineWeight = 100;
+
+// Legacy I/O port ranges of the layout (vendor ABI 1.1): accesses arrive with region
+// XVGPU_REGION_LEGACY_IO + kLegacyVga / kLegacyVbe, offsets from the first port.
+enum LegacyRange : uint32_t { kLegacyVga = 0, kLegacyVbe = 1 };
+inline constexpr uint16_t kVgaFirstPort = 0x3c0;
+inline constexpr uint16_t kVgaPorts = 32;         // 0x3c0-0x3df
+inline constexpr uint16_t kVbeIndexPort = 0x1ce;  // data at 0x1cf (16-bit)
 inline constexpr const char* kDefaultPreferredMode = "1024x768";
 
 // Counter indices (the order of the type's stat_names).
