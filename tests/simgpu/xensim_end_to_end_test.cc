@@ -160,6 +160,22 @@ TEST(SimgpuOnXensim, BochsGuestDrawsAndRunsTheEngine) {
     std::vector<std::byte> vram_copy(data.size());
     guest.read_ram(dom, kBar0 + 0x400000, vram_copy);
     EXPECT_EQ(vram_copy, data) << "the guest sees engine writes through its VRAM mapping";
+    // Legacy ports, claimed from Xen once the guest turns on I/O decoding: the Bochs VBE pair
+    // (a 16-bit access at the odd data port) and the VGA DAC.
+    EXPECT_EQ(guest.pio_read(dom, VcpuId{0}, 0x1ce, 2), 0xffffu) << "no I/O decode yet";
+    g.cfg_write(0x04, 2, 0x0007);
+    guest.pio_write(dom, VcpuId{0}, 0x1ce, 2, 1);  // XRES
+    EXPECT_EQ(guest.pio_read(dom, VcpuId{0}, 0x1cf, 2), w);
+    guest.pio_write(dom, VcpuId{0}, 0x1ce, 2, 9);  // Y_OFFSET
+    guest.pio_write(dom, VcpuId{0}, 0x1cf, 2, 3);
+    EXPECT_EQ(g.rd(2, 0x500 + 9 * 2, 2), 3u) << "the port wrote the DISPI register";
+    guest.pio_write(dom, VcpuId{0}, 0x3c8, 1, 17);
+    for (const uint64_t c : {7u, 8u, 9u}) guest.pio_write(dom, VcpuId{0}, 0x3c9, 1, c);
+    guest.pio_write(dom, VcpuId{0}, 0x3c7, 1, 17);
+    EXPECT_EQ(guest.pio_read(dom, VcpuId{0}, 0x3c9, 1), 7u);
+    EXPECT_EQ(guest.pio_read(dom, VcpuId{0}, 0x3c9, 1), 8u);
+    g.cfg_write(0x04, 2, 0x0006);
+    EXPECT_EQ(guest.pio_read(dom, VcpuId{0}, 0x1cf, 2), 0xffffu) << "released with I/O decode off";
     EXPECT_TRUE(guest.status(dom).crash_reason.empty());
 
     fe.request_stop();
