@@ -5,7 +5,10 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+
+#include "common/rate_limited_log.h"
 
 namespace xvgpu::ioreq {
 
@@ -130,7 +133,21 @@ void IoreqServer::map_pages_legacy(bool buffered) {
 }
 
 bool IoreqServer::alive() const {
-  return xendevicemodel_get_ioreq_server_info(dm_, domid_.value, id_, nullptr, nullptr, nullptr) == 0;
+  if (xendevicemodel_get_ioreq_server_info(dm_, domid_.value, id_, nullptr, nullptr, nullptr) == 0) {
+    return true;
+  }
+  // Only "no such domain" or "no such server" (destroyed with a dying domain) mean gone; any
+  // other failure is the check failing, and a live guest must not lose its device over it.
+  const int e = errno;
+  if (e == ESRCH || e == ENOENT) {
+    return false;
+  }
+  static RateLimiter log_limit;
+  XVGPU_LOG_LIMITED(
+      log_limit, spdlog::level::warn,
+      "dom{}: xendevicemodel_get_ioreq_server_info (domain check): {}; assuming the domain lives",
+      domid_.value, std::strerror(e));
+  return true;
 }
 
 }  // namespace xvgpu::ioreq

@@ -107,5 +107,17 @@ TEST_F(XenCallFaults, ClaimingABarFailingLeavesItUnmappedUntilTheNextDecodeEnabl
   expect_healthy_and_clean_exit();
 }
 
+TEST_F(XenCallFaults, ATransientFailureOfTheDomainCheckIsNotMistakenForDeath) {
+  // The device model polls its ioreq server every second to notice domain death.
+  guest_->inject_failure("xendevicemodel_get_ioreq_server_info", EIO, 1, true);
+  std::this_thread::sleep_for(2500ms);  // two checks fail
+  guest_->clear_failures();
+  ASSERT_TRUE(alive(dm_pid())) << "xvgpu-dm took a failing check for its domain's death:\n" << log();
+  EXPECT_NE(log().find("xendevicemodel_get_ioreq_server_info"), std::string::npos) << log();
+  EXPECT_EQ(engine_read(kRegId), kEngineId);
+  warm_ring();
+  expect_healthy_and_clean_exit();
+}
+
 }  // namespace
 }  // namespace xvgpu::faults
