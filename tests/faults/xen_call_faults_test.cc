@@ -107,6 +107,39 @@ TEST_F(XenCallFaults, ClaimingABarFailingLeavesItUnmappedUntilTheNextDecodeEnabl
   expect_healthy_and_clean_exit();
 }
 
+TEST_F(XenCallFaults, ForeignMapFailingForARepBufferRefusesThatRequestOnly) {
+  // rep movsd from guest memory into FENCE_ADDR_LO/HI: the device model maps the buffer.
+  constexpr uint64_t kBuf = 0x2800000;  // a bucket nobody mapped yet
+  const uint32_t vals[2] = {0x12340000, 0};
+  guest_->write_ram(dom_, kBuf, std::as_bytes(std::span(vals)));
+  xensim::Access a;
+  a.space = xensim::Space::mmio;
+  a.dir = 0;  // IOREQ_WRITE
+  a.addr = kBar4 + kRegFenceAddrLo;
+  a.size = 4;
+  a.count = 2;
+  a.data = kBuf;
+  a.data_is_ptr = 1;
+  guest_->inject_failure("xenforeignmemory_map", EIO, 1);
+  ASSERT_EQ(guest_->access(dom_, VcpuId{0}, a).status, xensim::AccessStatus::ok) << "the vCPU got no answer";
+  EXPECT_EQ(engine_read(kRegFenceAddrLo), 0u) << "a write whose data could not be read was applied";
+  EXPECT_TRUE(eventually([&] { return log().find("refused ioreq") != std::string::npos; }, 2s)) << log();
+  // The same request again: served.
+  ASSERT_EQ(guest_->access(dom_, VcpuId{1}, a).status, xensim::AccessStatus::ok);
+  EXPECT_EQ(engine_read(kRegFenceAddrLo), 0x12340000u);
+  expect_healthy_and_clean_exit();
+}
+
+TEST_F(XenCallFaults, ReportingModifiedMemoryFailingDoesNotFailTheDma) {
+  guest_->inject_failure("xendevicemodel_modified_memory", EIO, 1, true);
+  expect_engine_round_trip(0x1c00000, 0x1e00000, 16384, seq_);  // the engine writes guest memory
+  guest_->clear_failures();
+  EXPECT_TRUE(
+      eventually([&] { return log().find("xendevicemodel_modified_memory") != std::string::npos; }, 2s))
+      << log();
+  expect_healthy_and_clean_exit();
+}
+
 TEST_F(XenCallFaults, ATransientFailureOfTheDomainCheckIsNotMistakenForDeath) {
   // The device model polls its ioreq server every second to notice domain death.
   guest_->inject_failure("xendevicemodel_get_ioreq_server_info", EIO, 1, true);
