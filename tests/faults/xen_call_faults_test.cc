@@ -64,6 +64,29 @@ TEST_F(XenCallFaults, MsiInjectionFailingLosesOneInterruptOnly) {
   expect_healthy_and_clean_exit();
 }
 
+TEST_F(XenCallFaults, IntxLevelFailingIsLoggedAndTheNextEdgeGetsThrough) {
+  // The driver uses INTx instead of MSI: MSI enable off.
+  for (unsigned cap = cfg_read(0x34, 1); cap != 0; cap = cfg_read(static_cast<uint16_t>(cap + 1), 1)) {
+    if (cfg_read(static_cast<uint16_t>(cap), 1) == 0x05) {
+      cfg_write(static_cast<uint16_t>(cap + 2), 2, cfg_read(static_cast<uint16_t>(cap + 2), 2) & ~1u);
+    }
+  }
+  engine_write(kRegIrqStatus, ~0u);
+  ASSERT_TRUE(guest_->wait_intx(dom_, kSbdf, 0, 0, 1s));
+  guest_->inject_failure("xendevicemodel_set_pci_intx_level", EIO, 1);
+  warm_ring();  // completion: asserting the line fails
+  EXPECT_TRUE(
+      eventually([&] { return log().find("xendevicemodel_set_pci_intx_level") != std::string::npos; }, 2s))
+      << log();
+  EXPECT_EQ(guest_->intx_level(dom_, kSbdf, 0), 0u);
+  engine_write(kRegIrqStatus, ~0u);  // the driver acknowledges
+  warm_ring();
+  EXPECT_TRUE(guest_->wait_intx(dom_, kSbdf, 0, 1, 2s)) << "INTx stays lost";
+  engine_write(kRegIrqStatus, ~0u);
+  EXPECT_TRUE(guest_->wait_intx(dom_, kSbdf, 0, 0, 2s));
+  expect_healthy_and_clean_exit();
+}
+
 TEST_F(XenCallFaults, EventChannelNotifyFailingStillAnswersTheVcpu) {
   guest_->inject_failure("xenevtchn_notify", EIO, 1);
   // The answer to this read is the notify that fails: the vCPU must still get it.
