@@ -91,6 +91,7 @@ static_assert(sizeof(struct xt_desc) == 64);
 #define RESULT_LEN 512
 #define MAX_ROUNDS 1024
 #define MAX_OPS 100000
+#define HAMMER_TIMEOUT_S 180
 
 /* One data buffer pair in guest memory. */
 struct xt_buf {
@@ -120,6 +121,7 @@ struct xt_dev {
 	struct mutex run_lock; /* one test at a time */
 	char copy_result[RESULT_LEN];
 	char hammer_result[RESULT_LEN];
+	atomic_t hammer_ops[2]; /* progress of the running hammer threads (xt_progress) */
 };
 
 /* FNV-1a, the tests' data checksum. */
@@ -333,10 +335,11 @@ static int xt_hammer_thread(void *arg)
 	unsigned int i;
 	struct xt_desc d;
 
-	/* Start together: both threads are running before either touches the device. */
+	/* Start together: both threads are running before either touches the device. Both were created and bound before
+	 * either was woken; the wait yields, so it never starves anything that shares this CPU. */
 	atomic_inc(h->go);
 	while (atomic_read(h->go) < 2)
-		cpu_relax();
+		cond_resched();
 	h->cpu_start = raw_smp_processor_id();
 	h->t_start = ktime_get();
 	for (i = 0; i < h->ops; i++) {
@@ -354,6 +357,8 @@ static int xt_hammer_thread(void *arg)
 		if (atomic_xchg(h->last, (int)h->id) != (int)h->id)
 			h->switches++;
 		h->ops_done++;
+		atomic_set(&x->hammer_ops[h->id], (int)h->ops_done);
+		cond_resched();
 		if (every && (i % every) == every - 1 && h->jobs_done < h->jobs) {
 			/* A round trip through VRAM: guest memory -> VRAM -> guest memory. */
 			xt_pattern(b->src, BUF_LEN, 0x1000 * (h->id + 1) + i);
@@ -377,13 +382,21 @@ static int xt_hammer_thread(void *arg)
 	return 0;
 }
 
+/* The two threads' state; on the heap, so that a thread stuck in the device can be left behind safely. */
+struct xt_hammer_run {
+	struct xt_hammer h[2];
+	atomic_t go;
+	atomic_t last;
+};
+
 static void xt_hammer_test(struct xt_dev *x, unsigned int ops, unsigned int jobs)
 {
-	struct xt_hammer h[2];
+	struct xt_hammer_run *run;
+	struct xt_hammer *h;
 	char *res = x->hammer_result;
-	atomic_t go = ATOMIC_INIT(0), last = ATOMIC_INIT(-1);
 	u32 jobs0, jobs1, errs0, errs1;
-	int irqs0, irqs, t, started = 0;
+	int irqs0, irqs, t;
+	unsigned long deadline;
 	s64 overlap_us;
 	bool ok = true;
 
@@ -392,35 +405,54 @@ static void xt_hammer_test(struct xt_dev *x, unsigned int ops, unsigned int jobs
 		APPEND(res, "cpus=%u verdict=FAIL(needs-cpu-0-and-1-online)", num_online_cpus());
 		return;
 	}
+	run = kzalloc(sizeof(*run), GFP_KERNEL);
+	if (!run) {
+		APPEND(res, "verdict=FAIL(no-memory)");
+		return;
+	}
+	h = run->h;
+	atomic_set(&run->go, 0);
+	atomic_set(&run->last, -1);
 	jobs0 = ioread32(x->eng + ENG_JOBS_COMPLETED);
 	errs0 = ioread32(x->eng + ENG_ERROR_COUNT);
 	irqs0 = atomic_read(&x->irqs);
-	memset(h, 0, sizeof(h));
 	for (t = 0; t < 2; t++) {
+		atomic_set(&x->hammer_ops[t], 0);
 		h[t].x = x;
 		h[t].id = t;
 		h[t].ops = ops;
 		h[t].jobs = jobs;
-		h[t].go = &go;
-		h[t].last = &last;
+		h[t].go = &run->go;
+		h[t].last = &run->last;
 		h[t].dispi_id = ioread16(x->regs + DISPI(DISPI_ID));
 		h[t].cpu_start = h[t].cpu_end = -1;
 		init_completion(&h[t].done);
 		h[t].task = kthread_create(xt_hammer_thread, &h[t], "xt_hammer/%d", t);
 		if (IS_ERR(h[t].task)) {
 			APPEND(res, "verdict=FAIL(kthread_create-%ld)", PTR_ERR(h[t].task));
-			/* The first thread waits for a partner that never comes: release it. */
-			atomic_inc(&go);
-			break;
+			if (t == 1)
+				kthread_stop(h[0].task); /* never woken: it ends without running its function */
+			kfree(run);
+			return;
 		}
 		kthread_bind(h[t].task, t);
-		wake_up_process(h[t].task);
-		started++;
 	}
-	for (t = 0; t < started; t++)
-		wait_for_completion(&h[t].done);
-	if (started < 2)
-		return;
+	/* Both exist and are bound before either runs. */
+	wake_up_process(h[0].task);
+	wake_up_process(h[1].task);
+	deadline = jiffies + HAMMER_TIMEOUT_S * HZ;
+	for (t = 0; t < 2; t++) {
+		long left = (long)(deadline - jiffies);
+
+		if (left <= 0 || !wait_for_completion_timeout(&h[t].done, left)) {
+			/* A thread is stuck (in a device access or waiting for its partner): report, keep its state and
+			 * this module alive for good, since the thread may still run. */
+			__module_get(THIS_MODULE);
+			APPEND(res, "t0_ops=%d t1_ops=%d verdict=FAIL(thread-%d-stuck-after-%ds)",
+			       atomic_read(&x->hammer_ops[0]), atomic_read(&x->hammer_ops[1]), t, HAMMER_TIMEOUT_S);
+			return;
+		}
+	}
 	msleep(300);
 	irqs = atomic_read(&x->irqs) - irqs0;
 	jobs1 = ioread32(x->eng + ENG_JOBS_COMPLETED);
@@ -448,6 +480,7 @@ static void xt_hammer_test(struct xt_dev *x, unsigned int ops, unsigned int jobs
 		APPEND(res, "ok");
 	else
 		APPEND(res, "FAIL(%s%s)", h[0].err || h[1].err ? "engine-timeout " : "", "see-counts");
+	kfree(run);
 }
 
 static ssize_t xt_copy_show(struct device *dev, struct device_attribute *attr, char *buf)
@@ -502,7 +535,18 @@ static ssize_t xt_hammer_store(struct device *dev, struct device_attribute *attr
 }
 static DEVICE_ATTR_RW(xt_hammer);
 
-static struct attribute *xt_attrs[] = { &dev_attr_xt_copy.attr, &dev_attr_xt_hammer.attr, NULL };
+/* Progress of a running hammer (no lock: the test holds it). */
+static ssize_t xt_progress_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct xt_dev *x = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "t0_ops=%d t1_ops=%d msis=%d fence=%u\n", atomic_read(&x->hammer_ops[0]),
+			  atomic_read(&x->hammer_ops[1]), atomic_read(&x->irqs), READ_ONCE(*x->fence));
+}
+static DEVICE_ATTR_RO(xt_progress);
+
+static struct attribute *xt_attrs[] = { &dev_attr_xt_copy.attr, &dev_attr_xt_hammer.attr,
+					&dev_attr_xt_progress.attr, NULL };
 ATTRIBUTE_GROUPS(xt);
 
 static int xt_alloc_buf(struct xt_dev *x, struct xt_buf *b)
