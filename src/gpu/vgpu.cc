@@ -44,26 +44,18 @@ class Vgpu::MapHooks : public BarMapper::Hooks {
       it->second.region->place(w.first);
       return;
     }
-    if (bar.index >= XVGPU_REGION_LEGACY_IO && touch_bus) {
-      // Fixed legacy ports: another device of the guest may decode them already; the bus
-      // knows, so ask it first rather than have the hypervisor refuse an overlapping claim.
-      v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
-      try {
-        v_.platform_.claims->claim_range(w.space, w.first, w.last);
-      } catch (...) {
-        v_.bus_.remove_route(w.space, w.first);
-        throw;
-      }
-      return;
-    }
-    v_.platform_.claims->claim_range(w.space, w.first, w.last);
     if (!touch_bus) {
+      v_.platform_.claims->claim_range(w.space, w.first, w.last);
       return;
     }
+    // The bus knows every window the guest's vGPUs decode (this one's other BARs, other
+    // vGPUs, legacy ports): route first, so a guest that overlaps two windows is refused here
+    // and the hypervisor is never asked for an overlapping claim (found by simgpu_bar_fuzzer).
+    v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
     try {
-      v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
+      v_.platform_.claims->claim_range(w.space, w.first, w.last);
     } catch (...) {
-      v_.platform_.claims->release_range(w.space, w.first, w.last);
+      v_.bus_.remove_route(w.space, w.first);
       throw;
     }
   }
