@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -209,6 +210,21 @@ class DmFaults : public ::testing::Test {
 
   // Waits for the device model to exit; its exit status or -1 on timeout.
   int wait_dm_exit(std::chrono::milliseconds limit) { return dm_->wait(limit); }
+
+  // True once xensim no longer knows the domain: a destroyed domain stays dying while anyone
+  // still maps its memory, so this is also "the device model released every mapping".
+  bool domain_gone_within(std::chrono::milliseconds limit) {
+    return eventually(
+        [&] {
+          try {
+            guest_->status(dom_);
+            return false;
+          } catch (const SystemError& e) {
+            return e.err() == ESRCH;
+          }
+        },
+        limit);
+  }
 
   [[nodiscard]] size_t reservations() const {
     size_t n = 0;

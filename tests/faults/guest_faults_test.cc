@@ -100,17 +100,7 @@ TEST_F(GuestFaults, DomainDestroyedMidDmaEndsTheDeviceModelCleanly) {
   EXPECT_NE(log().find("the domain is gone"), std::string::npos) << log();
   EXPECT_EQ(reservations(), 0u);
   // Its mappings went with it: the zombie domain is finally destroyed.
-  EXPECT_TRUE(eventually(
-      [&] {
-        try {
-          guest_->status(dom_);
-          return false;
-        } catch (const SystemError& e) {
-          return e.err() == ESRCH;
-        }
-      },
-      2s))
-      << "the domain stays dying: mappings leaked";
+  EXPECT_TRUE(domain_gone_within(2s)) << "the domain stays dying: mappings leaked";
 }
 
 TEST_F(GuestFaults, SigkillThenANewInstanceForTheSameUuidWorks) {
