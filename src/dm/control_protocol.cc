@@ -52,9 +52,14 @@ nlohmann::json make_error(std::string_view code, const std::string& message) {
   return {{"ok", false}, {"code", std::string(code)}, {"error", message}};
 }
 
-void MessageStream::write(const nlohmann::json& msg, std::chrono::milliseconds timeout) {
+std::string encode_message(const nlohmann::json& msg) {
   std::string text = msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   text.push_back('\n');
+  return text;
+}
+
+void MessageStream::write(const nlohmann::json& msg, std::chrono::milliseconds timeout) {
+  const std::string text = encode_message(msg);
   const auto deadline = Clock::now() + timeout;
   std::size_t done = 0;
   while (done < text.size()) {

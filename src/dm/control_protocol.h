@@ -62,6 +62,8 @@ class RequestError : public Error {
 
 nlohmann::json make_ok(nlohmann::json result);
 nlohmann::json make_error(std::string_view code, const std::string& message);
+// One message as it travels: compact JSON (invalid UTF-8 replaced) and the terminating newline.
+std::string encode_message(const nlohmann::json& msg);
 
 // Line framing over a connected stream socket, with a deadline per message. Throws
 // ControlError("transport") on I/O errors, EOF inside a message, timeout, oversize or bad JSON.

@@ -8,9 +8,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/rate_limited_log.h"
@@ -20,11 +24,11 @@ namespace xvgpu::control {
 
 namespace {
 
-constexpr auto kMessageTimeout = std::chrono::seconds(2);
-constexpr std::size_t kMaxClients = 16;
-// Requests are small (the biggest is a hot-add spec); replies may be large (screenshots).
-constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 20;
-constexpr auto kRequestDeadline = std::chrono::seconds(10);
+using Clock = std::chrono::steady_clock;
+
+// Requests served from one client before the others get their turn (a client pipelining
+// requests whose replies fit in its socket buffer would otherwise keep the thread to itself).
+constexpr unsigned kRequestsPerTurn = 8;
 
 sockaddr_un address_of(const std::string& path) {
   sockaddr_un addr{};
@@ -46,8 +50,11 @@ bool someone_listens(const sockaddr_un& addr) {
 
 }  // namespace
 
-ControlServer::ControlServer(std::string path, mode_t mode, Handler handler)
-    : path_(std::move(path)), handler_(std::move(handler)) {
+ControlServer::ControlServer(std::string path, mode_t mode, Handler handler, ControlLimits limits)
+    : path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {
+  if (limits_.max_reply_backlog_total < limits_.max_reply_backlog_per_client) {
+    throw Error("control server: the total reply backlog must hold at least one client's");
+  }
   const sockaddr_un addr = address_of(path_);
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {
@@ -123,79 +130,195 @@ nlohmann::json ControlServer::dispatch(const nlohmann::json& request) const {
   }
 }
 
+// One client connection: its request stream and its unsent reply. The deadlines run on the
+// server's service clock (see serve()).
+class ControlServer::Connection {
+ public:
+  Connection(UniqueFd fd, std::string peer) : in_(std::move(fd)), peer_(std::move(peer)) {}
+
+  [[nodiscard]] int fd() const { return in_.fd(); }
+  [[nodiscard]] const std::string& peer() const { return peer_; }
+  MessageStream& in() { return in_; }
+
+  [[nodiscard]] std::size_t unsent() const { return out_.size() - sent_; }
+  [[nodiscard]] std::size_t reply_size() const { return out_.size(); }
+  [[nodiscard]] Clock::time_point reply_since() const { return reply_since_; }
+  // Only when nothing is unsent: replies leave in request order.
+  void queue(std::string reply, Clock::time_point now) {
+    out_ = std::move(reply);
+    sent_ = 0;
+    reply_since_ = now;
+  }
+  // Writes what the socket takes now; returns the bytes written. Throws PeerGone when the client
+  // closed its end, ControlError on other errors.
+  std::size_t flush() {
+    std::size_t wrote = 0;
+    while (unsent() != 0) {
+      const ssize_t n = ::send(fd(), out_.data() + sent_, unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent_ += static_cast<std::size_t>(n);
+        wrote += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EAGAIN) {
+        break;
+      } else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        throw PeerGone();
+      } else if (n < 0 && errno != EINTR) {
+        throw ControlError("transport", std::string("write to control socket: ") + std::strerror(errno));
+      }
+    }
+    if (unsent() == 0) {
+      std::string().swap(out_);  // a screenshot's buffer is not kept around
+      sent_ = 0;
+    }
+    return wrote;
+  }
+
+  // Set while an incomplete request sits in the buffer.
+  std::optional<Clock::time_point> partial_since;
+
+  struct PeerGone {};
+
+ private:
+  MessageStream in_;
+  std::string peer_;  // "pid N" from SO_PEERCRED
+  std::string out_;
+  std::size_t sent_ = 0;
+  Clock::time_point reply_since_{};
+};
+
 void ControlServer::serve() {
-  struct Conn {
-    std::unique_ptr<MessageStream> stream;
-    std::chrono::steady_clock::time_point partial_since;  // valid while a request is incomplete
-  };
-  std::list<Conn> clients;
+  std::list<Connection> clients;
+  std::size_t backlog = 0;  // unsent reply bytes of all clients
   RateLimiter limiter;
-  // One connection never holds up another: requests are read as they arrive (never waiting
-  // for the rest of one), a request is bounded, and a client stuck inside one is dropped.
+  // Time spent inside the handler (the thread attends to nobody then: a screenshot is encoded, a
+  // command waits for the ioreq loop) does not count against any client's deadline: the
+  // deadlines run on this clock, which stands still meanwhile.
+  Clock::duration busy{};
+  auto service_now = [&] { return Clock::now() - busy; };
+  // Room for one more largest reply: otherwise requests wait until slow clients drain or go.
+  auto admit = [&] {
+    return backlog + limits_.max_reply_backlog_per_client <= limits_.max_reply_backlog_total;
+  };
+  auto drop = [&](std::list<Connection>::iterator it, const std::string& why, bool quiet) {
+    if (quiet) {
+      spdlog::debug("control connection from {} closed: {}", it->peer(), why);
+    } else {
+      XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "control connection from {} dropped: {}", it->peer(),
+                        why);
+    }
+    backlog -= it->unsent();
+    return clients.erase(it);
+  };
+
   while (!stopping_.load()) {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd_.get(), POLLIN, 0});
     fds.push_back({listen_fd_.get(), POLLIN, 0});
-    for (const auto& c : clients) fds.push_back({c.stream->fd(), POLLIN, 0});
-    const int rc = ::poll(fds.data(), fds.size(), clients.empty() ? -1 : 1000);
+    bool work_buffered = false;
+    std::optional<Clock::time_point> next_deadline;
+    auto consider = [&](Clock::time_point t) {
+      if (!next_deadline || t < *next_deadline) next_deadline = t;
+    };
+    for (auto& c : clients) {
+      short events = 0;
+      if (c.unsent() != 0) {
+        events = POLLOUT;
+        consider(c.reply_since() + limits_.reply_deadline);
+      } else if (admit()) {
+        events = POLLIN;
+        work_buffered = work_buffered || c.in().has_buffered_message();
+      }
+      if (c.partial_since) consider(*c.partial_since + limits_.request_deadline);
+      fds.push_back({c.fd(), events, 0});
+    }
+    int timeout_ms = -1;
+    if (work_buffered) {
+      timeout_ms = 0;
+    } else if (next_deadline) {
+      const auto left = *next_deadline - service_now();
+      timeout_ms = static_cast<int>(
+          std::clamp<int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left).count() + 1, 0, 60'000));
+    }
+    const int rc = ::poll(fds.data(), fds.size(), timeout_ms);
     if (rc < 0) {
       if (errno == EINTR) continue;
       spdlog::error("control server: poll: {}", std::strerror(errno));
       return;
     }
     if (fds[0].revents != 0) return;
-    const auto now = std::chrono::steady_clock::now();
+
     std::size_t i = 2;
     for (auto it = clients.begin(); it != clients.end(); ++i) {
-      MessageStream& stream = *it->stream;
-      bool keep = true;
+      Connection& c = *it;
+      const short revents = fds[i].revents;
       try {
-        if (i < fds.size() && fds[i].revents != 0) {
-          for (;;) {
+        if (c.unsent() != 0 && revents != 0) backlog -= c.flush();
+        // Requests one at a time, each once the previous reply is on its way.
+        const bool readable = (revents & (POLLIN | POLLHUP | POLLERR)) != 0 || c.in().has_buffered_message();
+        if (c.unsent() == 0 && admit() && readable) {
+          for (unsigned n = 0; n < kRequestsPerTurn && c.unsent() == 0 && admit(); ++n) {
             nlohmann::json request;
-            const auto fill = stream.read_available(request, kMaxRequestBytes);
-            if (fill == MessageStream::Fill::Closed) {
-              keep = false;
+            const auto fill = c.in().read_available(request, limits_.max_request_bytes);
+            if (fill == MessageStream::Fill::Closed) throw Connection::PeerGone();
+            if (fill == MessageStream::Fill::Partial) {
+              if (!c.partial_since && c.in().buffered_bytes() != 0) c.partial_since = service_now();
               break;
             }
-            if (fill == MessageStream::Fill::Partial) break;
+            c.partial_since.reset();
             const bool named = request.is_object() && request.contains("cmd") && request["cmd"].is_string();
-            spdlog::debug("control request: {}", named ? request["cmd"].get<std::string>() : "?");
-            stream.write(dispatch(request), kMessageTimeout);
-            it->partial_since = {};  // whatever follows is a new request
+            spdlog::debug("control request from {}: {}", c.peer(),
+                          named ? request["cmd"].get<std::string>() : "?");
+            const auto t0 = Clock::now();
+            std::string reply = encode_message(dispatch(request));
+            busy += Clock::now() - t0;
+            if (reply.size() > limits_.max_reply_backlog_per_client) {
+              throw ControlError("transport", "reply of " + std::to_string(reply.size()) +
+                                                  " bytes is over the per-client limit of " +
+                                                  std::to_string(limits_.max_reply_backlog_per_client));
+            }
+            c.queue(std::move(reply), service_now());
+            backlog += c.unsent();
+            backlog -= c.flush();
           }
-          if (stream.buffered_bytes() == 0) {
-            it->partial_since = {};
-          } else if (it->partial_since == std::chrono::steady_clock::time_point{}) {
-            it->partial_since = now;  // a request started: it has kRequestDeadline to complete
-          }
+        } else if (c.unsent() == 0 && (revents & (POLLHUP | POLLERR)) != 0) {
+          throw Connection::PeerGone();  // waiting for room, and gone meanwhile
         }
-        if (keep && stream.buffered_bytes() != 0 &&
-            it->partial_since != std::chrono::steady_clock::time_point{} &&
-            now - it->partial_since > kRequestDeadline) {
-          throw ControlError("transport", "control client stalled inside a request");
+        const auto now = service_now();
+        if (c.unsent() != 0 && now - c.reply_since() > limits_.reply_deadline) {
+          throw ControlError("transport", "reply of " + std::to_string(c.reply_size()) +
+                                              " bytes not read within " +
+                                              std::to_string(limits_.reply_deadline.count()) + " ms (" +
+                                              std::to_string(c.unsent()) + " bytes unsent)");
         }
+        if (c.partial_since && now - *c.partial_since > limits_.request_deadline) {
+          throw ControlError("transport", "control client stalled inside a request for " +
+                                              std::to_string(limits_.request_deadline.count()) + " ms");
+        }
+        ++it;
+      } catch (const Connection::PeerGone&) {
+        it = drop(it, "the client closed its end", true);
       } catch (const std::exception& e) {
-        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "control connection dropped: {}", e.what());
-        keep = false;
+        it = drop(it, e.what(), false);
       }
-      it = keep ? std::next(it) : clients.erase(it);
     }
+
     // New connections after the existing ones were served (and closed ones dropped).
     // Every pending connection at once (a flood must not fill the backlog for later clients).
     for (bool more = (fds[1].revents & POLLIN) != 0; more;) {
       UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       more = static_cast<bool>(conn);
-      if (conn && clients.size() < kMaxClients) {
+      if (conn && clients.size() < limits_.max_clients) {
         ucred cred{};
         socklen_t len = sizeof(cred);
+        std::string peer = "pid ?";
         if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+          peer = "pid " + std::to_string(cred.pid);
           spdlog::debug("control connection from pid {} uid {}", cred.pid, cred.uid);
         }
-        clients.push_back({std::make_unique<MessageStream>(std::move(conn)), {}});
+        clients.emplace_back(std::move(conn), std::move(peer));
       } else if (conn) {
         XVGPU_LOG_LIMITED(limiter, spdlog::level::warn,
-                          "control server: too many connections ({}), refusing one", kMaxClients);
+                          "control server: too many connections ({}), refusing one", limits_.max_clients);
       }
     }
   }
