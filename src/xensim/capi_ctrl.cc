@@ -112,6 +112,7 @@ int xc_domain_getinfo(xc_interface* xch, uint32_t first_domid, unsigned int max_
     o.max_memkb = d.max_pages * 4;
     o.nr_online_vcpus = d.nr_vcpus;
     o.max_vcpu_id = d.nr_vcpus > 0 ? d.nr_vcpus - 1 : 0;
+    std::memcpy(o.handle, d.handle, sizeof o.handle);
   }
   return static_cast<int>(v.size());
 }
@@ -151,6 +152,7 @@ int xc_domain_getinfolist(xc_interface* xch, uint32_t first_domain, unsigned int
     o.max_pages = d.max_pages;
     o.nr_online_vcpus = d.nr_vcpus;
     o.max_vcpu_id = d.nr_vcpus > 0 ? d.nr_vcpus - 1 : 0;
+    std::memcpy(o.handle, d.handle, sizeof o.handle);
   }
   return static_cast<int>(v.size());
 }

@@ -713,8 +713,10 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
       const auto vcpus = in.get<uint32_t>();
       const auto ram = in.get<uint64_t>();
       const auto paused = in.get<uint8_t>();
+      const auto want_domid = in.get<uint16_t>();
+      const auto handle = in.get<std::array<uint8_t, 16>>();
       uint16_t id = 0;
-      if (int rc = create_domain(vcpus, ram, paused != 0, &id); rc != 0) {
+      if (int rc = create_domain(vcpus, ram, paused != 0, want_domid, handle, &id); rc != 0) {
         return Reply::error(-rc);
       }
       w.put(id);

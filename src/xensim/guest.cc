@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cstring>
+#include <random>
 
 #include "xensim/capi_common.h"
 #include "xensim/host.h"
@@ -13,6 +14,23 @@ namespace xensim {
 using xvgpu::Domid;
 using xvgpu::SystemError;
 using xvgpu::VcpuId;
+
+namespace {
+
+// A version-4 (random) UUID, as libxl_uuid_generate gives every domain created without uuid=.
+std::array<uint8_t, 16> random_uuid() {
+  std::random_device rd;
+  std::array<uint8_t, 16> u{};
+  for (size_t i = 0; i < u.size(); i += 4) {
+    const uint32_t r = rd();
+    std::memcpy(&u[i], &r, 4);
+  }
+  u[6] = static_cast<uint8_t>((u[6] & 0x0f) | 0x40);
+  u[8] = static_cast<uint8_t>((u[8] & 0x3f) | 0x80);
+  return u;
+}
+
+}  // namespace
 
 RamMapping::~RamMapping() {
   if (addr_ != nullptr) {
@@ -75,9 +93,10 @@ Writer dom(Domid d) {
 }
 }  // namespace
 
-Domid Guest::create_domain(const DomainConfig& cfg) {
+Domid Guest::create_domain(const DomainConfig& cfg, const DomainIdentity& id) {
   Writer w;
-  w.put(cfg.vcpus).put(cfg.ram_mib).put<uint8_t>(cfg.start_paused);
+  w.put(cfg.vcpus).put(cfg.ram_mib).put<uint8_t>(cfg.start_paused).put(id.domid);
+  w.put(id.handle ? *id.handle : random_uuid());
   Reply r = call(Op::guest_create_domain, w, "create domain");
   Reader in(r.data);
   return Domid{in.get<uint16_t>()};

@@ -7,6 +7,7 @@
 // borrows its own connection).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,15 @@ struct DomainConfig {
   uint32_t vcpus = 1;
   uint64_t ram_mib = 64;     // RAM occupies gfns [0, ram_mib * 256)
   bool start_paused = true;  // as `xl create -p`: the device model registers first
+};
+
+// Who the toolstack says a new domain is (apart from DomainConfig, whose designated
+// initializers elsewhere would otherwise miss fields).
+struct DomainIdentity {
+  // The domain's handle (xen_domain_handle_t, what xc_domain_getinfo reports): xl.cfg's uuid=,
+  // or, as xl does without one, a fresh random UUID for every domain created.
+  std::optional<std::array<uint8_t, 16>> handle;
+  uint16_t domid = 0;  // 0: Xen chooses; else this one (libxl's c_info.domid), EEXIST if taken
 };
 
 struct DomainStatus {
@@ -70,7 +80,7 @@ class Guest {
   ~Guest();
 
   // ---- domains ----
-  xvgpu::Domid create_domain(const DomainConfig& cfg);
+  xvgpu::Domid create_domain(const DomainConfig& cfg, const DomainIdentity& id = {});
   void destroy_domain(xvgpu::Domid d);
   void pause(xvgpu::Domid d);
   void unpause(xvgpu::Domid d);

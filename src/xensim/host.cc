@@ -145,9 +145,15 @@ std::shared_ptr<Domain> HostImpl::find(uint16_t domid) const {
   return it == domains_.end() ? nullptr : it->second;
 }
 
-int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t* out) {
-  if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20)) {
+int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t want_domid,
+                            const std::array<uint8_t, 16>& handle, uint16_t* out) {
+  constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;
+  if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20) ||
+      want_domid >= kFirstReserved) {
     return -EINVAL;
+  }
+  if (want_domid != 0 && domains_.contains(want_domid)) {
+    return -EEXIST;  // Xen's is_free_domid(): a dying domain still holds its id
   }
   if (domains_.size() >= 1000) {
     return -ENOSPC;
@@ -182,8 +188,14 @@ int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint1
   d->tot_pages = d->p2m.size();
   d->max_pages = d->tot_pages;
   d->state = paused ? DomainState::paused : DomainState::running;
-  // Domain ids are never reused within one host's life (as Xen until it wraps).
-  constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;
+  d->handle = handle;
+  if (want_domid != 0) {
+    d->id = want_domid;  // the toolstack asked for it (libxl's c_info.domid); the rover stays
+    domains_[d->id] = d;
+    *out = d->id;
+    return 0;
+  }
+  // Domain ids Xen chooses are not reused within one host's life (as Xen until it wraps).
   while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved) {
     next_domid_ = static_cast<uint16_t>(next_domid_ + 1u >= kFirstReserved ? 1u : next_domid_ + 1u);
   }
@@ -290,6 +302,7 @@ DomainInfo HostImpl::info_of(const Domain& d) const {
   i.tot_pages = d.tot_pages;
   i.max_pages = d.max_pages;
   i.mappings = d.mappings;
+  std::memcpy(i.handle, d.handle.data(), sizeof i.handle);
   return i;
 }
 

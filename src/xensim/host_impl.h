@@ -5,6 +5,7 @@
 // written by device models without that lock, so the host reads them with atomics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -64,6 +65,7 @@ struct DirtyVram {
 
 struct Domain {
   uint16_t id = 0;
+  std::array<uint8_t, 16> handle{};  // xen_domain_handle_t, as the toolstack gave it
   DomainState state = DomainState::paused;
   uint32_t shutdown_reason = 0;
   std::string crash_reason;
@@ -165,7 +167,10 @@ class HostImpl {
 
   // domains and memory
   std::shared_ptr<Domain> find(uint16_t domid) const;
-  int create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t* out);
+  // XEN_DOMCTL_createdomain: want_domid 0 lets Xen choose (EEXIST if a wanted one is taken,
+  // dying domains included); the handle is stored as given.
+  int create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t want_domid,
+                    const std::array<uint8_t, 16>& handle, uint16_t* out);
   // domain_kill: servers, event channels and blocked vCPUs go at once; the domain stays
   // dying while mappings of its memory remain, then is destroyed (finalize_domain).
   void destroy_domain(const std::shared_ptr<Domain>& d);

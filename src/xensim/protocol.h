@@ -258,7 +258,8 @@ struct DomainInfo {
   uint32_t nr_vcpus = 0;
   uint64_t tot_pages = 0;
   uint64_t max_pages = 0;
-  uint64_t mappings = 0;  // foreign/resource mappings dom0 holds (a dying domain waits for 0)
+  uint64_t mappings = 0;    // foreign/resource mappings dom0 holds (a dying domain waits for 0)
+  uint8_t handle[16] = {};  // xen_domain_handle_t: the toolstack's UUID of this domain instance
 };
 
 struct HungVcpu {

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -117,6 +119,31 @@ uint64_t parse_u64(const std::string& s) {
   return std::stoull(s, nullptr, 0);
 }
 
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, as xl prints a domain's UUID.
+std::string format_uuid(const uint8_t (&h)[16]) {
+  char out[37];
+  (void)std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                      h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13],
+                      h[14], h[15]);
+  return out;
+}
+
+std::array<uint8_t, 16> parse_uuid(const std::string& s) {
+  std::array<uint8_t, 16> h{};
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((i == 8 || i == 13 || i == 18 || i == 23) && s[i] == '-') continue;
+    if (n >= 32 || std::isxdigit(static_cast<unsigned char>(s[i])) == 0) n = 33;
+    if (n > 32) break;
+    const int v =
+        std::isdigit(static_cast<unsigned char>(s[i])) != 0 ? s[i] - '0' : (std::tolower(s[i]) - 'a' + 10);
+    h[n / 2] = static_cast<uint8_t>(h[n / 2] | (n % 2 == 0 ? v << 4 : v));
+    ++n;
+  }
+  if (n != 32 || s.size() != 36) throw std::invalid_argument("--uuid " + s + ": not a UUID");
+  return h;
+}
+
 }  // namespace
 
 namespace {
@@ -140,6 +167,11 @@ int run(int argc, char** argv) {
   create->add_option("--vcpus", vcpus, "vCPUs (1..128)");
   create->add_option("--ram", ram, "RAM in MiB");
   create->add_flag("--running", running, "start it running");
+  std::string create_uuid;
+  uint16_t create_domid = 0;
+  create->add_option("--uuid", create_uuid, "the domain's handle (as xl.cfg uuid=); default: a fresh one");
+  create->add_option("--domid", create_domid,
+                     "this domain id (as libxl's c_info.domid); default: Xen's choice");
 
   uint16_t domid = 0;
   auto dom_cmd = [&](const char* name, const char* help) {
@@ -242,7 +274,11 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (*create) {
-      std::printf("%u\n", g.create_domain({.vcpus = vcpus, .ram_mib = ram, .start_paused = !running}).value);
+      xensim::DomainIdentity id;
+      id.domid = create_domid;
+      if (!create_uuid.empty()) id.handle = parse_uuid(create_uuid);
+      std::printf("%u\n",
+                  g.create_domain({.vcpus = vcpus, .ram_mib = ram, .start_paused = !running}, id).value);
     } else if (*destroy) {
       g.destroy_domain(d);
     } else if (*pause) {
@@ -268,8 +304,8 @@ int run(int argc, char** argv) {
       }
     } else if (*list) {
       for (const auto& i : g.list_domains()) {
-        std::printf("%u %s vcpus=%u pages=%llu\n", i.domid, state_name(i.state), i.nr_vcpus,
-                    static_cast<unsigned long long>(i.tot_pages));
+        std::printf("%u %s vcpus=%u pages=%llu uuid=%s\n", i.domid, state_name(i.state), i.nr_vcpus,
+                    static_cast<unsigned long long>(i.tot_pages), format_uuid(i.handle).c_str());
       }
     } else if (*io) {
       xensim::Access a;
