@@ -81,19 +81,52 @@ void destroy_all(gpu::VgpuManager& manager) noexcept {
 }
 
 // A device model killed while serving this domain left its ioreq server registered with Xen,
-// which would wait for it on every INVALIDATE broadcast: remove it before serving.
-void remove_stale_servers(Domid domid) {
-  for (const auto& s : find_stale_servers(gpu::HostAccounting::default_state_dir(), domid)) {
-    try {
-      if (ioreq::destroy_stale_ioreq_server(domid, s.id)) {
-        spdlog::warn("destroyed ioreq server {} of domain {} left behind by xvgpu-dm pid {} (killed)", s.id,
-                     domid.value, s.pid);
-      }
-      std::error_code ec;
-      std::filesystem::remove(s.file, ec);
-    } catch (const std::exception& e) {
-      spdlog::warn("stale ioreq server {} of domain {}: {}", s.id, domid.value, e.what());
+// which would wait for it on every INVALIDATE broadcast: remove it before serving, but only if
+// the record is of this very instance of the domain (domids are reused).
+void remove_stale_servers(Domid domid, const std::optional<DomainHandle>& live) {
+  const auto found = find_stale_servers(gpu::HostAccounting::default_state_dir(), domid);
+  for (const auto& r : found.refused) {
+    spdlog::warn("ioreq server record {} refused and removed: {}", r.file.string(), r.why);
+  }
+  const std::string now = live ? to_string(*live) : std::string("-");
+  for (const auto& s : found.stale) {
+    const std::string was = s.domain ? to_string(*s.domain) : std::string("(not recorded)");
+    switch (judge_stale_server(s, live)) {
+      case StaleVerdict::destroy:
+        try {
+          if (ioreq::destroy_stale_ioreq_server(domid, s.id)) {
+            spdlog::warn(
+                "destroyed ioreq server {} of domain {} ({}) left behind by xvgpu-dm pid {} (killed)", s.id,
+                domid.value, now, s.pid);
+          } else {
+            spdlog::info("ioreq server {} of domain {} left by xvgpu-dm pid {} is already gone", s.id,
+                         domid.value, s.pid);
+          }
+        } catch (const std::exception& e) {
+          spdlog::warn("stale ioreq server {} of domain {}: {}", s.id, domid.value, e.what());
+          continue;  // the record stays: a later start may succeed
+        }
+        break;
+      case StaleVerdict::domain_gone:
+        spdlog::info("ioreq server record {}: domain {} ({}) no longer exists; record discarded",
+                     s.file.string(), domid.value, was);
+        break;
+      case StaleVerdict::other_instance:
+        spdlog::warn(
+            "ioreq server record {} of xvgpu-dm pid {} is of an earlier domain {} (handle {}); domain {} is "
+            "now "
+            "another domain (handle {}): its ioreq server {} left alone, record discarded",
+            s.file.string(), s.pid, domid.value, was, domid.value, now, s.id);
+        break;
+      case StaleVerdict::unverifiable:
+        spdlog::warn(
+            "ioreq server record {} of xvgpu-dm pid {} names no domain handle (older format): cannot tell "
+            "whether ioreq server {} belongs to this domain {} ({}), so it is left alone and the record "
+            "discarded; if the guest's vCPUs hang on memory changes, restart the domain",
+            s.file.string(), s.pid, s.id, domid.value, now);
+        break;
     }
+    discard_record(s);
   }
 }
 
@@ -158,7 +191,14 @@ int run(int argc, char** argv) {
   std::optional<ServerRecord> server_record;
   int exit_code = kExitOk;
   try {
-    remove_stale_servers(o.domid);
+    // The instance of the domain this process serves; recorded with its server id.
+    std::optional<DomainHandle> domain;
+    try {
+      domain = ioreq::domain_handle(o.domid);
+      remove_stale_servers(o.domid, domain);
+    } catch (const std::exception& e) {
+      spdlog::warn("stale ioreq server records of domain {} not checked: {}", o.domid.value, e.what());
+    }
     ioreq::FrontendOptions fo;
     fo.direct_memory_bytes = direct_bytes;
     // Not xentoolcore_restrict_all(): it would also cut our xenstore connection (libxenstore
@@ -169,7 +209,9 @@ int run(int argc, char** argv) {
     frontend.emplace(o.domid, fo);
     spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
     try {
-      server_record.emplace(gpu::HostAccounting::default_state_dir(), o.domid, frontend->server_id());
+      if (!domain) throw Error("the domain's handle is not known");
+      server_record.emplace(gpu::HostAccounting::default_state_dir(), o.domid, *domain,
+                            frontend->server_id());
     } catch (const std::exception& e) {
       spdlog::warn("ioreq server not recorded ({}): after a crash, a new instance cannot remove it",
                    e.what());
