@@ -4,11 +4,9 @@
 // nothing leaked (mappings, fds, host-wide reservations).
 #pragma once
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "dm/control_protocol.h"
+#include "support/child_process.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "xensim/guest.h"
 #include "xensim/transport.h"
@@ -44,55 +43,9 @@ inline constexpr uint32_t kVramBytes = 16u << 20;  // simgpu-16
 inline const Sbdf kSbdf{0, 0, 5, 0};
 inline constexpr const char* kUuid = "fa017e57-0000-4000-8000-000000000001";
 
-// A child process (argv[0] a path), with extra environment entries; killed if still running
-// when destroyed.
-class Child {
- public:
-  // stderr_path: where the child's stderr goes (default: inherited).
-  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
-        const std::string& stderr_path = {}) {
-    std::vector<std::string> envs = env;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (!stderr_path.empty()) {
-        const int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) ::dup2(fd, 2);
-      }
-      for (auto& e : envs) ::putenv(e.data());
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  [[nodiscard]] pid_t pid() const { return pid_; }
-  // Exit status (or 128 + signal), waiting at most `limit`; -1 on timeout.
-  int wait(std::chrono::milliseconds limit = std::chrono::hours(1)) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    int st = 0;
-    for (;;) {
-      const pid_t r = ::waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) break;
-      if (std::chrono::steady_clock::now() > end) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    reaped_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
+using test::ChildOptions;
+using test::ChildProcess;
+using test::Output;
 
 inline int count_fds(pid_t pid) {
   int n = 0;
@@ -154,7 +107,7 @@ class DmFaults : public ::testing::Test {
     } catch (...) {
     }
     guest_.reset();
-    daemon_->wait();
+    EXPECT_TRUE(daemon_->wait_for(10s).has_value()) << "xensimd did not exit when told to";
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -191,7 +144,10 @@ class DmFaults : public ::testing::Test {
     }
     std::error_code ec;
     fs::remove(pidfile(), ec);
-    dm_ = std::make_unique<Child>(dm_argv(extra), dm_env(), (dir_ / "dm.stderr").string());
+    ChildOptions o;
+    o.env = dm_env();
+    o.err = Output::file((dir_ / "dm.stderr").string(), /*append=*/true);
+    dm_ = std::make_unique<ChildProcess>(dm_argv(extra), o);
     // The pidfile is written before privileges are dropped; "ready:" is logged once serving.
     auto readies = [&] {
       const std::string l = log();
@@ -208,8 +164,11 @@ class DmFaults : public ::testing::Test {
   }
   [[nodiscard]] pid_t dm_pid() const { return dm_->pid(); }
 
-  // Waits for the device model to exit; its exit status or -1 on timeout.
-  int wait_dm_exit(std::chrono::milliseconds limit) { return dm_->wait(limit); }
+  // Waits for the device model to exit; its exit status (128 + signal if killed), -1 on timeout.
+  int wait_dm_exit(std::chrono::milliseconds limit) {
+    const auto st = dm_->wait_for(limit);
+    return st ? st->shell_code() : -1;
+  }
 
   // True once xensim no longer knows the domain: a destroyed domain stays dying while anyone
   // still maps its memory, so this is also "the device model released every mapping".
@@ -358,10 +317,10 @@ class DmFaults : public ::testing::Test {
 
   fs::path dir_;
   std::string socket_;
-  std::optional<Child> daemon_;
+  std::optional<ChildProcess> daemon_;
   std::optional<xensim::Guest> guest_;
   Domid dom_{};
-  std::unique_ptr<Child> dm_;
+  std::unique_ptr<ChildProcess> dm_;
   uint32_t tail_ = 0;
   uint64_t spare_gfn_ = 0x3f00;  // pages near the end of RAM the tests give back one at a time
   uint64_t base_mappings_ = 0;

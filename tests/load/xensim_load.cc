@@ -16,11 +16,8 @@
 //     its quota every domain has been served (requests > 0 in that window).
 // Figures (printed): wall time, requests/s, per-domain throughput min/median/max and spread,
 // per-domain requests served within the window until the first domain completed.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -41,6 +38,7 @@
 #include <vector>
 
 #include "common/types.h"
+#include "support/child_process.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "xensim/guest.h"
 #include "xensim/transport.h"
@@ -90,62 +88,27 @@ struct Options {
   bool keep = false;
 };
 
-// A child process (xensimd, xvgpu-dm) with stdout/stderr sent to a file.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed or killed load program
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-  ~Process() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Still running?
-  bool alive() {
-    if (reaped_) return false;
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      reaped_ = true;
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      return false;
-    }
-    return true;
-  }
-  // SIGTERM, then the exit status (128+signal), or -1 after the timeout (then SIGKILLed).
-  int terminate(std::chrono::milliseconds timeout) {
-    if (!alive()) return status_;
-    ::kill(pid_, SIGTERM);
-    const auto end = Clock::now() + timeout;
-    while (Clock::now() < end) {
-      if (!alive()) return status_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return -1;
-  }
+using xvgpu::test::ChildOptions;
+using xvgpu::test::ChildProcess;
+using xvgpu::test::Output;
 
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  int status_ = 0;
-};
+// xensimd and each xvgpu-dm: stdout and stderr to one log file, and SIGKILLed should the load
+// program crash or be killed (never outliving it).
+std::unique_ptr<ChildProcess> start_process(const std::vector<std::string>& argv,
+                                            const std::vector<std::string>& env, const std::string& log) {
+  ChildOptions o;
+  o.env = env;
+  o.out = Output::file(log);
+  o.err = Output::to_stdout();
+  o.kill_with_parent = true;
+  return std::make_unique<ChildProcess>(argv, o);
+}
+
+// SIGTERM, then its exit status (128 + signal), or -1 when it had to be SIGKILLed after `limit`.
+int terminate(ChildProcess& p, std::chrono::milliseconds limit) {
+  const auto st = p.terminate(limit);
+  return st ? st->shell_code() : -1;
+}
 
 std::string read_file(const std::string& path) {
   std::string s;
@@ -186,7 +149,7 @@ class Failures {
 
 struct Domain {
   Domid id{0};
-  std::unique_ptr<Process> dm;
+  std::unique_ptr<ChildProcess> dm;
   std::unique_ptr<xensim::RamMapping> ram;  // the driver memory, mapped once
   std::mutex cf8;                           // the guest OS serialises CF8/CFC pairs
   uint64_t ioreqs_before = 0;
@@ -247,9 +210,8 @@ class Load {
         "LD_LIBRARY_PATH=" + o_.libdir, "XENSIM_SOCKET=" + socket_, "XVGPU_STATE_DIR=" + dir_ + "/state",
         "XVGPU_SIMGPU=" + simgpus,
         std::string("ASAN_OPTIONS=") + (asan != nullptr ? std::string(asan) + ":" : "") + "detect_leaks=0"};
-    daemon_ = std::make_unique<Process>(
-        std::vector<std::string>{o_.xensimd, "--socket", socket_, "--hang-timeout-ms", "30000"}, env,
-        dir_ + "/xensimd.log");
+    daemon_ = start_process({o_.xensimd, "--socket", socket_, "--hang-timeout-ms", "30000"}, env,
+                            dir_ + "/xensimd.log");
     for (int i = 0; i < 1000 && !xensim::connect_socket(socket_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -275,14 +237,14 @@ class Load {
         argv.push_back("--vgpu");
         argv.push_back("uuid=" + uuid(d.id.value, i) + ",type=" + o_.type + ",bdf=" + sbdf(i).to_string());
       }
-      d.dm = std::make_unique<Process>(argv, env, dmlog(d));
+      d.dm = start_process(argv, env, dmlog(d));
     }
     // Readiness: the pidfile is written once every vGPU is up.
     for (auto& dp : doms_) {
       Domain& d = *dp;
       const auto end = Clock::now() + std::chrono::seconds(120);
       while (!std::filesystem::exists(pidfile(d))) {
-        if (!d.dm->alive() || Clock::now() > end) {
+        if (!d.dm->running() || Clock::now() > end) {
           std::fprintf(stderr, "FAIL: xvgpu-dm for domain %u did not become ready:\n%s\n", d.id.value,
                        read_file(dmlog(d)).c_str());
           return 1;
@@ -464,7 +426,7 @@ class Load {
       for (auto& dp : doms_) {
         Domain& d = *dp;
         if (d.vcpus_left.load() != 0) running = true;
-        if (!d.dead && d.vcpus_left.load() != 0 && !d.dm->alive()) {
+        if (!d.dead && d.vcpus_left.load() != 0 && !d.dm->running()) {
           failures_.add("xvgpu-dm of dom" + std::to_string(d.id.value) + " died during the load:\n" +
                         read_file(dmlog(d)));
           d.dead = true;
@@ -622,7 +584,7 @@ class Load {
         failures_.add("dom" + std::to_string(d.id.value) + ": hung vCPU");
       if (!st.crash_reason.empty())
         failures_.add("dom" + std::to_string(d.id.value) + " crashed: " + st.crash_reason);
-      if (!d.dm->alive()) failures_.add("dom" + std::to_string(d.id.value) + ": xvgpu-dm died");
+      if (!d.dm->running()) failures_.add("dom" + std::to_string(d.id.value) + ": xvgpu-dm died");
     }
     report();
   }
@@ -662,7 +624,7 @@ class Load {
     for (auto& dp : doms_) {
       Domain& d = *dp;
       d.ram.reset();
-      const int rc = d.dm->terminate(std::chrono::seconds(20));
+      const int rc = terminate(*d.dm, std::chrono::seconds(20));
       if (rc != 0) {
         failures_.add("xvgpu-dm of dom" + std::to_string(d.id.value) + " exit status " + std::to_string(rc) +
                       ":\n" + read_file(dmlog(d)));
@@ -680,13 +642,13 @@ class Load {
       guest_->shutdown_daemon();
     } catch (...) {
     }
-    (void)daemon_->terminate(std::chrono::seconds(5));
+    (void)terminate(*daemon_, std::chrono::seconds(5));
   }
 
   Options o_;
   std::string dir_;
   std::string socket_;
-  std::unique_ptr<Process> daemon_;
+  std::unique_ptr<ChildProcess> daemon_;
   std::optional<xensim::Guest> guest_;
   std::vector<std::unique_ptr<Domain>> doms_;
   Failures failures_;

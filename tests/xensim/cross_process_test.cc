@@ -9,15 +9,20 @@
 #include <thread>
 
 #include "echo_server.h"
-#include "process_util.h"
+#include "support/child_process.h"
 #include "xensim/guest.h"
 #include "xensim/xen_headers.h"
 
 namespace {
 
+using namespace std::chrono_literals;
 using xensim::AccessStatus;
 using xvgpu::Domid;
 using xvgpu::VcpuId;
+using xvgpu::test::ChildOptions;
+using xvgpu::test::ChildProcess;
+using xvgpu::test::ExitStatus;
+using xvgpu::test::Output;
 
 class CrossProcess : public ::testing::Test {
  protected:
@@ -36,26 +41,35 @@ class CrossProcess : public ::testing::Test {
       guest_->shutdown_daemon();
     } catch (...) {
     }
-    daemon_.wait();
+    EXPECT_TRUE(daemon_.wait_for(10s).has_value()) << "xensimd did not exit when told to";
   }
 
-  std::unique_ptr<Child> echo(Domid d, std::vector<std::string> args, std::vector<std::string> env = {}) {
+  // An echo server (stdout piped: "ready", its counters) on xensim's libraries.
+  std::unique_ptr<ChildProcess> echo(Domid d, std::vector<std::string> args,
+                                     std::vector<std::string> env = {}) {
     std::vector<std::string> argv{ECHO_PATH, std::to_string(d.value)};
     argv.insert(argv.end(), args.begin(), args.end());
     env.push_back("LD_LIBRARY_PATH=" XENSIM_LIBDIR);
     env.push_back("XENSIM_SOCKET=" + socket_);
-    return std::make_unique<Child>(argv, env);
+    ChildOptions o;
+    o.env = std::move(env);
+    o.out = Output::pipe();
+    return std::make_unique<ChildProcess>(argv, o);
   }
+  // The xensim CLI's stdout; its exit status goes to last_rc_.
   std::string cli(std::vector<std::string> args) {
     args.insert(args.begin(), {XENSIM_CLI_PATH, "--socket", socket_});
-    Child c(args);
-    std::string out = c.read_all(10000);
-    last_rc_ = c.wait();
+    ChildOptions o;
+    o.out = Output::pipe();
+    ChildProcess c(args, o);
+    std::string out = c.read_all(10s);
+    const auto st = c.wait_for(10s);
+    last_rc_ = st ? st->shell_code() : -1;
     return out;
   }
 
   std::string socket_;
-  Child daemon_;
+  ChildProcess daemon_;
   std::optional<xensim::Guest> guest_;
   int last_rc_ = 0;
 };
@@ -212,7 +226,7 @@ TEST_F(CrossProcess, EchoServerAnswers100kMixedAccessesFrom4Vcpus) {
   EXPECT_EQ(st.hung_reports, 0u);
   dm->signal(SIGTERM);
   const std::string counters = dm->read_line();
-  EXPECT_EQ(dm->wait(), 0);
+  EXPECT_EQ(dm->wait_for(10s), ExitStatus::exited(0));
   // None lost: the device model answered exactly the ioreqs the host sent, without errors.
   EXPECT_EQ(counters.substr(0, counters.find(" invalidates")), "ioreqs " + std::to_string(st.ioreqs))
       << counters;
@@ -228,7 +242,7 @@ TEST_F(CrossProcess, XensimFailEnvMakesTheDeviceModelsCallFail) {
   const std::string line = dm->read_line();
   EXPECT_EQ(line.rfind("error map_resource", 0), 0u) << line;
   EXPECT_NE(line.find(std::strerror(EOPNOTSUPP)), std::string::npos) << line;
-  EXPECT_EQ(dm->wait(), 1);
+  EXPECT_EQ(dm->wait_for(10s), ExitStatus::exited(1));
   // The legacy path (what a DM falls back to on EOPNOTSUPP) still works with that rule.
   auto legacy = echo(d, {"legacy"}, {"XENSIM_FAIL=xenforeignmemory_map_resource:EOPNOTSUPP:1"});
   EXPECT_EQ(legacy->read_line(), "ready");
@@ -276,7 +290,7 @@ TEST_F(CrossProcess, DeadDeviceModelLeavesTheVcpuHungAndReported) {
   auto dm = echo(d, {});
   ASSERT_EQ(dm->read_line(), "ready");
   dm->signal(SIGKILL);
-  dm->wait();
+  EXPECT_EQ(dm->wait(), ExitStatus::killed_by(SIGKILL));
   auto f = std::async(std::launch::async, [&] { return g.mmio_read(d, VcpuId{0}, echo::kMmioFirst, 4); });
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const auto st = g.status(d);
@@ -317,7 +331,7 @@ TEST_F(CrossProcess, CliScriptsADomainAndAnEchoServer) {
   EXPECT_NE(st.find("mappings 1"), std::string::npos) << st;
   EXPECT_NE(cli({"list"}).find(id + " dying"), std::string::npos);
   dm->signal(SIGKILL);  // a process that exits releases its mappings
-  dm->wait();
+  EXPECT_EQ(dm->wait(), ExitStatus::killed_by(SIGKILL));
   cli({"wait-state", id, "gone", "--timeout-ms", "1000"});
   EXPECT_EQ(last_rc_, 0);
 }
