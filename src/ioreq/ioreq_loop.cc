@@ -1,6 +1,5 @@
 #include "ioreq/ioreq_loop.h"
 
-#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -146,21 +145,18 @@ unsigned IoreqLoop::serve_all(gpu::IoHandler& handler) {
   return answered;
 }
 
-bool IoreqLoop::drain_ports() {
-  const int fd = xenevtchn_fd(xce_);
-  for (;;) {
-    const xenevtchn_port_or_error_t port = xenevtchn_pending(xce_);
-    if (port < 0) {
-      return errno == EAGAIN || errno == EINTR;
-    }
-    if (xenevtchn_unmask(xce_, static_cast<evtchn_port_t>(port)) != 0) {
-      return false;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0) {
-      return true;  // only call pending when it will not block
-    }
+IoreqLoop::PortResult IoreqLoop::take_port() {
+  const xenevtchn_port_or_error_t port = xenevtchn_pending(xce_);
+  if (port < 0) {
+    // Nothing queued after all (or interrupted): epoll is level-triggered, so a port still
+    // queued wakes us again. Nothing was consumed, so nothing needs serving for it.
+    return errno == EAGAIN || errno == EINTR ? PortResult::None : PortResult::Error;
   }
+  // Unmask before looking at the slots: a request Xen posts from here on notifies again.
+  if (xenevtchn_unmask(xce_, static_cast<evtchn_port_t>(port)) != 0) {
+    return PortResult::Error;
+  }
+  return PortResult::Taken;
 }
 
 StopReason IoreqLoop::run(gpu::IoHandler& handler) {
@@ -184,15 +180,22 @@ StopReason IoreqLoop::run(gpu::IoHandler& handler) {
       switch (events[i].data.u64) {
         case kEvtchn:
           stats_.wakeups.fetch_add(1, std::memory_order_relaxed);
-          if (!drain_ports()) {
-            const int e = errno;
-            if (!server_.alive()) {
-              return StopReason::DomainGone;
+          switch (take_port()) {
+            case PortResult::Taken:
+              serve_all(handler);
+              break;
+            case PortResult::None:
+              stats_.empty_wakeups.fetch_add(1, std::memory_order_relaxed);
+              break;
+            case PortResult::Error: {
+              const int e = errno;
+              if (!server_.alive()) {
+                return StopReason::DomainGone;
+              }
+              spdlog::error("dom{}: event channel: {}", server_.domid().value, std::strerror(e));
+              return StopReason::Error;
             }
-            spdlog::error("dom{}: event channel: {}", server_.domid().value, std::strerror(e));
-            return StopReason::Error;
           }
-          serve_all(handler);
           break;
         case kControl: {
           uint64_t v = 0;

@@ -21,6 +21,7 @@ enum class Refusal : uint8_t {
 
 struct IoreqStats {
   std::atomic<uint64_t> wakeups{0};          // event-channel wake-ups of the loop
+  std::atomic<uint64_t> empty_wakeups{0};    // ... of which found no port queued (spurious)
   std::atomic<uint64_t> requests{0};         // synchronous ioreqs answered
   std::atomic<uint64_t> buffered{0};         // buffered-ring entries consumed
   std::atomic<uint64_t> items{0};            // single accesses delivered to the IoHandler

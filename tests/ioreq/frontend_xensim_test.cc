@@ -485,6 +485,58 @@ TEST_F(FrontendOnXensim, EightVcpusConcurrently) {
   EXPECT_TRUE(guest->status(dom).hung.empty());
 }
 
+// The wake-up economy of ioreq_loop.h: every notification Xen sends costs the loop exactly one
+// wake-up (one port taken per epoll_wait; none redelivered, no wake-up without a port), so a
+// guest doing one access at a time costs one wake-up per request.
+TEST_F(FrontendOnXensim, EachSequentialRequestTakesExactlyOneWakeUp) {
+  create(1);
+  start();
+  // Until no wake-up is under way: the ports Xen sets pending when they are bound may still be
+  // queued behind the first answers.
+  const auto settled = [&] {
+    uint64_t last = fe->stats().wakeups.load();
+    for (int i = 0; i < 100; ++i) {
+      std::this_thread::sleep_for(20ms);
+      const uint64_t now = fe->stats().wakeups.load();
+      if (now == last) return now;
+      last = now;
+    }
+    return last;
+  };
+  ASSERT_EQ(guest->mmio_read(dom, VcpuId{0}, kBar, 4), RegisterFile::pattern(kBar, 4));
+  const uint64_t wakeups = settled();
+  const uint64_t requests = fe->stats().requests.load();
+  constexpr uint64_t kReads = 200;
+  for (uint64_t i = 0; i < kReads; ++i) {
+    const uint64_t reg = kBar + 8 * (i % 16);
+    ASSERT_EQ(guest->mmio_read(dom, VcpuId{0}, reg, 8), RegisterFile::pattern(reg, 8));
+  }
+  EXPECT_EQ(fe->stats().requests.load() - requests, kReads);
+  EXPECT_EQ(settled() - wakeups, kReads);
+  EXPECT_EQ(fe->stats().empty_wakeups.load(), 0u);
+  EXPECT_EQ(fe->stats().hypervisor_errors.load(), 0u);
+}
+
+// A wake-up that finds no port (xenevtchn_pending answers EAGAIN or EINTR: a spurious wake-up,
+// a signal) is not an error and loses nothing: the port still queued wakes the loop again and
+// the request is answered.
+TEST_F(FrontendOnXensim, SpuriousWakeUpLosesNoRequest) {
+  create(2);
+  start();
+  ASSERT_EQ(guest->mmio_read(dom, VcpuId{0}, kBar, 4), RegisterFile::pattern(kBar, 4));
+  for (const int err : {EAGAIN, EINTR}) {
+    const uint64_t empty = fe->stats().empty_wakeups.load();
+    xensim::process_failures().add("xenevtchn_pending", xensim::FailureRule{err, 1, false});
+    guest->mmio_write(dom, VcpuId{1}, kBar + 0x40, 4, 0x1234u + static_cast<uint32_t>(err));
+    EXPECT_EQ(guest->mmio_read(dom, VcpuId{0}, kBar + 0x40, 4), 0x1234u + static_cast<uint32_t>(err));
+    EXPECT_EQ(fe->stats().empty_wakeups.load() - empty, 1u) << std::strerror(err);
+    xensim::process_failures().clear();
+  }
+  EXPECT_EQ(stopped.wait_for(0ms), std::future_status::timeout) << "the loop stopped";
+  EXPECT_EQ(fe->stats().hypervisor_errors.load(), 0u);
+  EXPECT_TRUE(guest->status(dom).hung.empty());
+}
+
 // A device that blocks on one register until released (to catch the server mid-request).
 class BlockingDevice : public RegisterFile {
  public:
