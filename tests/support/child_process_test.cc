@@ -53,25 +53,6 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "xvgpu-child-test-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw SystemError(errno, "mkdtemp");
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 TEST(ChildProcess, ExitStatus) {
   auto c = probe({"exit", "3"});
   const ExitStatus st = c.wait();
@@ -188,8 +169,8 @@ TEST(ChildProcess, NoIgnoredSignalsOrBlockedMaskInherited) {
 }
 
 TEST(ChildProcess, OutputToFileAppendNullAndPipe) {
-  TempDir dir;
-  const fs::path log = dir.path() / "out.log";
+  const fs::path log =
+      fs::temp_directory_path() / ("xvgpu-child-test-" + std::to_string(::getpid()) + ".log");
   {
     ChildOptions o;
     o.out = Output::file(log.string());
@@ -210,6 +191,7 @@ TEST(ChildProcess, OutputToFileAppendNullAndPipe) {
     EXPECT_EQ(probe({"exit", "0"}, o).wait(), ExitStatus::exited(0));
   }
   EXPECT_EQ(slurp(log), "");
+  fs::remove(log);
   {
     ChildOptions o;
     o.out = Output::null();
@@ -233,28 +215,32 @@ TEST(ChildProcess, ReadLineTimeoutKeepsPartialLine) {
   EXPECT_THROW(probe({"exit", "0"}).read_line(), Error) << "stdout is not a pipe";
 }
 
-TEST(ChildProcess, FailuresSayWhatWentWrongAndLeaveNoChild) {
+// start() must fail with errno `err` and a message containing `says`, leaving no child behind.
+template <typename Start>
+void expect_start_failure(Start start, int err, const std::string& says) {
   try {
-    ChildProcess c({"/nonexistent/xvgpu-program", "arg"});
-    FAIL() << "exec of a missing program succeeded";
+    start();
+    ADD_FAILURE() << "started, though it should fail with: " << says;
   } catch (const SystemError& e) {
-    EXPECT_EQ(e.err(), ENOENT);
-    EXPECT_NE(std::string(e.what()).find("cannot execute /nonexistent/xvgpu-program"), std::string::npos)
-        << e.what();
+    EXPECT_EQ(e.err(), err) << e.what();
+    EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
   }
   EXPECT_TRUE(no_children());
+}
 
-  try {
-    ChildOptions o;
-    o.err = Output::file("/nonexistent-dir/err.log");
-    probe({"exit", "0"}, o);
-    FAIL() << "an output file in a missing directory was accepted";
-  } catch (const SystemError& e) {
-    EXPECT_EQ(e.err(), ENOENT);
-    EXPECT_NE(std::string(e.what()).find("stderr file /nonexistent-dir/err.log"), std::string::npos)
-        << e.what();
-  }
-  EXPECT_TRUE(no_children());
+TEST(ChildProcess, FailuresSayWhatWentWrongAndLeaveNoChild) {
+  expect_start_failure(
+      [] {
+        ChildProcess c({"/nonexistent/xvgpu-program", "arg"});
+      },
+      ENOENT, "cannot execute /nonexistent/xvgpu-program");
+  expect_start_failure(
+      [] {
+        ChildOptions o;
+        o.err = Output::file("/nonexistent-dir/err.log");
+        probe({"exit", "0"}, o);
+      },
+      ENOENT, "stderr file /nonexistent-dir/err.log");
 
   ChildOptions bad;
   bad.err = Output::pipe();
