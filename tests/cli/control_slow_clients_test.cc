@@ -37,7 +37,7 @@ class SlowControlClients : public DmFaults {
   // PNG barely compresses: a screenshot reply of about 3 MiB, far beyond a socket's buffer.
   void show_noise() {
     auto dispi = [&](uint16_t index, uint16_t v) {
-      guest_->mmio_write(dom_, VcpuId{0}, kBar2 + 0x500 + index * 2u, 2, v);
+      guest_->mmio_write(dom_, VcpuId{0}, kBar2 + 0x500 + uint64_t{index} * 2, 2, v);
     };
     guest_->mmio_write(dom_, VcpuId{0}, kBar2 + 0x400 + 2, 1, 0x01);    // VGA misc output: colour
     (void)guest_->mmio_read(dom_, VcpuId{0}, kBar2 + 0x400 + 0x1a, 1);  // attribute flip-flop
