@@ -23,8 +23,8 @@ int main(int argc, char** argv) {
   const auto arg = [&](int i) { return i < argc ? std::atoi(argv[i]) : 0; };
   if (what == "exit") return arg(2);
   if (what == "raise") {
-    ::signal(arg(2), SIG_DFL);
-    ::raise(arg(2));
+    (void)::signal(arg(2), SIG_DFL);
+    (void)::raise(arg(2));
     return 3;
   }
   if (what == "sleep") {
@@ -32,9 +32,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (what == "ignore-term") {
-    ::signal(SIGTERM, SIG_IGN);
+    (void)::signal(SIGTERM, SIG_IGN);
     std::printf("ready\n");
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
     ::sleep(30);
     return 0;
   }
@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
   }
   if (what == "say" && argc == 4) {
     std::printf("%s\n", argv[2]);
-    std::fflush(stdout);
-    std::fprintf(stderr, "%s\n", argv[3]);
+    (void)std::fflush(stdout);
+    (void)std::fprintf(stderr, "%s\n", argv[3]);
     return 0;
   }
   if (what == "sigpipe") {
