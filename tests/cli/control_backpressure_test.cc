@@ -135,7 +135,7 @@ TEST_F(ControlBackpressure, AClientNotReadingItsReplyDelaysNobodyAndIsDroppedAtT
   request_big(a, 8u << 20, 1);  // like a screenshot; far more than the socket buffer holds
   // The server started answering A (bytes wait in A's socket), and then stopped: A never reads.
   pollfd p{a, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);  // generous: an 8 MiB reply is slow to build under TSan
 
   // B, on another connection, is answered while A's reply is stuck.
   const auto t0 = Clock::now();
@@ -236,7 +236,7 @@ TEST_F(ControlBackpressure, RequestsWaitWhileSlowClientsHoldTheTotalBacklog) {
   const int a = connect_raw();
   request_big(a, 3u << 20, 4);  // about 3 MiB left unsent: over the admission mark
   pollfd p{a, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);  // generous: an 8 MiB reply is slow to build under TSan
   Client b(path_, 5s);
   EXPECT_EQ(b.call({{"cmd", "status"}}).at("state"), "running");
   // B's answer had to wait until A's memory was given back, that is until A was dropped.

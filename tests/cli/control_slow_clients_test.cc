@@ -89,7 +89,7 @@ class SlowControlClients : public DmFaults {
   // buffer, got stuck).
   static bool reply_started(int fd) {
     pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 5000) == 1;
+    return ::poll(&p, 1, 10000) == 1;
   }
   static std::string read_some(int fd, size_t n) {
     std::string got;
