@@ -71,9 +71,12 @@ struct ThreadSwitches {
   std::string comm;
   uint64_t voluntary = 0;
   uint64_t involuntary = 0;
+  uint64_t cpu_ns = 0;  // time on a CPU (schedstat)
+  uint64_t utime = 0;   // clock ticks in user mode
+  uint64_t stime = 0;   // ... in the kernel
 };
 
-// Every thread of `pid`: name and context switches so far.
+// Every thread of `pid`: name, context switches and CPU time so far.
 std::map<pid_t, ThreadSwitches> thread_switches(pid_t pid) {
   std::map<pid_t, ThreadSwitches> out;
   std::error_code ec;
@@ -86,6 +89,12 @@ std::map<pid_t, ThreadSwitches> thread_switches(pid_t pid) {
       if (line.starts_with("voluntary_ctxt_switches:")) t.voluntary = std::stoull(line.substr(24));
       if (line.starts_with("nonvoluntary_ctxt_switches:")) t.involuntary = std::stoull(line.substr(27));
     }
+    std::istringstream(slurp(it->path() / "schedstat")) >> t.cpu_ns;
+    const std::string stat = slurp(it->path() / "stat");
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string skip;
+    for (int f = 3; f < 14; ++f) fields >> skip;  // state .. cmajflt
+    fields >> t.utime >> t.stime;
     out[static_cast<pid_t>(std::stol(it->path().filename().string()))] = t;
   }
   return out;
@@ -206,7 +215,7 @@ class World {
                                  "--control-socket", (dir_ / ("dm-" + mode + ".sock")).string(), "--pidfile",
                                  pidfile, "--log-file", log.string(), "--xenstore-node", "none"},
         (dir_ / ("dm-" + mode + ".stderr")).string(), env);
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < 6000; ++i) {  // 60 s: slow starts (sanitizer builds, loaded hosts)
       if (fs::exists(pidfile) && slurp(log).find("ready: control socket") != std::string::npos) break;
       if (!dm_->running()) break;
       std::this_thread::sleep_for(10ms);
@@ -299,13 +308,18 @@ void measure(World& w, const std::string& mode, uint64_t reads, bool with_strace
   std::printf("round trip: mean %.1f us, median %.1f us, p99 %.1f us; %.0f reads/s\n", mean / 1000,
               ns[ns.size() / 2] / 1000, ns[ns.size() * 99 / 100] / 1000,
               n / std::chrono::duration<double>(total).count());
-  std::printf("context switches per ioreq (voluntary / involuntary), by thread:\n");
+  std::printf("per ioreq, by thread: context switches (voluntary / involuntary), CPU time (user share):\n");
   for (const auto& [tid, a] : after) {
     const auto b = before.find(tid);
-    const uint64_t v0 = b == before.end() ? 0 : b->second.voluntary;
-    const uint64_t i0 = b == before.end() ? 0 : b->second.involuntary;
-    std::printf("  %-16s tid %-7d %6.3f / %6.3f\n", a.comm.c_str(), tid,
-                static_cast<double>(a.voluntary - v0) / n, static_cast<double>(a.involuntary - i0) / n);
+    const ThreadSwitches z{};
+    const ThreadSwitches& o = b == before.end() ? z : b->second;
+    const uint64_t ticks = (a.utime - o.utime) + (a.stime - o.stime);
+    std::printf(
+        "  %-16s tid %-7d %6.3f / %6.3f   cpu %6.2f us (user %3.0f%%)\n", a.comm.c_str(), tid,
+        static_cast<double>(a.voluntary - o.voluntary) / n,
+        static_cast<double>(a.involuntary - o.involuntary) / n,
+        static_cast<double>(a.cpu_ns - o.cpu_ns) / n / 1000.0,
+        ticks == 0 ? 0.0 : 100.0 * static_cast<double>(a.utime - o.utime) / static_cast<double>(ticks));
   }
 
   // 2. Syscalls per thread.
