@@ -107,6 +107,68 @@ def run(cmd: list[str]) -> None:
         raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}")
 
 
+def hmp(sock_path: Path, commands: list[str], timeout: float = 20.0) -> str:
+    """Runs QEMU human-monitor commands over the monitor socket; returns the transcript."""
+    import socket
+    out = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock_path))
+
+        def read_prompt() -> str:
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                data = s.recv(65536)
+                if not data:
+                    break
+                buf += data
+            return buf.decode("utf-8", "replace")
+
+        read_prompt()
+        for cmd in commands:
+            s.sendall(cmd.encode() + b"\n")
+            out.append(f"==== {cmd}\n" + read_prompt().replace("\r", "").removesuffix("(qemu) "))
+    return "\n".join(out)
+
+
+def serial_type(sock_path: Path, keys: bytes) -> None:
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(sock_path))
+        for k in keys:
+            s.sendall(bytes([k]))
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+
+def stall_dump(work: Path, monitor: Path, serial_sock: Path, at: float, quiet: float) -> None:
+    """A machine silent for long: record every CPU's state, then ask Xen for its own view through debug keys.
+
+    Three Ctrl-A switch the serial console's input to Xen; 'q' dumps domains and vCPUs, 'r' the run queues, 'e' event
+    channels, 't' time, 'd' the physical CPUs' registers. Whatever Xen prints lands in the serial log; if nothing
+    does, Xen no longer takes the UART's interrupt either."""
+    dump = work / "stall-dump.txt"
+    try:
+        cmds = ["info status", "info cpus", "info registers -a", "info pic", "info irq"]
+        for cpu in (0, 1):
+            cmds += [f"cpu {cpu}", "info lapic"]
+        text = hmp(monitor, cmds)
+        text += "\n==== after 5 s\n"
+        time.sleep(5)
+        text += hmp(monitor, ["info cpus", "info registers -a"])
+        dump.write_text(f"stall after {quiet:.0f} s without serial output, at {at:.1f} s\n" + text)
+        rips = re.findall(r"CPU#(\d+)\nRAX=.*?\nRIP=([0-9a-f]+) RFL=([0-9a-f]+).*?HLT=(\d)", text, re.S)
+        print(f"xen-test: no serial output for {quiet:.0f} s at {at:.1f} s; machine state in {dump}: " +
+              ", ".join(f"cpu{c} rip={r} rfl={f} hlt={h}" for c, r, f, h in rips), flush=True)
+    except OSError as e:
+        print(f"xen-test: stall dump through {monitor} failed: {e}", flush=True)
+    try:
+        serial_type(serial_sock, b"\x01\x01\x01" + b"qretd" + b"\x01\x01\x01")
+    except OSError as e:
+        print(f"xen-test: typing Xen debug keys through {serial_sock} failed: {e}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", required=True, help="name of a script in tests/xen/scenarios (without .sh)")
@@ -120,6 +182,12 @@ def main() -> int:
     ap.add_argument("--dom0-tools", type=Path, help="directory of test programs to run in dom0")
     ap.add_argument("--timeout", type=float, help="override the scenario's time limit (seconds)")
     ap.add_argument("--memory", default="2G", help="memory of the emulated machine")
+    ap.add_argument("--xen-arg", action="append", default=[], help="extra Xen command-line argument (repeatable)")
+    ap.add_argument("--qemu-cpu", default="qemu64,+svm,+npt", help="QEMU -cpu model")
+    ap.add_argument("--qemu-accel", default="tcg", help="QEMU -accel value, e.g. tcg,thread=single")
+    ap.add_argument("--stall-dump", type=float, default=120.0,
+                    help="seconds without serial output after which the emulated machine's state is dumped once "
+                         "through the QEMU monitor (0: never)")
     args = ap.parse_args()
 
     scenario = HERE / "scenarios" / f"{args.scenario}.sh"
@@ -202,12 +270,30 @@ def main() -> int:
     prep_s = time.monotonic() - t_prep
 
     serial = work / "serial.log"
+    # sched_credit2_migrate_resist=0: with the default (500 us) an idle CPU of credit2 does not take a runnable vCPU
+    # whose credit sits at the floor (CSCHED2_CREDIT_MIN) from the runqueue unless that CPU was its last one, and
+    # under this emulation dom0's busy vCPU reached the floor while its last CPU idled too: both CPUs halted for good
+    # with dom0 runnable in the runqueue and the guest's vCPUs waiting for their ioreqs (docs/real-xen-testing.md,
+    # "The hammer hang").
     xen_args = ("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all console_timestamps=boot "
-                "dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot bootscrub=false")
+                "dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot bootscrub=false sched_credit2_migrate_resist=0")
+    if args.xen_arg:
+        xen_args += " " + " ".join(args.xen_arg)
     dom0_args = "console=hvc0 earlyprintk=xen loglevel=4"
-    qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-machine", "q35",
+    # The serial port is a socket chardev that also logs to the file: the runner can then type Xen debug keys into a
+    # stalled machine (a UART interrupt also tells whether it still takes interrupts at all). The monitor socket
+    # serves the stall dump.
+    sock_dir = work
+    if len(str(work)) > 80:  # unix socket paths are limited to 108 bytes
+        import tempfile
+        sock_dir = Path(tempfile.mkdtemp(prefix="xvgpu-xen-"))
+    monitor = sock_dir / "monitor.sock"
+    serial_sock = sock_dir / "serial.sock"
+    qemu = ["qemu-system-x86_64", "-accel", args.qemu_accel, "-cpu", args.qemu_cpu, "-machine", "q35",
             "-m", args.memory, "-smp", "2", "-display", "none", "-nodefaults", "-no-reboot",
-            "-serial", f"file:{serial}", "-kernel", str(xen_elf), "-append", xen_args,
+            "-chardev", f"socket,id=ser0,path={serial_sock},server=on,wait=off,logfile={serial},logappend=off",
+            "-serial", "chardev:ser0", "-monitor", f"unix:{monitor},server=on,wait=off",
+            "-kernel", str(xen_elf), "-append", xen_args,
             "-initrd", f"/boot/vmlinuz-{kver} {dom0_args},{dom0_img}"]
     (work / "qemu-cmdline.txt").write_text(" ".join(qemu) + "\n")
     print(f"xen-test {args.scenario}: images ready in {prep_s:.1f} s; booting (limit {limit:.0f} s), serial log {serial}",
@@ -225,6 +311,8 @@ def main() -> int:
     pos = 0
     pending = ""
     timed_out = False
+    last_output = time.monotonic()
+    stall_dumped = False
     while True:
         exited = proc.poll() is not None
         if serial.exists():
@@ -232,6 +320,8 @@ def main() -> int:
                 f.seek(pos)
                 chunk = f.read()
                 pos += len(chunk)
+            if chunk:
+                last_output = time.monotonic()
             pending += chunk.decode("utf-8", "replace").replace("\r", "")
             *lines, pending = pending.split("\n")
             now = time.monotonic() - t0
@@ -258,6 +348,9 @@ def main() -> int:
         if time.monotonic() - t0 > limit:
             timed_out = True
             break
+        if args.stall_dump > 0 and not stall_dumped and time.monotonic() - last_output > args.stall_dump:
+            stall_dumped = True
+            stall_dump(work, monitor, serial_sock, time.monotonic() - t0, time.monotonic() - last_output)
         if broken and time.monotonic() - t0 > 0:
             # Give the console a moment to flush the panic's details, then stop.
             time.sleep(2)
@@ -272,6 +365,8 @@ def main() -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     qemu_out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+    if sock_dir != work:
+        shutil.rmtree(sock_dir, ignore_errors=True)
 
     # Report.
     print(f"xen-test {args.scenario}: QEMU ran {wall:.1f} s (images {prep_s:.1f} s)")
