@@ -130,6 +130,8 @@ void install_seccomp_policy(const SeccompOptions& options) {
   // Every thread (the control server's, vendor workers) gets the same filter, atomically.
   check(seccomp_attr_set(c, SCMP_FLTATR_CTL_TSYNC, 1), "enable TSYNC");
   check(seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, 1), "set no_new_privs");
+  // Syscall numbers tested as a binary tree rather than one by one: every serving syscall pays the filter.
+  check(seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2), "optimise the filter (binary tree)");
 
   for (const char* name : kAllowed) {
     const int nr = resolve(name);
