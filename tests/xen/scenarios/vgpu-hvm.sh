@@ -14,12 +14,14 @@
 #                                the figures and ratios are printed as metrics, not asserted
 #   hvm-hostile-guest            scenario 6: odd sizes, rep across BAR2's end, read-only config writes, junk engine
 #                                descriptors: conformant answers, xvgpu-dm survives
+#   hvm-kmod-engine-copy         scenario 3: the guest kernel module xt_engine copies guest memory <-> VRAM through
+#                                the engine; checksums right, MSIs counted exactly and equal to xvgpu-dm's count
 #   hvm-bochs-binds              scenario 2: the guest's bochs DRM driver binds and gives a framebuffer
 #   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
 #   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
 #   hvm-destroy-mid-workload     scenario 5: xl destroy while the guest works; xvgpu-dm exits cleanly by itself
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
-# checks: hvm-hostile-guest hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload
+# checks: hvm-hostile-guest hvm-kmod-engine-copy hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 600
 . /etc/xentest/lib.sh
@@ -29,8 +31,9 @@ nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 before=$(xt_available $type)
 xt_pin_dom0
+XT_KMOD=copy
 XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,fbpattern,workload" \
+  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,kmod,fbpattern,workload" \
   "videoram = 16" \
   "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
   "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"
