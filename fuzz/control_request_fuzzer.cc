@@ -17,6 +17,7 @@
 #include "dm/control_server.h"
 #include "dm/vgpu_spec.h"
 #include "fuzz_input.h"
+#include "process_temp_dir.h"
 
 namespace {
 
@@ -47,15 +48,14 @@ json handle(const json& req) {
   return out;
 }
 
+// One server for the whole fuzzing run; its socket's directory goes when the process exits.
 struct Server {
   Server() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "xvgpu-fuzz-ctl-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) fuzz::violation("mkdtemp");
-    path = tmpl + "/ctl.sock";
     server = std::make_unique<control::ControlServer>(path, 0600, handle);
     server->start();
   }
-  std::string path;
+  fuzz::ProcessTempDir dir{"xvgpu-fuzz-ctl-"};  // first: destroyed after the server
+  std::string path = (dir.path() / "ctl.sock").string();
   std::unique_ptr<control::ControlServer> server;
 };
 

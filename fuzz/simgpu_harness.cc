@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fuzz_input.h"
+#include "process_temp_dir.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 
@@ -20,11 +21,11 @@ gpu::VgpuManager& manager() {
   static gpu::VgpuManager* m = [] {
     const int rc = xvgpu_simgpu_register_builtin();
     if (rc != 0 && rc != -EEXIST) violation("simgpu registration failed");
-    std::string tmpl = (std::filesystem::temp_directory_path() / "xvgpu-fuzz-simgpu-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) violation("mkdtemp");
+    // The manager's state directory: constructed before it, so removed after it at exit.
+    static const ProcessTempDir state_dir("xvgpu-fuzz-simgpu-");
     // Destroyed at exit, after simgpu's own statics: a regression test for simgpu's fini()
     // touching its destroyed state (ASan reported heap-use-after-free at exit).
-    static gpu::VgpuManager instance(gpu::ManagerOptions{tmpl});
+    static gpu::VgpuManager instance(gpu::ManagerOptions{state_dir.path()});
     instance.load_builtin_vendors();
     return &instance;
   }();
