@@ -282,20 +282,39 @@ xt_check_destroy() {
   fi
 }
 
-# xt_vgpu_flow P NAME DOMID UUID TYPE VRAM AVAILABLE_BEFORE NONCE: the guest side of the vGPU scenarios, after the
-# domain was created with its vGPU at slot 05 and unpaused. The guest runs tasks lspci,perf,fbpattern,workload.
-xt_vgpu_flow() {
-  local p=$1 name=$2 domid=$3 uuid=$4 type=$5 vram=$6 before=$7 nonce=$8 log t0 v r vf rf
+# xt_check_guest_runs P NAME NONCE LIMIT: check P-guest-runs -- the guest, just unpaused, prints the marker of this
+# run's nonce on its console within LIMIT seconds (the time it took goes out as P-guest-marker-after-unpause).
+xt_check_guest_runs() {
+  local p=$1 name=$2 nonce=$3 limit=$4 log t0
   log=$(xt_console_log "$name")
   t0=$(xt_uptime)
-  if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" 480; then
+  if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" "$limit"; then
     xt_time "$p-guest-marker-after-unpause" "$(xt_since "$t0")"
     xt_pass "$p-guest-runs" "$(grep -m1 GUEST-MARKER "$log")"
   else
     xt_dump "$name"
-    xt_fail "$p-guest-runs" "no marker from the guest within 480 s"
+    xt_fail "$p-guest-runs" "no marker from the guest within $limit s"
     return 1
   fi
+}
+
+# xt_check_dm_started P NAME DOMID: check P-vgpu-dm-started -- an xvgpu-dm serves the domain.
+xt_check_dm_started() {
+  if [ -n "$(xt_dm_pid "$3")" ]; then
+    xt_pass "$1-vgpu-dm-started" "xvgpu-dm serves domain $3"
+  else
+    xt_dump "$2"
+    xt_fail "$1-vgpu-dm-started" "no xvgpu-dm for domain $3"
+    return 1
+  fi
+}
+
+# xt_vgpu_flow P NAME DOMID UUID TYPE VRAM AVAILABLE_BEFORE NONCE: the guest side of the vGPU scenarios, after the
+# domain was created with its vGPU at slot 05 and unpaused. The guest runs tasks lspci,perf,fbpattern,workload.
+xt_vgpu_flow() {
+  local p=$1 name=$2 domid=$3 uuid=$4 type=$5 vram=$6 before=$7 nonce=$8 log v r vf rf
+  log=$(xt_console_log "$name")
+  xt_check_guest_runs "$p" "$name" "$nonce" 480 || return 1
 
   # Scenario 1.
   if xt_wait_grep "$log" "^GUEST-TASK-END lspci" 120; then

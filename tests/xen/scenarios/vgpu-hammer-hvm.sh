@@ -26,23 +26,9 @@ if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
   exit 1
 fi
 domid=$(xl domid $name)
-if [ -n "$(xt_dm_pid "$domid")" ]; then
-  xt_pass hvm2-vgpu-dm-started "xvgpu-dm serves domain $domid"
-else
-  xt_dump $name
-  xt_fail hvm2-vgpu-dm-started "no xvgpu-dm for domain $domid"
-  exit 1
-fi
+xt_check_dm_started hvm2 $name "$domid" || exit 1
 xl unpause $name
+xt_check_guest_runs hvm2 $name "$nonce" 300 || exit 1
 log=$(xt_console_log "$name")
-t0=$(xt_uptime)
-if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" 300; then
-  xt_time hvm2-guest-marker-after-unpause "$(xt_since "$t0")"
-  xt_pass hvm2-guest-runs "$(grep -m1 GUEST-MARKER "$log")"
-else
-  xt_dump $name
-  xt_fail hvm2-guest-runs "no marker from the guest within 300 s"
-  exit 1
-fi
 xt_check_kmod hvm2 "$domid" "$log" hammer
 xl destroy $name

@@ -24,22 +24,8 @@ if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05
   exit 1
 fi
 domid=$(xl domid $name)
-if [ -n "$(xt_dm_pid "$domid")" ]; then
-  xt_pass pvh2-vgpu-dm-started "xvgpu-dm serves domain $domid"
-else
-  xt_dump $name
-  xt_fail pvh2-vgpu-dm-started "no xvgpu-dm for domain $domid"
-  exit 1
-fi
+xt_check_dm_started pvh2 $name "$domid" || exit 1
+xt_check_guest_runs pvh2 $name "$nonce" 300 || exit 1
 log=$(xt_console_log "$name")
-t0=$(xt_uptime)
-if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" 300; then
-  xt_time pvh2-guest-marker-after-unpause "$(xt_since "$t0")"
-  xt_pass pvh2-guest-runs "$(grep -m1 GUEST-MARKER "$log")"
-else
-  xt_dump $name
-  xt_fail pvh2-guest-runs "no marker from the guest within 300 s"
-  exit 1
-fi
 xt_check_kmod pvh2 "$domid" "$log" hammer
 xl destroy $name
