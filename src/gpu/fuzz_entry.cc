@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <string>
+#include <system_error>
 #include <tuple>
 #include <vector>
 
@@ -355,13 +357,30 @@ class FuzzDirect : public DirectMemory {
   }
 };
 
-std::filesystem::path fuzz_state_dir() {
-  static const std::filesystem::path dir = [] {
+// The state directory of this fuzzer process: made once, removed with its contents when the process exits
+// (libFuzzer ends through exit(), which runs static destructors; a crash leaves it behind).
+class StateDir {
+ public:
+  StateDir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "xvgpu-fuzz-XXXXXX").string();
     check(::mkdtemp(tmpl.data()) != nullptr);
-    return std::filesystem::path(tmpl);
-  }();
-  return dir;
+    path_ = tmpl;
+  }
+  ~StateDir() {
+    std::error_code ec;  // nothing to do about a failure at exit
+    std::filesystem::remove_all(path_, ec);
+  }
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::filesystem::path fuzz_state_dir() {
+  static const StateDir dir;
+  return dir.path();
 }
 
 }  // namespace
