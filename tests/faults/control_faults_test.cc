@@ -17,15 +17,6 @@ class ControlFaults : public DmFaults {
     program_device();
     take_baseline();
   }
-  UniqueFd connect_raw() {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, control_path().c_str(), sizeof a.sun_path - 1);
-    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a), 0)
-        << std::strerror(errno);
-    return fd;
-  }
   static void send_all(int fd, std::string_view s) {
     while (!s.empty()) {
       const ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "dm/control_protocol.h"
 #include "support/child_process.h"
 #include "vendor/simgpu/engine_interface.h"
@@ -118,6 +121,16 @@ class DmFaults : public ::testing::Test {
   [[nodiscard]] std::string err() const { return read_file(dir_ / "dm.stderr"); }
   [[nodiscard]] std::string control_path() const { return (dir_ / "dm.sock").string(); }
   [[nodiscard]] fs::path pidfile() const { return dir_ / "dm.pid"; }
+  // A bare connection to the device model's control socket (hostile and slow clients).
+  UniqueFd connect_raw() const {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, control_path().c_str(), sizeof a.sun_path - 1);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a), 0)
+        << std::strerror(errno);
+    return fd;
+  }
 
   std::vector<std::string> dm_env() const {
     // In a sanitizer build, LeakSanitizer's exit-time check stops the world with ptrace and a
