@@ -13,11 +13,11 @@
 #include <filesystem>
 #include <string>
 
+#include "common/temp_dir.h"
 #include "dm/control_protocol.h"
 #include "dm/control_server.h"
 #include "dm/vgpu_spec.h"
 #include "fuzz_input.h"
-#include "process_temp_dir.h"
 
 namespace {
 
@@ -54,7 +54,7 @@ struct Server {
     server = std::make_unique<control::ControlServer>(path, 0600, handle);
     server->start();
   }
-  fuzz::ProcessTempDir dir{"xvgpu-fuzz-ctl-"};  // first: destroyed after the server
+  TempDir dir{"xvgpu-fuzz-ctl-"};  // first: destroyed after the server
   std::string path = (dir.path() / "ctl.sock").string();
   std::unique_ptr<control::ControlServer> server;
 };

@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
+#include "common/temp_dir.h"
 #include "fuzz_input.h"
-#include "process_temp_dir.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 
@@ -22,7 +22,7 @@ gpu::VgpuManager& manager() {
     const int rc = xvgpu_simgpu_register_builtin();
     if (rc != 0 && rc != -EEXIST) violation("simgpu registration failed");
     // The manager's state directory: constructed before it, so removed after it at exit.
-    static const ProcessTempDir state_dir("xvgpu-fuzz-simgpu-");
+    static const TempDir state_dir("xvgpu-fuzz-simgpu-");
     // Destroyed at exit, after simgpu's own statics: a regression test for simgpu's fini()
     // touching its destroyed state (ASan reported heap-use-after-free at exit).
     static gpu::VgpuManager instance(gpu::ManagerOptions{state_dir.path()});

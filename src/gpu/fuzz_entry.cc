@@ -6,11 +6,10 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <string>
-#include <system_error>
 #include <tuple>
 #include <vector>
 
+#include "common/temp_dir.h"
 #include "gpu/access_split.h"
 #include "gpu/bar_mapper.h"
 #include "gpu/msi_delivery.h"
@@ -357,29 +356,9 @@ class FuzzDirect : public DirectMemory {
   }
 };
 
-// The state directory of this fuzzer process: made once, removed with its contents when the process exits
-// (libFuzzer ends through exit(), which runs static destructors; a crash leaves it behind).
-class StateDir {
- public:
-  StateDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "xvgpu-fuzz-XXXXXX").string();
-    check(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~StateDir() {
-    std::error_code ec;  // nothing to do about a failure at exit
-    std::filesystem::remove_all(path_, ec);
-  }
-  StateDir(const StateDir&) = delete;
-  StateDir& operator=(const StateDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
+// Made once per fuzzer process, removed at its exit.
 std::filesystem::path fuzz_state_dir() {
-  static const StateDir dir;
+  static const TempDir dir("xvgpu-fuzz-");
   return dir.path();
 }
 
