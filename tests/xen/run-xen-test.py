@@ -19,8 +19,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,7 +111,6 @@ def run(cmd: list[str]) -> None:
 
 def hmp(sock_path: Path, commands: list[str], timeout: float = 20.0) -> str:
     """Runs QEMU human-monitor commands over the monitor socket; returns the transcript."""
-    import socket
     out = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
@@ -132,7 +133,6 @@ def hmp(sock_path: Path, commands: list[str], timeout: float = 20.0) -> str:
 
 
 def serial_type(sock_path: Path, keys: bytes) -> None:
-    import socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(str(sock_path))
@@ -285,7 +285,6 @@ def main() -> int:
     # serves the stall dump.
     sock_dir = work
     if len(str(work)) > 80:  # unix socket paths are limited to 108 bytes
-        import tempfile
         sock_dir = Path(tempfile.mkdtemp(prefix="xvgpu-xen-"))
     monitor = sock_dir / "monitor.sock"
     serial_sock = sock_dir / "serial.sock"
