@@ -298,13 +298,25 @@ xt_check_guest_runs() {
   fi
 }
 
-# xt_check_dm_started P NAME DOMID: check P-vgpu-dm-started -- an xvgpu-dm serves the domain.
+# xt_check_dm_started P NAME DOMID: check P-vgpu-dm-started -- an xvgpu-dm serves the domain, and its ioreq server
+# record (what a successor reads after a crash) names this domain instance: the handle Xen reports for it, which is
+# the UUID `xl list -v` shows.
 xt_check_dm_started() {
-  if [ -n "$(xt_dm_pid "$3")" ]; then
-    xt_pass "$1-vgpu-dm-started" "xvgpu-dm serves domain $3"
-  else
+  local pid rec uuid
+  pid=$(xt_dm_pid "$3")
+  if [ -z "$pid" ]; then
     xt_dump "$2"
     xt_fail "$1-vgpu-dm-started" "no xvgpu-dm for domain $3"
+    return 1
+  fi
+  rec=/run/xvgpu/ioreq-servers/dom$3-$pid
+  uuid=$(xl list -v "$2" | awk 'NR == 2 { print $7 }')
+  if [ -n "$uuid" ] && grep -qx "domain-handle $uuid" "$rec" 2>/dev/null; then
+    xt_pass "$1-vgpu-dm-started" "xvgpu-dm pid $pid serves domain $3, its ioreq server recorded with handle $uuid"
+  else
+    sed 's/^/[ioreq server record] /' "$rec" 2>&1 | head -n 8
+    ls -l /run/xvgpu/ioreq-servers/ 2>&1 | xt_relay - "ls ioreq-servers"
+    xt_fail "$1-vgpu-dm-started" "no record $rec naming the domain's handle ${uuid:-(xl list -v gave none)}"
     return 1
   fi
 }
