@@ -46,6 +46,9 @@ VERDICT_RE = re.compile(r"XENTEST-(PASS|FAIL|SKIP) (\S+) ?(.*)$")
 TIME_RE = re.compile(r"XENTEST-TIME (\S+) (\S+)")
 METRIC_RE = re.compile(r"XENTEST-METRIC (\S+) (\S+) (\S+)")
 STAGE_RE = re.compile(r"XENTEST-STAGE (\S+) (\S+)")
+# Xen's report of a guest vCPU's triple fault ("d1v0 Triple fault - invoking HVM shutdown action 1").
+GUEST_TRIPLE_FAULT_RE = re.compile(r"d[1-9][0-9]*v[0-9]+ Triple fault[^\n]*")
+RETRY_ENV = "XVGPU_XEN_TEST_RETRY_OF"
 BROKEN_RE = re.compile(r"Panic on CPU|Kernel panic - not syncing|FATAL TRAP|Reboot in five seconds")
 
 
@@ -340,7 +343,7 @@ def main() -> int:
                     stages.append((m.group(1), now))
                 elif "XENTEST-DONE" in line:
                     done = True
-                elif BROKEN_RE.search(line) and not broken:
+                elif (BROKEN_RE.search(line) or GUEST_TRIPLE_FAULT_RE.search(line)) and not broken:
                     broken = line.strip()
         if exited:
             break
@@ -398,7 +401,25 @@ def main() -> int:
         print(f"---- last {len(tail)} lines of {serial} ----")
         print("\n".join(tail))
         print("---- end of serial log ----")
+        text = serial.read_bytes().decode("utf-8", "replace") if serial.exists() else ""
+        fault = GUEST_TRIPLE_FAULT_RE.search(text)
+        if fault and not os.environ.get(RETRY_ENV):
+            # A guest vCPU that triple-faults under this nested emulation has been QEMU's emulation of SVM, twice
+            # in about 30 two-vCPU runs, once with the vCPU's state showing Xen's own code segment and RIP (see
+            # docs/real-xen-testing.md, "Triple faults"). One more boot, with the first one's log kept; a second
+            # fault fails the test.
+            first = work.parent / f"{work.name}-attempt1"
+            shutil.rmtree(first, ignore_errors=True)
+            work.rename(first)
+            print(f"xen-test {args.scenario}: the guest triple-faulted ({fault.group(0).strip()}); first attempt's "
+                  f"logs in {first}; booting once more", flush=True)
+            os.environ[RETRY_ENV] = fault.group(0).strip()
+            sys.stdout.flush()
+            os.execv(sys.executable, [sys.executable, *sys.argv])
         return 1
+    if os.environ.get(RETRY_ENV):
+        print(f"xen-test {args.scenario}: passed on the second boot; the first ended in a guest triple fault "
+              f"({os.environ[RETRY_ENV]})")
     if skipped:
         return skip(f"{args.scenario}: checks skipped: {', '.join(skipped)}")
     print(f"PASS: {args.scenario}: {len(checks)} checks passed in {wall:.1f} s")
