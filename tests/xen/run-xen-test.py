@@ -45,6 +45,7 @@ LAB_PACKAGES = ["xen-utils-4.17", "xen-hypervisor-4.17-amd64", "qemu-system-xen"
 VERDICT_RE = re.compile(r"XENTEST-(PASS|FAIL|SKIP) (\S+) ?(.*)$")
 TIME_RE = re.compile(r"XENTEST-TIME (\S+) (\S+)")
 METRIC_RE = re.compile(r"XENTEST-METRIC (\S+) (\S+) (\S+)")
+TRACE_RE = re.compile(r"XT-TRACE ([A-Za-z0-9_.-]+\.trace) (.*)$")
 STAGE_RE = re.compile(r"XENTEST-STAGE (\S+) (\S+)")
 # Xen's report of a guest vCPU's triple fault ("d1v0 Triple fault - invoking HVM shutdown action 1").
 GUEST_TRIPLE_FAULT_RE = re.compile(r"d[1-9][0-9]*v[0-9]+ Triple fault[^\n]*")
@@ -170,6 +171,23 @@ def stall_dump(work: Path, monitor: Path, serial_sock: Path, at: float, quiet: f
         serial_type(serial_sock, b"\x01\x01\x01" + b"qretd" + b"\x01\x01\x01")
     except OSError as e:
         print(f"xen-test: typing Xen debug keys through {serial_sock} failed: {e}", flush=True)
+
+
+def save_traces(work: Path, serial: Path) -> list[Path]:
+    """Writes the xvgpu-dm ioreq traces that dom0 printed ("XT-TRACE FILE LINE") to WORK/ioreq-traces/FILE."""
+    traces: dict[str, list[str]] = {}
+    if serial.exists():
+        for line in serial.read_text("utf-8", "replace").replace("\r", "").split("\n"):
+            if m := TRACE_RE.search(line):
+                traces.setdefault(m.group(1), []).append(m.group(2))
+    out = work / "ioreq-traces"
+    saved = []
+    for name, lines in traces.items():
+        out.mkdir(exist_ok=True)
+        path = out / name
+        path.write_text("\n".join(lines) + "\n")
+        saved.append(path)
+    return saved
 
 
 def main() -> int:
@@ -378,6 +396,8 @@ def main() -> int:
         print(f"  time  {name:<24} {val} s (dom0 clock)")
     for name, val, unit in metrics:
         print(f"  metric {name:<23} {val} {unit}")
+    for path in save_traces(work, serial):
+        print(f"  ioreq trace {path}")
     failures = []
     skipped = []
     for name in order + [c for c in checks if c not in verdicts]:

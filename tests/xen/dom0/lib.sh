@@ -121,6 +121,33 @@ export XVGPU_READY_TIMEOUT=${XVGPU_READY_TIMEOUT:-120}
 export LIBXL_DEVICE_MODEL_START_TIMEOUT=${LIBXL_DEVICE_MODEL_START_TIMEOUT:-300}
 XT_XL_SCRIPTS=/usr/local/lib/xvgpu/xl-scripts
 
+# ---- ioreq traces (docs/ioreq-conformance.md) ----
+# Every xvgpu-dm of a run records the shape and verdict of each request Xen sends it (--ioreq-trace): the dom0's
+# xvgpu-dm is a wrapper that adds the option; the real binary keeps its name (xt_dm_pid looks for it). dom0's init
+# prints the traces after the scenario (xt_relay_traces) and the runner keeps them as WORK/ioreq-traces/*.trace.
+XT_TRACE_DIR=/var/log/xvgpu-traces
+xt_enable_traces() {
+  local dm=/usr/local/bin/xvgpu-dm real=/usr/local/lib/xvgpu/traced/xvgpu-dm
+  [ -f "$dm" ] && [ ! -e "$real" ] || return 0
+  mkdir -p "${real%/*}" "$XT_TRACE_DIR"
+  mv "$dm" "$real"
+  {
+    echo '#!/bin/sh'
+    echo 'd=; prev=; for a in "$@"; do [ "$prev" = --domain ] && d=$a; prev=$a; done'
+    echo "exec $real --ioreq-trace $XT_TRACE_DIR/dom\$d-\$\$.trace \"\$@\""
+  } >"$dm"
+  chmod 755 "$dm"
+}
+xt_enable_traces
+# xt_relay_traces: every trace written so far, one line per shape, as "XT-TRACE FILE LINE".
+xt_relay_traces() {
+  local f
+  for f in "$XT_TRACE_DIR"/*.trace; do
+    [ -s "$f" ] && sed "s|^|XT-TRACE ${f##*/} |" "$f"
+  done
+  return 0
+}
+
 # xt_block LOG NAME: the lines between GUEST-NAME-BEGIN and GUEST-NAME-END in a guest log.
 xt_block() { sed -n "/^GUEST-$2-BEGIN/,/^GUEST-$2-END/p" "$1"; }
 
