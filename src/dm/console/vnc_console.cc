@@ -34,7 +34,7 @@ void vnc_log(const char* format, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, format);
-  std::vsnprintf(buf, sizeof buf, format, ap);
+  (void)std::vsnprintf(buf, sizeof buf, format, ap);
   va_end(ap);
   std::string_view msg(buf);
   while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
@@ -45,7 +45,7 @@ void vnc_err(const char* format, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, format);
-  std::vsnprintf(buf, sizeof buf, format, ap);
+  (void)std::vsnprintf(buf, sizeof buf, format, ap);
   va_end(ap);
   std::string_view msg(buf);
   while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);

@@ -30,8 +30,9 @@
 #include "dm/console/console_listener.h"
 #include "gpu/vgpu.h"
 
-struct _rfbScreenInfo;
-struct _rfbClientRec;
+// libvncserver's own struct names (rfb/rfb.h stays out of this header: it defines macros).
+struct _rfbScreenInfo;  // NOLINT(bugprone-reserved-identifier)
+struct _rfbClientRec;   // NOLINT(bugprone-reserved-identifier)
 
 namespace xvgpu::dm {
 
