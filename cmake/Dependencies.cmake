@@ -4,6 +4,8 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(XEN REQUIRED IMPORTED_TARGET
   xendevicemodel>=1.4 xenforeignmemory>=1.4 xenevtchn>=1.2 xentoolcore xencontrol xenstore)
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+# The vGPU consoles (VNC, and WebSocket for noVNC).
+pkg_check_modules(VNCSERVER REQUIRED IMPORTED_TARGET libvncserver)
 find_package(Threads REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)

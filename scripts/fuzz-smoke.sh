@@ -14,7 +14,7 @@ build=${BUILD_DIR:-$here/build-fuzz}
 jobs=${JOBS:-2}
 out=${OUT:-$build/fuzz-out}
 all=(ioreq_request buffered_ring pci_config bar_dispatch vgpu_io simgpu_bar simgpu_engine control_request
-     vendor_descriptor)
+     vendor_descriptor vnc_client)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 

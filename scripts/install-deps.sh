@@ -4,7 +4,10 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ninja-build
       libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libpng-dev libseccomp-dev
+      libvncserver-dev
       libgtest-dev libgmock-dev libbenchmark-dev python3 valgrind)
+# Console tests: real VNC clients (vnccapture, vncsnapshot) and noVNC in headless Chromium.
+pkgs+=(libnet-vnc-perl vncsnapshot novnc chromium)
 pkgs+=(clang libclang-rt-dev)  # libFuzzer for fuzz/ (scripts/fuzz-smoke.sh)
 if [[ "${1:-}" == "--xen-lab" ]]; then
   pkgs+=(qemu-system-x86 qemu-system-xen xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64

@@ -111,7 +111,9 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------- */
 
 #define XVGPU_VENDOR_ABI_MAJOR 1u
-#define XVGPU_VENDOR_ABI_MINOR 1u /* 1.1: fixed legacy I/O port ranges (struct xvgpu_legacy_io_desc) */
+/* 1.1: fixed legacy I/O port ranges (struct xvgpu_legacy_io_desc)
+ * 1.2: display changes reported to the core (host->display_damage, struct xvgpu_display_damage) */
+#define XVGPU_VENDOR_ABI_MINOR 2u
 
 #ifdef __cplusplus
 #define XVGPU_U32(x) static_cast<uint32_t>(x)
@@ -459,6 +461,32 @@ struct xvgpu_display_surface {
   uint32_t reserved;
   uint64_t offset; /* byte offset of the first pixel in that BAR */
 };
+/* ABI 1.2: one rectangle of a head, in pixels of its current surface. */
+struct xvgpu_rect {
+  uint32_t x;
+  uint32_t y;
+  uint32_t width;
+  uint32_t height;
+};
+
+/* ABI 1.2: what changed on a head, reported by the vendor with host->display_damage(). Guest
+ * stores into a direct BAR are tracked by the core itself (the hypervisor's dirty log); the
+ * vendor reports what the guest's mapping does not see: its own writes to the pixels (engine
+ * blits, DMA into VRAM) as rectangles, and changes of what display_surface() returns (format,
+ * size, stride, offset, on/off) as XVGPU_DAMAGE_SURFACE_CHANGED, after which the core queries
+ * display_surface() again and redraws the whole head. The core copies the rectangles, clips
+ * them to the surface, and merges more than it keeps into one bounding rectangle. */
+struct xvgpu_display_damage {
+  uint32_t struct_size;
+  uint32_t head;
+  uint32_t flags;     /* XVGPU_DAMAGE_* */
+  uint32_t num_rects; /* <= XVGPU_DAMAGE_MAX_RECTS */
+  const struct xvgpu_rect* rects;
+};
+#define XVGPU_DAMAGE_SURFACE_CHANGED 0x1u
+#define XVGPU_DAMAGE_MAX_RECTS 1024u
+#define XVGPU_DISPLAY_DAMAGE_MIN_SIZE XVGPU_U32(sizeof(struct xvgpu_display_damage))
+
 #define XVGPU_FOURCC(a, b, c, d) \
   (XVGPU_U32(a) | (XVGPU_U32(b) << 8) | (XVGPU_U32(c) << 16) | (XVGPU_U32(d) << 24))
 #define XVGPU_FOURCC_XRGB8888 XVGPU_FOURCC('X', 'R', '2', '4')
@@ -613,7 +641,18 @@ struct xvgpu_host_api {
 
   /* Config-space offset where the core placed capability `index` of the layout (0 if none). */
   uint32_t (*capability_offset)(struct xvgpu_instance* inst, uint32_t index);
+
+  /* ---- ABI 1.2 (check XVGPU_HAS_FIELD(host, xvgpu_host_api, display_damage)) ---- */
+
+  /* Tells the core what changed on a head (struct xvgpu_display_damage above): from any
+   * thread, inside callbacks or worker jobs; it never calls back into the vendor. Returns 0,
+   * or -EINVAL for a malformed report (nothing recorded). */
+  int (*display_damage)(struct xvgpu_instance* inst, const struct xvgpu_display_damage* damage);
 };
+/* The host API of ABI 1.1, for vendors that check what they were given. */
+#define XVGPU_HOST_API_SIZE_1_1 \
+  XVGPU_U32(offsetof(struct xvgpu_host_api, capability_offset) + \
+            XVGPU_FIELD_SIZE(xvgpu_host_api, capability_offset))
 
 /* ---------------------------------------------------------------------------------------- */
 /* The plugin                                                                                 */

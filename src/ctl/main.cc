@@ -1,5 +1,5 @@
 // xvgpuctl: manage vGPUs on a Xen host. Subcommands: types, define, undefine, list, start, stop,
-// status, stats, get, set, screenshot, hot-add, hot-remove. See docs/man/xvgpuctl.1.
+// status, stats, get, set, screenshot, console, hot-add, hot-remove. See docs/man/xvgpuctl.1.
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -165,6 +165,8 @@ struct DefineArgs {
   long domain = -1;
   bool autostart = false;
   bool replace = false;
+  std::string vnc;                // console address (spec key vnc=)
+  std::string vnc_password_file;  // spec key vnc-password-file=
 };
 
 void cmd_define(const Globals& g, const DefineArgs& a) {
@@ -172,6 +174,8 @@ void cmd_define(const Globals& g, const DefineArgs& a) {
       "uuid=" + (a.uuid.empty() ? std::string("00000000-0000-0000-0000-000000000000") : a.uuid) +
       ",type=" + a.type;
   if (!a.bdf.empty()) text += ",bdf=" + a.bdf;
+  if (!a.vnc.empty()) text += ",vnc=" + a.vnc;
+  if (!a.vnc_password_file.empty()) text += ",vnc-password-file=" + a.vnc_password_file;
   for (const auto& k : a.knobs) text += "," + k;
   Definition d;
   try {
@@ -424,15 +428,16 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
     throw CtlError(kExitNotRunning, "no device model is running for domain " + std::to_string(domain->value));
   }
   print(g, all, [&] {
-    Table t({"DOMAIN", "PID", "STATE", "UPTIME", "VGPU", "TYPE", "BDF", "VGPU STATE"});
+    Table t({"DOMAIN", "PID", "STATE", "UPTIME", "VGPU", "TYPE", "BDF", "VGPU STATE", "CONSOLE"});
     for (const auto& st : all) {
       const auto vg = arr(st, "vgpus");
       char up[32];
       std::snprintf(up, sizeof(up), "%.1fs", st.value("uptime_s", 0.0));
-      if (vg.empty()) t.add({str(st, "domid"), str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-"});
+      if (vg.empty())
+        t.add({str(st, "domid"), str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
       for (const auto& v : vg) {
         t.add({str(st, "domid"), str(st, "pid"), str(st, "state"), up, str(v, "uuid"), str(v, "type"),
-               str(v, "bdf"), str(v, "state")});
+               str(v, "bdf"), str(v, "state"), str(obj(v, "console"), "vnc", "-")});
       }
     }
     t.print(std::cout);
@@ -511,6 +516,24 @@ void cmd_screenshot(const Globals& g, const std::string& uuid_text, const std::s
   });
 }
 
+// The console of a running vGPU, from its device model's status: what a viewer connects to.
+json console_of(const Globals& g, const std::string& uuid) {
+  const json st = call_dm(socket_serving(g, uuid), {{"cmd", std::string(control::kStatus)}}, g.timeout());
+  for (const auto& v : arr(st, "vgpus")) {
+    if (v.value("uuid", std::string()) == uuid) return obj(v, "console");
+  }
+  throw CtlError(kExitNotRunning, "vGPU " + uuid + " is not running");
+}
+
+void cmd_console(const Globals& g, const std::string& uuid_text) {
+  const std::string uuid = uuid_arg(uuid_text);
+  json c = console_of(g, uuid);
+  const std::string where = c.value("vnc", std::string("off"));
+  if (where == "off") throw CtlError(kExitFailure, "vGPU " + uuid + " has no console (vnc=off)");
+  c["uuid"] = uuid;
+  print(g, c, [&] { std::cout << where << '\n'; });
+}
+
 void cmd_hot_add(const Globals& g, long domain_arg, const std::string& spec_text) {
   const auto domain = domid_arg(domain_arg);
   if (!domain) throw CtlError(kExitUsage, "--domain is required");
@@ -557,6 +580,10 @@ int run(int argc, char** argv) {
   define->add_option("--domain,-d", da.domain, "Guest domain the vGPU is started with");
   define->add_flag("--autostart", da.autostart, "Start with its domain (systemd unit)");
   define->add_flag("--force", da.replace, "Replace an existing definition");
+  define->add_option("--vnc", da.vnc,
+                     "Console: off, HOST:PORT (0 = free port) or unix:PATH (default 127.0.0.1:0)");
+  define->add_option("--vnc-password-file", da.vnc_password_file,
+                     "VNC password: the first line of this file");
 
   std::string uuid1;
   auto* undefine = app.add_subcommand("undefine", "Remove a vGPU definition");
@@ -612,6 +639,9 @@ int run(int argc, char** argv) {
   shot->add_option("uuid", uuid1, "vGPU UUID")->required();
   shot->add_option("file", file, "Output .png file")->required();
 
+  auto* console = app.add_subcommand("console", "Print where a running vGPU's VNC console listens");
+  console->add_option("uuid", uuid1, "vGPU UUID")->required();
+
   long ha_domain = -1;
   std::string ha_spec;
   auto* hot_add = app.add_subcommand("hot-add", "Add a vGPU to a running domain's device model");
@@ -643,6 +673,7 @@ int run(int argc, char** argv) {
   if (*get) cmd_get(g, uuid1, knob);
   if (*set) cmd_set(g, uuid1, knob, value);
   if (*shot) cmd_screenshot(g, uuid1, file);
+  if (*console) cmd_console(g, uuid1);
   if (*hot_add) cmd_hot_add(g, ha_domain, ha_spec);
   if (*hot_remove) cmd_hot_remove(g, uuid1);
   return kExitOk;

@@ -57,8 +57,12 @@ json vgpu_summary(gpu::Vgpu& v) {
 }
 
 ControlCommands::ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend,
-                                 std::set<Sbdf> used_slots)
-    : manager_(manager), frontend_(frontend), used_slots_(std::move(used_slots)) {}
+                                 std::set<Sbdf> used_slots, ConsoleSet& consoles, bool can_open_consoles)
+    : manager_(manager),
+      frontend_(frontend),
+      used_slots_(std::move(used_slots)),
+      consoles_(consoles),
+      can_open_consoles_(can_open_consoles) {}
 
 json ControlCommands::on_loop(const std::function<json()>& fn) {
   auto done = std::make_shared<std::promise<json>>();
@@ -108,6 +112,7 @@ json ControlCommands::status() {
     for (const auto& v : manager_.vgpus()) out.push_back(vgpu_summary(*v));
     return out;
   });
+  for (auto& v : vgpus) v["console"] = consoles_.describe(v["uuid"].get<std::string>());
   const double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return {{"protocol", control::kProtocolVersion},
           {"domid", frontend_.domid().value},
@@ -152,7 +157,7 @@ json ControlCommands::knob_get(const json& req) {
   auto v = vgpu_of(req);
   std::string only;
   if (req.contains("name")) only = required_string(req, "name");
-  return on_loop([v, only] {
+  json r = on_loop([v, only] {
     json knobs = json::array();
     for (const auto& k : v->type().knobs) {
       if (!only.empty() && k.name != only) continue;
@@ -168,6 +173,8 @@ json ControlCommands::knob_get(const json& req) {
     }
     return json{{"uuid", v->uuid()}, {"knobs", knobs}};
   });
+  r["console"] = consoles_.describe(v->uuid());
+  return r;
 }
 
 json ControlCommands::knob_set(const json& req) {
@@ -231,7 +238,13 @@ json ControlCommands::hot_add(const json& req) {
   } catch (const Error& e) {
     throw RequestError(control::kErrBadRequest, std::string("vgpu: ") + e.what());
   }
-  return on_loop([this, spec] {
+  ConsoleOptions console;
+  try {
+    console = console_options(spec);
+  } catch (const Error& e) {
+    throw RequestError(control::kErrBadRequest, std::string("vgpu: ") + e.what());
+  }
+  json summary = on_loop([this, spec] {
     if (manager_.find(spec.uuid)) {
       throw RequestError(control::kErrRefused, "vGPU " + spec.uuid + " already exists in this device model");
     }
@@ -260,10 +273,26 @@ json ControlCommands::hot_add(const json& req) {
     spdlog::info("hot-added vGPU {} ({}) at {}", v->uuid(), v->type().name, v->sbdf().to_string());
     return vgpu_summary(*v);
   });
+  if (console.address.kind != ConsoleAddress::Kind::Off) {
+    if (!can_open_consoles_) {
+      spdlog::warn("hot-added vGPU {}: no console: the seccomp policy allows no new listening socket",
+                   spec.uuid);
+      summary["console"] = {{"vnc", "off"}, {"why", "hot-added under seccomp: no new listening socket"}};
+      return summary;
+    }
+    try {
+      if (auto v = manager_.find(spec.uuid)) consoles_.open(v, console);
+    } catch (const std::exception& e) {
+      spdlog::warn("hot-added vGPU {}: no console: {}", spec.uuid, e.what());
+    }
+  }
+  summary["console"] = consoles_.describe(spec.uuid);
+  return summary;
 }
 
 json ControlCommands::hot_remove(const json& req) {
   auto v = vgpu_of(req);
+  consoles_.close(v->uuid());  // here, not on the loop: it waits for the console's threads
   return on_loop([this, v] {
     const Sbdf slot = v->sbdf();
     try {

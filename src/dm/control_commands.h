@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dm/console/console_set.h"
 #include "gpu/vgpu_manager.h"
 #include "ioreq/frontend.h"
 
@@ -18,7 +19,10 @@ namespace xvgpu::dm {
 
 class ControlCommands {
  public:
-  ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend, std::set<Sbdf> used_slots);
+  // can_open_consoles: whether a hot-added vGPU may open a listening socket (not under the serving
+  // phase's seccomp policy, which allows no new listening socket).
+  ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend, std::set<Sbdf> used_slots,
+                  ConsoleSet& consoles, bool can_open_consoles);
 
   // The ControlServer handler. Throws control::RequestError.
   nlohmann::json handle(const nlohmann::json& request);
@@ -38,6 +42,8 @@ class ControlCommands {
   gpu::VgpuManager& manager_;
   ioreq::Frontend& frontend_;
   std::set<Sbdf> used_slots_;  // loop thread only
+  ConsoleSet& consoles_;
+  bool can_open_consoles_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -17,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "dm/console/console_set.h"
 #include "dm/control_commands.h"
 #include "dm/control_server.h"
 #include "dm/dm_logging.h"
@@ -153,6 +154,7 @@ int run(int argc, char** argv) {
   if (!o.log_file && !o.syslog) spdlog::set_level(std::max(level, spdlog::level::warn));
   gpu::VgpuManager manager;
   std::vector<PlannedVgpu> plan;
+  std::vector<ConsoleOptions> console_plan;  // plan[i]'s console
   std::set<Sbdf> slots;
   uint64_t direct_bytes = 0;
   try {
@@ -171,6 +173,11 @@ int run(int argc, char** argv) {
       }
       slots.insert(plan.back().config.sbdf);
       direct_bytes += plan.back().direct_bytes;
+      try {
+        console_plan.push_back(console_options(s));
+      } catch (const Error& e) {
+        throw UsageError("--vgpu " + s.to_string() + ": " + e.what());
+      }
     }
   } catch (const UsageError& e) {
     if (o.log_file || o.syslog) spdlog::error("{}", e.what());  // stderr gets the one line below
@@ -226,14 +233,17 @@ int run(int argc, char** argv) {
 
     std::optional<control::ControlServer> control;
     std::optional<PidFile> pidfile;
+    ConsoleSet consoles;
     try {
-      for (const auto& p : plan) {
-        auto v = manager.create_vgpu(p.config, frontend->platform());
+      for (size_t i = 0; i < plan.size(); ++i) {
+        auto v = manager.create_vgpu(plan[i].config, frontend->platform());
         v->start();
         spdlog::info("vGPU {} ({} on {}/{}) running at {}", v->uuid(), v->type().name,
                      v->pgpu().info().vendor, v->pgpu().info().name, v->sbdf().to_string());
+        // Listening sockets are opened now: the serving phase's seccomp policy creates none.
+        consoles.open(v, console_plan[i]);
       }
-      ControlCommands commands(manager, *frontend, slots);
+      ControlCommands commands(manager, *frontend, slots, consoles, o.seccomp == SeccompMode::Off);
       control.emplace(o.control_socket, o.control_socket_mode,
                       [&commands](const nlohmann::json& req) { return commands.handle(req); });
       control->start();
@@ -265,10 +275,12 @@ int run(int argc, char** argv) {
       control->stop();  // no command may reach a vGPU being destroyed
     } catch (...) {
       if (control) control->stop();
+      consoles.close_all();
       destroy_all(manager);
       throw;
     }
     if (pidfile) pidfile->remove();
+    consoles.close_all();  // before the VRAM they show goes away
     destroy_all(manager);
     frontend.reset();
     spdlog::info("ioreq server for domain {} torn down", o.domid.value);

@@ -25,7 +25,7 @@ constexpr const char* kAllowed[] = {
     // I/O on descriptors already open, and the files host-wide accounting keeps under /run/xvgpu.
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "openat", "newfstatat", "fstat",
     "statx", "lseek", "fcntl", "flock", "getdents64", "unlink", "unlinkat", "renameat", "rename", "dup",
-    "dup3", "pipe2",
+    "dup3", "pipe2", "pipe",
     // Memory (mmap/mprotect only without PROT_EXEC: see below). mlock: libxencall's hypercall
     // buffers when /dev/xen/hypercall is missing (bounded by RLIMIT_MEMLOCK).
     "munmap", "mremap", "madvise", "brk", "membarrier", "mlock", "munlock",
@@ -40,7 +40,10 @@ constexpr const char* kAllowed[] = {
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "exit", "exit_group",
     // The control socket's connections and the Xen libraries' UNIX sockets (xenstored, xensim).
     "accept", "accept4", "connect", "recvmsg", "sendmsg", "recvfrom", "sendto", "recvmmsg", "sendmmsg",
-    "shutdown", "getsockopt", "getsockname", "getpeername"};
+    "shutdown", "getsockopt", "getsockname", "getpeername",
+    // The VNC consoles' client connections (TCP_NODELAY on each new client), and libgcrypt's
+    // first use for a WebSocket handshake (SHA-1), which checks a FIPS file with access().
+    "setsockopt", "access", "faccessat", "faccessat2"};
 
 int resolve(const char* name) {
   return seccomp_syscall_resolve_name(name);

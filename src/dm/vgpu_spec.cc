@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "dm/console/console_address.h"
+
 namespace xvgpu {
 
 namespace {
@@ -61,6 +63,17 @@ VgpuSpec VgpuSpec::parse(std::string_view text) {
       spec.bdf = Sbdf::parse(value);
       if (!spec.bdf)
         throw Error("bdf '" + value + "' is not of the form BB:DD.F (hex, device <= 1f, function <= 7)");
+    } else if (key == "vnc") {
+      if (spec.vnc) throw Error("vnc given twice");
+      try {
+        spec.vnc = dm::ConsoleAddress::parse(value).to_string();
+      } catch (const Error& e) {
+        throw Error(std::string("vnc: ") + e.what());
+      }
+    } else if (key == "vnc-password-file") {
+      if (spec.vnc_password_file) throw Error("vnc-password-file given twice");
+      if (value[0] != '/') throw Error("vnc-password-file '" + value + "' must be an absolute path");
+      spec.vnc_password_file = value;
     } else {
       if (!valid_name(key)) throw Error("knob name '" + key + "' is not valid");
       if (std::any_of(spec.knobs.begin(), spec.knobs.end(), [&](const auto& k) { return k.first == key; })) {
@@ -78,6 +91,8 @@ VgpuSpec VgpuSpec::parse(std::string_view text) {
 std::string VgpuSpec::to_string() const {
   std::string out = "uuid=" + uuid + ",type=" + type;
   if (bdf) out += ",bdf=" + bdf_text(*bdf);
+  if (vnc) out += ",vnc=" + *vnc;
+  if (vnc_password_file) out += ",vnc-password-file=" + *vnc_password_file;
   for (const auto& [k, v] : knobs) out += "," + k + "=" + v;
   return out;
 }
@@ -85,6 +100,8 @@ std::string VgpuSpec::to_string() const {
 nlohmann::json VgpuSpec::to_json() const {
   nlohmann::json j{{"uuid", uuid}, {"type", type}, {"knobs", nlohmann::json::object()}};
   if (bdf) j["bdf"] = bdf_text(*bdf);
+  if (vnc) j["vnc"] = *vnc;
+  if (vnc_password_file) j["vnc_password_file"] = *vnc_password_file;
   for (const auto& [k, v] : knobs) j["knobs"][k] = v;
   return j;
 }
@@ -92,6 +109,9 @@ nlohmann::json VgpuSpec::to_json() const {
 VgpuSpec VgpuSpec::from_json(const nlohmann::json& j) {
   std::string text = "uuid=" + j.at("uuid").get<std::string>() + ",type=" + j.at("type").get<std::string>();
   if (j.contains("bdf") && !j["bdf"].is_null()) text += ",bdf=" + j["bdf"].get<std::string>();
+  if (j.contains("vnc") && !j["vnc"].is_null()) text += ",vnc=" + j["vnc"].get<std::string>();
+  if (j.contains("vnc_password_file") && !j["vnc_password_file"].is_null())
+    text += ",vnc-password-file=" + j["vnc_password_file"].get<std::string>();
   if (j.contains("knobs")) {
     for (const auto& [k, v] : j["knobs"].items())
       text += "," + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());

@@ -1,4 +1,5 @@
-// One vGPU as an operator writes it: "uuid=U,type=T[,bdf=BB:DD.F][,knob=value...]".
+// One vGPU as an operator writes it:
+// "uuid=U,type=T[,bdf=BB:DD.F][,vnc=ADDR][,vnc-password-file=PATH][,knob=value...]".
 // Used by xvgpu-dm --vgpu, xvgpuctl define/start and the control protocol's hot-add.
 #pragma once
 
@@ -19,6 +20,8 @@ struct VgpuSpec {
   std::string uuid;  // canonical lower-case 8-4-4-4-12 form
   std::string type;  // a vendor type name, e.g. "simgpu-64"
   std::optional<Sbdf> bdf;
+  std::optional<std::string> vnc;                // console address (console_address.h); default loopback
+  std::optional<std::string> vnc_password_file;  // VNC authentication with the file's first line
   std::vector<std::pair<std::string, std::string>> knobs;  // in the order given
 
   // Throws Error with a message that names the offending field.

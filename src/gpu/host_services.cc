@@ -99,6 +99,11 @@ uint32_t capability_offset(xvgpu_instance* inst, uint32_t index) {
   return v == nullptr ? 0 : v->svc_capability_offset(index);
 }
 
+int display_damage(xvgpu_instance* inst, const xvgpu_display_damage* damage) {
+  Vgpu* v = vgpu_of(inst);
+  return v == nullptr ? -EINVAL : v->svc_display_damage(damage);
+}
+
 const xvgpu_host_api kHostApi = {
     .struct_size = sizeof(xvgpu_host_api),
     .abi_major = XVGPU_VENDOR_ABI_MAJOR,
@@ -117,6 +122,7 @@ const xvgpu_host_api kHostApi = {
     .queue_work = queue_work,
     .domain_info = domain_info,
     .capability_offset = capability_offset,
+    .display_damage = display_damage,
 };
 
 }  // namespace

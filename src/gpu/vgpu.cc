@@ -751,6 +751,76 @@ void Vgpu::knob_set(const std::string& name, const std::string& value) {
 
 std::optional<DisplaySurface> Vgpu::display_surface(uint32_t head) {
   std::lock_guard lock(mu_);
+  return display_surface_locked(head);
+}
+
+namespace {
+
+// Rows of the surface that the dirty pages of its BAR touch, as full-width rectangles.
+void dirty_rows(const DisplaySurface& s, const std::vector<uint64_t>& pages, std::vector<Rect>& out) {
+  const uint64_t first_byte = s.offset;
+  const uint64_t end_byte =
+      s.offset + uint64_t{s.stride} * (s.height - 1) + uint64_t{s.width} * s.bytes_per_pixel;
+  const uint64_t first_page = first_byte / kPageSize;
+  const uint64_t end_page = std::min<uint64_t>((end_byte + kPageSize - 1) / kPageSize, pages.size() * 64);
+  auto dirty = [&](uint64_t p) { return (pages[p / 64] >> (p % 64) & 1) != 0; };
+  for (uint64_t p = first_page; p < end_page;) {
+    if (!dirty(p)) {
+      ++p;
+      continue;
+    }
+    uint64_t q = p;
+    while (q < end_page && dirty(q)) ++q;
+    // Bytes [p, q) pages of the BAR, relative to the surface's first pixel.
+    const uint64_t lo = std::max(p * kPageSize, first_byte) - first_byte;
+    const uint64_t hi = std::min(q * kPageSize, end_byte) - first_byte;  // exclusive
+    const auto y0 = static_cast<uint32_t>(lo / s.stride);
+    const auto y1 = static_cast<uint32_t>(std::min<uint64_t>((hi - 1) / s.stride, s.height - 1));
+    if (!out.empty() && out.back().y + out.back().height >= y0) {
+      out.back().height = std::max(out.back().height, y1 + 1 - out.back().y);
+    } else {
+      out.push_back({0, y0, s.width, y1 + 1 - y0});
+    }
+    p = q;
+  }
+}
+
+std::optional<Rect> clip(const Rect& r, const DisplaySurface& s) {
+  if (r.x >= s.width || r.y >= s.height || r.width == 0 || r.height == 0) return std::nullopt;
+  return Rect{r.x, r.y, std::min(r.width, s.width - r.x), std::min(r.height, s.height - r.y)};
+}
+
+}  // namespace
+
+DisplayUpdate Vgpu::display_update(uint32_t head) {
+  std::lock_guard lock(mu_);
+  DisplayUpdate u;
+  HeadDamage vendor = display_damage_.take(head);
+  u.surface_changed = vendor.surface_changed;
+  u.surface = display_surface_locked(head);
+  if (!u.surface) return u;
+  const DisplaySurface& s = *u.surface;
+  auto it = direct_.find(s.bar);
+  if (it != direct_.end() && it->second.region) {
+    std::vector<uint64_t> pages;
+    try {
+      it->second.dirty->take(*it->second.region, DirtyReader::Console, pages);
+      dirty_rows(s, pages, u.damage);
+    } catch (const std::exception& e) {
+      XVGPU_LOG_LIMITED(vendor_log_, spdlog::level::warn, "vGPU {}: dirty tracking of BAR {}: {}", uuid_,
+                        s.bar, e.what());
+      u.damage.assign(1, Rect{0, 0, s.width, s.height});
+    }
+  } else {
+    u.damage.assign(1, Rect{0, 0, s.width, s.height});  // trapped fallback: no dirty log
+  }
+  for (const Rect& r : vendor.rects) {
+    if (auto c = clip(r, s)) u.damage.push_back(*c);
+  }
+  return u;
+}
+
+std::optional<DisplaySurface> Vgpu::display_surface_locked(uint32_t head) {
   if (!has_instance(state_)) {
     throw Error(fmt::format("vGPU {} is {}: no display", uuid_, to_string(state_)));
   }
@@ -964,7 +1034,7 @@ int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) n
   }
   try {
     std::vector<uint64_t> dirty;
-    it->second.region->collect_dirty(dirty);
+    it->second.dirty->take(*it->second.region, DirtyReader::Vendor, dirty);
     std::fill(bitmap, bitmap + need, 0);
     std::copy_n(dirty.begin(), std::min<uint64_t>(dirty.size(), need), bitmap);
     return 0;
@@ -972,6 +1042,10 @@ int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) n
     spdlog::warn("vGPU {}: dirty tracking of BAR {}: {}", uuid_, bar, e.what());
     return 0;  // bitmap stays all dirty
   }
+}
+
+int Vgpu::svc_display_damage(const xvgpu_display_damage* damage) noexcept {
+  return display_damage_.record(damage);
 }
 
 int Vgpu::svc_queue_work(void (*fn)(void*), void* arg) noexcept {

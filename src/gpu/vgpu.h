@@ -28,6 +28,8 @@
 #include "common/rate_limited_log.h"
 #include "gpu/access_split.h"
 #include "gpu/bar_mapper.h"
+#include "gpu/dirty_page_fanout.h"
+#include "gpu/display_damage.h"
 #include "gpu/host_accounting.h"
 #include "gpu/host_services.h"
 #include "gpu/io_handler.h"
@@ -66,6 +68,13 @@ struct DisplaySurface {
   unsigned bar = 0;
   uint64_t offset = 0;
   std::span<const std::byte> pixels;  // stride * height bytes of live VRAM
+};
+
+// What changed on a head since the console last asked (Vgpu::display_update).
+struct DisplayUpdate {
+  std::optional<DisplaySurface> surface;  // nullopt: head off
+  bool surface_changed = false;           // the vendor said so (the caller also compares surfaces)
+  std::vector<Rect> damage;               // clipped to the surface: guest stores and vendor damage
 };
 
 // Counters the core keeps for every vGPU (reported as core.<name>).
@@ -115,6 +124,12 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   void knob_set(const std::string& name, const std::string& value);
   // nullopt when the head is off. Throws when the vendor has no display or reports nonsense.
   [[nodiscard]] std::optional<DisplaySurface> display_surface(uint32_t head = 0);
+  // For the console: the surface plus what changed on it since the last call (the platform's
+  // dirty pages of the surface's BAR, as rows, merged with the vendor's damage reports). Throws
+  // like display_surface().
+  [[nodiscard]] DisplayUpdate display_update(uint32_t head = 0);
+  // Vendor damage reports; the console waits on it between polls of the dirty log.
+  [[nodiscard]] DisplayDamage& display_damage() { return display_damage_; }
   // The caller pauses the guest for a consistent image of a running vGPU.
   void save(std::ostream& out);
   void restore(std::istream& in);
@@ -140,12 +155,14 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   int svc_domain_info(xvgpu_domain_info* out) noexcept;
   uint32_t svc_capability_offset(uint32_t index) noexcept;
   void svc_log(int level, const char* message) noexcept;
+  int svc_display_damage(const xvgpu_display_damage* damage) noexcept;
 
  private:
   class MapHooks;
   struct DirectBar {
     std::unique_ptr<DirectRegion> region;  // platform-backed (guest reaches it without traps)
     std::vector<std::byte> fallback;       // host memory served by trapping when no DirectMemory
+    std::unique_ptr<DirtyPageFanout> dirty = std::make_unique<DirtyPageFanout>();
     [[nodiscard]] std::span<std::byte> host() {
       return region ? region->host() : std::span<std::byte>(fallback);
     }
@@ -155,9 +172,10 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   void attach_locked();
   // touch_bus=false from the destructor, when the bus itself may be going away.
   void detach_locked(bool touch_bus) noexcept;
-  void reconcile_locked();                                 // hw_mu_ held
-  void update_intx_locked();                               // hw_mu_ held
-  [[nodiscard]] xvgpu_irq_state irq_state_locked() const;  // hw_mu_ held
+  void reconcile_locked();                                              // hw_mu_ held
+  void update_intx_locked();                                            // hw_mu_ held
+  [[nodiscard]] xvgpu_irq_state irq_state_locked() const;               // hw_mu_ held
+  std::optional<DisplaySurface> display_surface_locked(uint32_t head);  // mu_ held
   void release_resources_locked() noexcept;
   void count_bad(const char* what, uint64_t addr, unsigned size) noexcept;
   uint64_t bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vcpu, bool is_write,
@@ -204,6 +222,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   std::mutex sg_mu_;
   std::map<xvgpu_sg_mapping*, std::unique_ptr<xvgpu_sg_mapping>> sg_maps_;
 
+  DisplayDamage display_damage_;
   CoreCounters counters_;
   RateLimiter guest_log_{10};
   RateLimiter vendor_log_{50};

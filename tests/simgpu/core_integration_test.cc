@@ -407,3 +407,65 @@ TEST(LegacyIoDescriptors, ValidatedAndAbsentForAbi10Layouts) {
 
 }  // namespace
 }  // namespace xvgpu::simgpu::test
+
+namespace xvgpu::simgpu::test {
+namespace {
+using namespace engine;
+
+// The console's view (Vgpu::display_update): guest stores come from the platform's dirty log as
+// rows, engine writes and mode changes from simgpu's ABI 1.2 damage reports; the screenshot's
+// own reader of the dirty log does not take pages away from the console.
+TEST_F(CoreIntegration, DisplayUpdateMergesGuestStoresEngineWritesAndModeChanges) {
+  auto& fp = platform(3);
+  const std::string uuid = "11111111-2222-4333-8444-000000000003";
+  auto v = make(fp, uuid, "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{3})};
+  g.enumerate();
+  const BochsProbe p = bochs_probe(g);
+  bochs_setmode(g, 640, 480, p.mem);
+  bochs_setbase(g, 0, 0, 640 * 4, 0);
+  auto* region = fp.direct.regions().at(0);
+
+  gpu::DisplayUpdate u = v->display_update(0);
+  ASSERT_TRUE(u.surface);
+  EXPECT_TRUE(u.surface_changed) << "the mode set was reported";
+  EXPECT_EQ(u.surface->width, 640u);
+  u = v->display_update(0);
+  EXPECT_FALSE(u.surface_changed);
+  EXPECT_TRUE(u.damage.empty());
+
+  // Page 10 holds bytes 40960..45055: rows 16 and 17 of a 2560-byte stride.
+  region->touch(10);
+  std::vector<uint8_t> png;
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));  // the vendor's read
+  u = v->display_update(0);
+  EXPECT_EQ(u.damage, (std::vector<gpu::Rect>{{0, 16, 640, 2}}));
+  u = v->display_update(0);
+  EXPECT_TRUE(u.damage.empty()) << "taken once";
+
+  // An engine copy into rows 100..101 (VRAM offset 256000, 5120 bytes), invisible to the dirty log.
+  const uint64_t ring = 0x10000;
+  g.wr(4, kRegRingBaseLo, 4, ring);
+  g.wr(4, kRegRingSize, 4, 16);
+  g.wr(4, kRegControl, 4, kControlEnable);
+  const Descriptor job = copy_to_vram(0x100000, 100 * 2560, 2 * 2560, 1);
+  std::memcpy(fp.memory.bytes(ring, kDescriptorSize).data(), &job, kDescriptorSize);
+  g.wr(4, kRegDoorbell, 4, 1);
+  for (int k = 0; k < 2000 && g.rd(4, kRegFence, 4) != 1; ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(g.rd(4, kRegFence, 4), 1u);
+  u = v->display_update(0);
+  EXPECT_EQ(u.damage, (std::vector<gpu::Rect>{{0, 100, 640, 2}}));
+
+  // A mode change is reported as such, with the new surface.
+  bochs_setmode(g, 800, 600, p.mem);
+  u = v->display_update(0);
+  EXPECT_TRUE(u.surface_changed);
+  ASSERT_TRUE(u.surface);
+  EXPECT_EQ(u.surface->width, 800u);
+  EXPECT_EQ(u.surface->height, 600u);
+}
+
+}  // namespace
+}  // namespace xvgpu::simgpu::test

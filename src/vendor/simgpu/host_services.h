@@ -87,6 +87,12 @@ class HostServices {
   int direct_bar_dirty(uint32_t bar, std::span<uint64_t> bitmap) const {
     return api_->direct_bar_dirty(inst_, bar, bitmap.data(), bitmap.size());
   }
+  // ABI 1.2; -ENOSYS when the core is older.
+  int display_damage(const xvgpu_display_damage& damage) const {
+    if (!XVGPU_HAS_FIELD(api_, xvgpu_host_api, display_damage) || api_->display_damage == nullptr)
+      return -ENOSYS;
+    return api_->display_damage(inst_, &damage);
+  }
   void log(int level, const std::string& message) const {
     if (api_->log != nullptr) api_->log(inst_, level, message.c_str());
   }

@@ -45,7 +45,47 @@ SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostSer
       display_(vram.size(), kTypeProfiles.at(type_index).max_width, kTypeProfiles.at(type_index).max_height,
                edid_for(kTypeProfiles.at(type_index), options, instance_id_)),
       dirty_(vram.size()),
-      engine_(host, vram, dirty_, slot_.arbiter(), slot_.id()) {}
+      engine_(host, vram, dirty_, slot_.arbiter(), slot_.id()) {
+  dirty_.set_observer([this](uint64_t offset, uint64_t length) { report_vram_write(offset, length); });
+}
+
+void SimgpuDevice::report_surface_if_changed() {
+  ScanoutSurface now;
+  {
+    std::lock_guard lock(display_mu_);
+    now = current_scanout(display_);
+  }
+  {
+    std::lock_guard lock(shown_mu_);
+    if (now == shown_) return;
+    shown_ = now;
+  }
+  xvgpu_display_damage d{};
+  d.struct_size = sizeof d;
+  d.flags = XVGPU_DAMAGE_SURFACE_CHANGED;
+  (void)host_.display_damage(d);
+}
+
+void SimgpuDevice::report_vram_write(uint64_t offset, uint64_t length) {
+  ScanoutSurface s;
+  {
+    std::lock_guard lock(shown_mu_);
+    s = shown_;
+  }
+  if (!s.enabled || s.stride == 0 || s.height == 0 || length == 0) return;
+  const uint64_t end = offset + length;  // the engine bounds both by the VRAM size
+  const uint64_t first = s.offset;
+  const uint64_t last = s.offset + uint64_t{s.stride} * s.height;
+  if (end <= first || offset >= last) return;
+  const uint64_t y0 = (std::max(offset, first) - first) / s.stride;
+  const uint64_t y1 = (std::min(end, last) - 1 - first) / s.stride;
+  const xvgpu_rect r{0, static_cast<uint32_t>(y0), s.width, static_cast<uint32_t>(y1 - y0 + 1)};
+  xvgpu_display_damage d{};
+  d.struct_size = sizeof d;
+  d.num_rects = 1;
+  d.rects = &r;
+  (void)host_.display_damage(d);
+}
 
 SimgpuDevice::~SimgpuDevice() = default;
 
@@ -121,6 +161,7 @@ bool SimgpuDevice::write(uint32_t region, uint64_t offset, uint32_t size, uint64
     ok = engine_.write(static_cast<uint32_t>(offset), static_cast<uint32_t>(value));
   }
   if (!ok) refused_writes_.fetch_add(1, std::memory_order_relaxed);
+  if (ok && region != kEngineBar) report_surface_if_changed();
   return ok;
 }
 
@@ -132,6 +173,7 @@ void SimgpuDevice::reset() {
     scanout_cache_.invalidate();
   }
   engine_.reset();
+  report_surface_if_changed();
 }
 
 void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
@@ -330,12 +372,15 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
   frames_.store(stats[kStatFrames]);
   refused_writes_.store(stats[kStatRefusedRegisterWrites]);
   rows_converted_.store(stats[kStatScanoutRowsConverted]);
-  std::lock_guard lock(display_mu_);
-  display_.dispi().restore(dispi_regs, getcaps);
-  display_.vga().restore(v);
-  display_.set_big_endian(big_endian);
-  vbe_index_ = vbe_index;
-  scanout_cache_.invalidate();
+  {
+    std::lock_guard lock(display_mu_);
+    display_.dispi().restore(dispi_regs, getcaps);
+    display_.vga().restore(v);
+    display_.set_big_endian(big_endian);
+    vbe_index_ = vbe_index;
+    scanout_cache_.invalidate();
+  }
+  report_surface_if_changed();
 }
 
 }  // namespace xvgpu::simgpu

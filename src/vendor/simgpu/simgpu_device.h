@@ -80,12 +80,18 @@ class SimgpuDevice {
   DeviceOptions options_;
   bool display_write_locked(uint64_t offset, uint32_t size, uint64_t value);
   std::optional<uint64_t> vbe_port_read_locked(uint64_t offset, uint32_t size);
+  // Display damage for the core's console (ABI 1.2): the surface changed, or the device itself
+  // wrote VRAM bytes [offset, offset + length). Never called with display_mu_ held.
+  void report_surface_if_changed();
+  void report_vram_write(uint64_t offset, uint64_t length);
   bool vbe_port_write_locked(uint64_t offset, uint32_t size, uint64_t value);
 
   mutable std::mutex display_mu_;  // display state is also read by with_device() users
   DisplayRegisters display_;
   uint16_t vbe_index_ = 0;  // the Bochs VBE index port (0x1ce)
   ScanoutCache scanout_cache_;
+  std::mutex shown_mu_;  // leaf: the surface last reported to the core
+  ScanoutSurface shown_;
   VramDirtyMap dirty_;
   Engine engine_;
   std::atomic<uint64_t> frames_{0};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -18,6 +19,12 @@ class VramDirtyMap {
 
   [[nodiscard]] size_t words() const { return words_.size(); }
 
+  // Called after each mark() (the device turns it into display damage for the core). Set once,
+  // before any writer runs.
+  void set_observer(std::function<void(uint64_t offset, uint64_t length)> observer) {
+    observer_ = std::move(observer);
+  }
+
   // Thread-safe; ranges beyond VRAM are cut off.
   void mark(uint64_t offset, uint64_t length) {
     if (length == 0) return;
@@ -25,6 +32,7 @@ class VramDirtyMap {
     const uint64_t last = std::min<uint64_t>((offset + length - 1) / kPageSize, words_.size() * 64 - 1);
     for (uint64_t p = first; p <= last; ++p)
       words_[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+    if (observer_) observer_(offset, length);
   }
 
   // ORs the marked pages into bitmap (one bit per page) and clears them here.
@@ -36,6 +44,7 @@ class VramDirtyMap {
 
  private:
   std::vector<std::atomic<uint64_t>> words_;
+  std::function<void(uint64_t, uint64_t)> observer_;
 };
 
 }  // namespace xvgpu::simgpu

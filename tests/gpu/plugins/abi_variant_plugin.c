@@ -15,6 +15,7 @@
 #define VARIANT_INIT_FAILS 6  /* init() refuses with a message */
 #define VARIANT_NO_ENTRY 7    /* no entry symbol */
 #define VARIANT_BIG_TYPE 8    /* type struct larger than this ABI minor defines */
+#define VARIANT_MINOR_1 9     /* built for ABI 1.1 (before display damage) */
 
 #ifndef VARIANT
 #error "define VARIANT"
@@ -141,7 +142,7 @@ static int init(const struct xvgpu_host_api* h, struct xvgpu_registrar* reg, str
 static const struct xvgpu_vendor vendor = {
     .struct_size = VARIANT == VARIANT_TINY_VENDOR ? 12 : XVGPU_INIT(xvgpu_vendor),
     .abi_major = XVGPU_VENDOR_ABI_MAJOR + (VARIANT == VARIANT_OTHER_MAJOR ? 1 : 0),
-    .abi_minor = XVGPU_VENDOR_ABI_MINOR + (VARIANT == VARIANT_NEWER_MINOR ? 1 : 0),
+    .abi_minor = VARIANT == VARIANT_MINOR_1 ? 1 : XVGPU_VENDOR_ABI_MINOR + (VARIANT == VARIANT_NEWER_MINOR ? 1 : 0),
     .name = "abi-variant",
     .version = "test",
     .init = init,

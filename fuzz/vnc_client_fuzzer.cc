@@ -1,0 +1,157 @@
+// What a VNC client sends to a vGPU's console, end to end, and the console's own client-side
+// decisions: selector byte 0 sends the rest of the input as raw bytes on a fresh connection to a
+// real VncConsole (libvncserver's protocol handling behind our acceptor, hold/start and client
+// policy) showing a simgpu vGPU in a 640x480 mode, then checks that the console still answers a
+// new client with an RFB version; selector 1 feeds ClientPolicy a sequence of observations
+// (totals that may run backwards, clocks that jump) and checks its verdicts are consistent;
+// selector 2 parses the text as a console address and checks that its canonical form parses back
+// to the same address.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "common/temp_dir.h"
+#include "common/unique_fd.h"
+#include "dm/console/client_policy.h"
+#include "dm/console/console_address.h"
+#include "dm/console/vnc_console.h"
+#include "fuzz_input.h"
+#include "simgpu_harness.h"
+
+namespace {
+
+using namespace xvgpu;
+
+struct Console {
+  fuzz::SimgpuHarness harness{true};
+  TempDir dir{"vnc-client-fuzz"};
+  std::string path;
+  std::unique_ptr<dm::VncConsole> console;
+  Console() {
+    harness.enumerate();
+    auto dispi = [&](unsigned index, uint16_t v) {
+      harness.mmio_write(fuzz::kBar2 + 0x500 + index * 2, 2, v);
+    };
+    dispi(4, 0);
+    dispi(3, 32);
+    dispi(1, 640);
+    dispi(2, 480);
+    dispi(4, 0x41);
+    (void)harness.mmio_read(fuzz::kBar2 + 0x41a, 1);
+    harness.mmio_write(fuzz::kBar2 + 0x400, 1, 0x20);
+    path = (dir.path() / "console.sock").string();
+    dm::ConsoleOptions o;
+    o.address = dm::ConsoleAddress::parse("unix:" + path);
+    o.limits.handshake_timeout = std::chrono::milliseconds(500);
+    auto shared = std::shared_ptr<gpu::Vgpu>(std::shared_ptr<gpu::Vgpu>{}, &harness.vgpu());
+    console = std::make_unique<dm::VncConsole>(shared, o);
+  }
+  UniqueFd connect() const {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
+    return fd;
+  }
+};
+
+// Reads until the peer closes or `ms` pass; the bytes read.
+std::string drain(int fd, int ms) {
+  std::string got;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return got;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return got;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return got;
+    if (got.size() < 65536) got.append(buf, static_cast<size_t>(n));
+  }
+}
+
+void raw_bytes(const uint8_t* data, size_t size) {
+  static Console c;
+  {
+    UniqueFd fd = c.connect();
+    size_t off = 0;
+    while (off < size) {
+      const ssize_t n = ::send(fd.get(), data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    (void)drain(fd.get(), 50);
+  }
+  // The console still serves: a new client gets the version string (it may have to wait for a
+  // slot while the previous connection is torn down).
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd probe = c.connect();
+    if (drain(probe.get(), 300).starts_with("RFB 003.")) break;
+    if (attempt == 20) std::abort();
+  }
+}
+
+void policy(fuzz::FuzzInput& in) {
+  dm::ClientLimits limits;
+  limits.handshake_timeout = std::chrono::milliseconds(in.u16());
+  limits.max_bytes_per_second = in.u32();
+  limits.max_update_requests_per_second = in.u16();
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  dm::ClientPolicy p(limits, t0);
+  auto now = t0;
+  while (!in.empty()) {
+    now += std::chrono::milliseconds(in.u16());
+    const bool done = in.flag();
+    const uint64_t bytes = in.u64();
+    const uint64_t requests = in.u64();
+    const dm::ClientVerdict v = p.observe(now, done, bytes, requests);
+    if (v == dm::ClientVerdict::DropSlowHandshake && (done || now - t0 <= limits.handshake_timeout))
+      std::abort();
+    (void)dm::to_string(v);
+  }
+}
+
+void address(fuzz::FuzzInput& in) {
+  const std::string text = in.text(255);
+  dm::ConsoleAddress a;
+  try {
+    a = dm::ConsoleAddress::parse(text);
+  } catch (const Error&) {
+    return;
+  }
+  if (!(dm::ConsoleAddress::parse(a.to_string()) == a)) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  switch (data[0] % 3) {
+    case 0:
+      raw_bytes(data + 1, std::min<size_t>(size - 1, 1 << 16));
+      break;
+    case 1: {
+      fuzz::FuzzInput in(data + 1, size - 1);
+      policy(in);
+      break;
+    }
+    default: {
+      fuzz::FuzzInput in(data + 1, size - 1);
+      address(in);
+      break;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,342 @@
+#include "dm/console/vnc_console.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <rfb/rfb.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/rate_limited_log.h"
+#include "dm/console/frame_copy.h"
+
+namespace xvgpu::dm {
+
+namespace {
+
+constexpr uint32_t kFallbackMaxWidth = 2560;
+constexpr uint32_t kFallbackMaxHeight = 1600;
+// How long a blocked write to a client may wait before libvncserver drops it (global).
+constexpr int kMaxClientWaitMs = 5000;
+constexpr auto kPolicePeriod = std::chrono::milliseconds(250);
+constexpr auto kTeardownWait = std::chrono::seconds(10);
+
+RateLimiter g_vnc_log{20};
+
+void vnc_log(const char* format, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, format);
+  (void)std::vsnprintf(buf, sizeof buf, format, ap);
+  va_end(ap);
+  std::string_view msg(buf);
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  spdlog::debug("vnc: {}", msg);
+}
+
+void vnc_err(const char* format, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, format);
+  (void)std::vsnprintf(buf, sizeof buf, format, ap);
+  va_end(ap);
+  std::string_view msg(buf);
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  XVGPU_LOG_LIMITED(g_vnc_log, spdlog::level::warn, "vnc: {}", msg);
+}
+
+void init_library_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    rfbLog = vnc_log;
+    rfbErr = vnc_err;
+    rfbMaxClientWait = kMaxClientWaitMs;
+  });
+}
+
+}  // namespace
+
+struct VncConsole::ClientInfo {
+  ClientInfo(VncConsole* c, const ClientLimits& limits)
+      : console(c), policy(limits, std::chrono::steady_clock::now()) {}
+  VncConsole* console;
+  ClientPolicy policy;
+  uint64_t update_requests = 0;  // written by the client's input thread, read by the refresher
+  std::atomic<bool> dropped{false};
+  bool started = false;  // its libvncserver threads run (set before they start)
+};
+
+VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
+    : vgpu_(std::move(vgpu)),
+      options_(std::move(options)),
+      listener_(open_console_listener(options_.address)) {
+  init_library_once();
+  stop_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_fd_) throw SystemError(errno, "console: eventfd");
+  const uint32_t max_w = vgpu_->type().max_width != 0 ? vgpu_->type().max_width : kFallbackMaxWidth;
+  const uint32_t max_h = vgpu_->type().max_height != 0 ? vgpu_->type().max_height : kFallbackMaxHeight;
+  framebuffer_.assign(size_t{max_w} * max_h, 0);
+
+  int argc = 0;
+  screen_ = rfbGetScreen(&argc, nullptr, 640, 480, 8, 3, 4);
+  if (screen_ == nullptr) throw Error("console: libvncserver could not create a screen");
+  screen_->frameBuffer = reinterpret_cast<char*>(framebuffer_.data());
+  screen_->desktopName = "xvgpu";
+  screen_->port = 0;  // the listener is ours (rfbInitServer must not open 5900)
+  screen_->ipv6port = 0;
+  screen_->httpPort = 0;
+  screen_->autoPort = FALSE;
+  screen_->alwaysShared = TRUE;    // several viewers at once, none kicks the others out
+  screen_->backgroundLoop = TRUE;  // a thread pair per client (rfbStartOnHoldClient)
+  screen_->screenData = this;
+  screen_->newClientHook = [](rfbClientPtr cl) { return static_cast<rfbNewClientAction>(on_new_client(cl)); };
+  screen_->permitFileTransfer = FALSE;
+  screen_->cursor = nullptr;  // the guest draws its own: no server-side cursor over its pixels
+  if (options_.password) {
+    password_storage_.assign(options_.password->begin(), options_.password->end());
+    password_storage_.push_back('\0');
+    password_list_ = {password_storage_.data(), nullptr};
+    screen_->authPasswdData = password_list_.data();
+    screen_->passwordCheck = rfbCheckPasswordByList;
+  }
+  rfbInitServer(screen_);
+  acceptor_ = std::thread([this] { accept_loop(); });
+  refresher_ = std::thread([this] { refresh_loop(); });
+}
+
+VncConsole::~VncConsole() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  vgpu_->display_damage().interrupt();
+  const uint64_t one = 1;
+  (void)!::write(stop_fd_.get(), &one, sizeof one);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (refresher_.joinable()) refresher_.join();
+  // Clients still held have no threads: closed here, on this thread.
+  std::vector<_rfbClientRec*> held;
+  {
+    std::lock_guard lock(mu_);
+    held.swap(on_hold_);
+  }
+  for (_rfbClientRec* cl : held) {
+    rfbCloseClient(cl);
+    rfbClientConnectionGone(cl);
+  }
+  disconnect_all_and_wait();
+}
+
+ConsoleCounters VncConsole::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+int VncConsole::on_new_client(_rfbClientRec* cl) {
+  auto* self = static_cast<VncConsole*>(cl->screen->screenData);
+  std::lock_guard lock(self->mu_);
+  if (self->stopping_ || self->counters_.clients_now >= self->options_.max_clients) {
+    ++self->counters_.refused;
+    return RFB_CLIENT_REFUSE;
+  }
+  auto info = std::make_unique<ClientInfo>(self, self->options_.limits);
+  cl->clientData = info.release();
+  cl->clientGoneHook = &VncConsole::on_client_gone;
+  cl->clientFramebufferUpdateRequestHook = [](rfbClientPtr c, rfbFramebufferUpdateRequestMsg* m) {
+    on_update_request(c, m);
+  };
+  ++self->counters_.clients_now;
+  ++self->counters_.clients_total;
+  // Held: libvncserver sets cl->onHold only after this returns, so the acceptor hands the client
+  // to the refresher once rfbNewClient is done with it (accept_loop).
+  return RFB_CLIENT_ON_HOLD;
+}
+
+void VncConsole::on_update_request(_rfbClientRec* cl, void* /*request*/) {
+  if (auto* info = static_cast<ClientInfo*>(cl->clientData)) {
+    std::atomic_ref<uint64_t>(info->update_requests).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void VncConsole::on_client_gone(_rfbClientRec* cl) {
+  std::unique_ptr<ClientInfo> info(static_cast<ClientInfo*>(cl->clientData));
+  cl->clientData = nullptr;
+  if (!info) return;
+  VncConsole* self = info->console;
+  // A started client ends on its own input thread, which nobody joins.
+  if (info->started) ::pthread_detach(::pthread_self());
+  {
+    std::lock_guard lock(self->mu_);
+    --self->counters_.clients_now;
+  }
+  self->cv_.notify_all();
+}
+
+void VncConsole::accept_loop() {
+  for (;;) {
+    pollfd fds[2] = {{listener_.fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("console {}: poll: {}", where(), std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd) continue;  // EAGAIN, ECONNABORTED, EMFILE (the limit below keeps us far from it)
+    {
+      std::lock_guard lock(mu_);
+      if (counters_.clients_now >= options_.max_clients) {
+        ++counters_.refused;
+        continue;  // closed: over the limit
+      }
+    }
+    rfbClientPtr cl = rfbNewClient(screen_, fd.release());  // nullptr: refused and closed
+    if (cl == nullptr) continue;
+    {
+      std::lock_guard lock(mu_);
+      on_hold_.push_back(cl);  // the refresher starts it (refresh_loop)
+    }
+    cv_.notify_all();
+  }
+}
+
+void VncConsole::refresh_loop() {
+  bool full = true;
+  for (;;) {
+    std::vector<_rfbClientRec*> held;
+    {
+      std::unique_lock lock(mu_);
+      if (counters_.clients_now == 0) {
+        cv_.wait(lock, [&] { return stopping_ || counters_.clients_now != 0; });
+        full = true;  // nobody watched: start from a complete frame
+      }
+      if (stopping_) return;
+      held.swap(on_hold_);
+    }
+    if (held.empty()) {
+      (void)vgpu_->display_damage().wait_for(options_.poll_interval);
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      held.swap(on_hold_);
+    }
+    refresh(full || !held.empty());
+    full = false;
+    for (_rfbClientRec* cl : held) {
+      static_cast<ClientInfo*>(cl->clientData)->started = true;
+      rfbStartOnHoldClient(cl);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_policed_ >= kPolicePeriod) {
+      last_policed_ = now;
+      police_clients();
+    }
+  }
+}
+
+void VncConsole::show(uint32_t width, uint32_t height) {
+  if (static_cast<uint32_t>(screen_->width) == width && static_cast<uint32_t>(screen_->height) == height)
+    return;
+  // Clients that support it get a desktop-size update; the buffer itself never moves.
+  rfbNewFramebuffer(screen_, reinterpret_cast<char*>(framebuffer_.data()), static_cast<int>(width),
+                    static_cast<int>(height), 8, 3, 4);
+  std::lock_guard lock(mu_);
+  ++counters_.resizes;
+}
+
+void VncConsole::refresh(bool full) {
+  gpu::DisplayUpdate u;
+  try {
+    u = vgpu_->display_update(0);
+  } catch (const std::exception& e) {
+    u = {};  // no display (stopped vGPU, vendor without one, unknown format): shown as off
+  }
+  auto fits = [&](const gpu::DisplaySurface& s) {
+    return uint64_t{s.width} * s.height <= framebuffer_.size() && s.width <= 0xffff && s.height <= 0xffff;
+  };
+  if (u.surface && !fits(*u.surface)) u.surface.reset();
+  uint64_t rects = 0;
+  if (!u.surface) {
+    if (shown_ || full) {  // head turned off: one black frame of the last size
+      std::fill_n(framebuffer_.begin(), size_t(screen_->width) * screen_->height, 0u);
+      rfbMarkRectAsModified(screen_, 0, 0, screen_->width, screen_->height);
+      rects = 1;
+    }
+    shown_.reset();
+  } else {
+    const gpu::DisplaySurface& s = *u.surface;
+    const bool same = shown_ && shown_->fourcc == s.fourcc && shown_->width == s.width &&
+                      shown_->height == s.height && shown_->stride == s.stride && shown_->bar == s.bar &&
+                      shown_->offset == s.offset;
+    if (full || !same || u.surface_changed) {
+      show(s.width, s.height);
+      (void)copy_to_framebuffer(s, {0, 0, s.width, s.height}, framebuffer_);
+      rfbMarkRectAsModified(screen_, 0, 0, static_cast<int>(s.width), static_cast<int>(s.height));
+      rects = 1;
+    } else {
+      for (const gpu::Rect& r : u.damage) {
+        (void)copy_to_framebuffer(s, r, framebuffer_);
+        rfbMarkRectAsModified(screen_, static_cast<int>(r.x), static_cast<int>(r.y),
+                              static_cast<int>(r.x + r.width), static_cast<int>(r.y + r.height));
+      }
+      rects = u.damage.size();
+    }
+    shown_ = s;
+  }
+  std::lock_guard lock(mu_);
+  ++counters_.refreshes;
+  counters_.rects_sent += rects;
+}
+
+void VncConsole::police_clients() {
+  const auto now = std::chrono::steady_clock::now();
+  rfbClientIteratorPtr it = rfbGetClientIterator(screen_);
+  while (rfbClientPtr cl = rfbClientIteratorNext(it)) {
+    auto* info = static_cast<ClientInfo*>(cl->clientData);
+    if (info == nullptr || !info->started || info->dropped.load()) continue;
+    const uint64_t requests =
+        std::atomic_ref<uint64_t>(info->update_requests).load(std::memory_order_relaxed);
+    const ClientVerdict v =
+        info->policy.observe(now, cl->state == _rfbClientRec::RFB_NORMAL,
+                             static_cast<uint64_t>(std::max(0, rfbStatGetRcvdBytes(cl))), requests);
+    if (v == ClientVerdict::Keep) continue;
+    info->dropped = true;
+    XVGPU_LOG_LIMITED(g_vnc_log, spdlog::level::warn, "console {}: client {} dropped: {}", where(),
+                      cl->host != nullptr ? cl->host : "?", to_string(v));
+    // Its input thread sees the end of the stream and tears the client down itself.
+    if (cl->sock != RFB_INVALID_SOCKET) ::shutdown(cl->sock, SHUT_RDWR);
+    std::lock_guard lock(mu_);
+    ++counters_.dropped;
+  }
+  rfbReleaseClientIterator(it);
+}
+
+void VncConsole::disconnect_all_and_wait() {
+  if (screen_ == nullptr) return;
+  rfbClientIteratorPtr it = rfbGetClientIterator(screen_);
+  while (rfbClientPtr cl = rfbClientIteratorNext(it)) {
+    if (cl->sock != RFB_INVALID_SOCKET) ::shutdown(cl->sock, SHUT_RDWR);
+  }
+  rfbReleaseClientIterator(it);
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, kTeardownWait, [&] { return counters_.clients_now == 0; })) {
+    // A client thread did not finish: its screen stays allocated rather than freed under it.
+    spdlog::error("console {}: {} client(s) did not disconnect; leaving them", where(),
+                  counters_.clients_now);
+    return;
+  }
+  lock.unlock();
+  screen_->frameBuffer = nullptr;
+  rfbScreenCleanup(screen_);
+  screen_ = nullptr;
+}
+
+}  // namespace xvgpu::dm

@@ -1,0 +1,111 @@
+// One vGPU's live console: a VNC server (Debian's libvncserver, which also speaks WebSocket for
+// noVNC) showing head 0 of the vGPU.
+//
+// Threads, none of them the ioreq loop's:
+// - the acceptor waits on the listening socket, refuses connections beyond the client limit and
+//   hands the others to libvncserver, which runs two threads per client (input, output), so a
+//   slow or stalled client blocks only itself;
+// - the refresher sleeps while no client is connected; otherwise it wakes on vendor damage or
+//   every poll interval (new clients are held until it has brought the framebuffer up to date,
+//   so their first frame already has the current size), asks the core what changed (Vgpu::display_update: the
+//   hypervisor's dirty pages of the scan-out plus the vendor's damage), copies those rectangles from VRAM
+//   into the framebuffer and marks them for the clients, and enforces the client policy.
+// The guest is never waited for: the only lock shared with the loop is the vGPU's instance lock,
+// held for one surface query and one dirty-log read per refresh.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "dm/console/client_policy.h"
+#include "dm/console/console_listener.h"
+#include "gpu/vgpu.h"
+
+// libvncserver's own struct names (rfb/rfb.h stays out of this header: it defines macros).
+struct _rfbScreenInfo;  // NOLINT(bugprone-reserved-identifier)
+struct _rfbClientRec;   // NOLINT(bugprone-reserved-identifier)
+
+namespace xvgpu::dm {
+
+struct ConsoleOptions {
+  ConsoleAddress address;
+  std::optional<std::string> password;  // VNC authentication when set (first 8 bytes count)
+  unsigned max_clients = 4;
+  std::chrono::milliseconds poll_interval{33};  // dirty-log polls while clients are connected
+  ClientLimits limits;
+};
+
+struct ConsoleCounters {
+  uint64_t refreshes = 0;
+  uint64_t rects_sent = 0;     // rectangles copied and marked
+  uint64_t resizes = 0;        // desktop-size changes
+  uint64_t clients_total = 0;  // connections handed to libvncserver
+  uint64_t refused = 0;        // beyond the client limit
+  uint64_t dropped = 0;        // by the client policy
+  unsigned clients_now = 0;
+};
+
+class VncConsole {
+ public:
+  // Opens the listener now (throws SystemError/Error naming the address); serves until destroyed.
+  VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options);
+  // Disconnects every client and stops the threads; the vGPU must still exist.
+  ~VncConsole();
+  VncConsole(const VncConsole&) = delete;
+  VncConsole& operator=(const VncConsole&) = delete;
+
+  // "127.0.0.1:5901" or "unix:/path": what a viewer connects to.
+  [[nodiscard]] std::string where() const { return listener_.bound.to_string(); }
+  [[nodiscard]] bool authenticated() const { return options_.password.has_value(); }
+  [[nodiscard]] ConsoleCounters counters() const;
+
+ private:
+  struct ClientInfo;
+  static int on_new_client(_rfbClientRec* cl);
+  static void on_client_gone(_rfbClientRec* cl);
+  static void on_update_request(_rfbClientRec* cl, void* request);
+
+  void accept_loop();
+  void refresh_loop();
+  void refresh(bool full);
+  void show(uint32_t width, uint32_t height);
+  void police_clients();
+  void disconnect_all_and_wait();
+
+  std::shared_ptr<gpu::Vgpu> vgpu_;
+  ConsoleOptions options_;
+  ConsoleListener listener_;
+  UniqueFd stop_fd_;  // eventfd: wakes the acceptor
+  _rfbScreenInfo* screen_ = nullptr;
+  std::vector<char> password_storage_;
+  std::vector<char*> password_list_;
+
+  // Refresher-only state.
+  // Sized once for the type's largest mode: clients' threads read it while modes change, so it
+  // never moves. A surface larger than the type declares is not shown.
+  std::vector<uint32_t> framebuffer_;
+  std::optional<gpu::DisplaySurface> shown_;
+  std::chrono::steady_clock::time_point last_policed_{};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  ConsoleCounters counters_;
+  // Accepted clients held until the refresher has brought the framebuffer (and its size) up to
+  // date, so that their ServerInit already carries the current mode.
+  std::vector<_rfbClientRec*> on_hold_;
+
+  std::thread acceptor_;
+  std::thread refresher_;
+};
+
+}  // namespace xvgpu::dm

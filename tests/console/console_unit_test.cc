@@ -1,0 +1,141 @@
+// The console's pieces without a server: the address syntax (and the spec keys carrying it), the
+// client policy's verdicts, and the copy from scan-out formats into the framebuffer.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "dm/console/client_policy.h"
+#include "dm/console/console_address.h"
+#include "dm/console/frame_copy.h"
+#include "dm/pixel_format.h"
+#include "dm/vgpu_spec.h"
+
+namespace xvgpu::dm {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ConsoleAddress, ParsesEachForm) {
+  const ConsoleAddress d;
+  EXPECT_EQ(d.to_string(), "127.0.0.1:0") << "the default is loopback on a free port";
+  auto a = ConsoleAddress::parse("0.0.0.0:5901");
+  EXPECT_EQ(a.kind, ConsoleAddress::Kind::Tcp);
+  EXPECT_EQ(a.host, "0.0.0.0");
+  EXPECT_EQ(a.port, 5901);
+  a = ConsoleAddress::parse("[::1]:0");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.to_string(), "[::1]:0");
+  a = ConsoleAddress::parse("unix:/run/xvgpu/c.sock");
+  EXPECT_EQ(a.kind, ConsoleAddress::Kind::Unix);
+  EXPECT_EQ(a.path, "/run/xvgpu/c.sock");
+  EXPECT_EQ(ConsoleAddress::parse("off").kind, ConsoleAddress::Kind::Off);
+  for (const char* t : {"127.0.0.1:5901", "[::1]:0", "unix:/x", "off"}) {
+    EXPECT_EQ(ConsoleAddress::parse(t).to_string(), t);
+  }
+}
+
+TEST(ConsoleAddress, RefusesWhatIsNotAnAddressNamingTheProblem) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"localhost:5900", "not a numeric IPv4 address"},
+      {"::1:5900", "not a numeric IPv4 address"},
+      {"127.0.0.1:65536", "port '65536'"},
+      {"127.0.0.1:", "port ''"},
+      {"127.0.0.1:59x", "port '59x'"},
+      {"127.0.0.1", "not off, HOST:PORT or unix:PATH"},
+      {"unix:relative", "must be absolute"},
+      {"unix:/" + std::string(200, 'a'), "longer than"},
+      {"on", "not off, HOST:PORT or unix:PATH"}};
+  for (const auto& [text, part] : bad) {
+    try {
+      (void)ConsoleAddress::parse(text);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << text << ": " << e.what();
+    }
+  }
+}
+
+TEST(ConsoleSpecKeys, RoundTripAndAreNotKnobs) {
+  const auto s = VgpuSpec::parse(
+      "uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=simgpu-16,vnc=unix:/run/c.sock,vnc-password-file=/etc/"
+      "pw,w=1");
+  ASSERT_TRUE(s.vnc);
+  EXPECT_EQ(*s.vnc, "unix:/run/c.sock");
+  ASSERT_TRUE(s.vnc_password_file);
+  EXPECT_EQ(*s.vnc_password_file, "/etc/pw");
+  ASSERT_EQ(s.knobs.size(), 1u);
+  EXPECT_EQ(VgpuSpec::parse(s.to_string()), s);
+  EXPECT_EQ(VgpuSpec::from_json(s.to_json()), s);
+  EXPECT_THROW(VgpuSpec::parse("uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=t,vnc=nowhere"), Error);
+  EXPECT_THROW(VgpuSpec::parse("uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=t,vnc=off,vnc=off"), Error);
+  EXPECT_THROW(VgpuSpec::parse("uuid=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f,type=t,vnc-password-file=pw"),
+               Error);
+}
+
+TEST(ClientPolicy, HandshakeDeadline) {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  ClientLimits l;
+  l.handshake_timeout = 2s;
+  ClientPolicy p(l, t0);
+  EXPECT_EQ(p.observe(t0 + 1s, false, 0, 0), ClientVerdict::Keep);
+  EXPECT_EQ(p.observe(t0 + 3s, false, 0, 0), ClientVerdict::DropSlowHandshake);
+  ClientPolicy done(l, t0);
+  EXPECT_EQ(done.observe(t0 + 3s, true, 0, 0), ClientVerdict::Keep);
+}
+
+TEST(ClientPolicy, ByteAndRequestRatesOverOneSecondWindows) {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  ClientLimits l;
+  l.max_bytes_per_second = 1000;
+  l.max_update_requests_per_second = 10;
+  ClientPolicy p(l, t0);
+  EXPECT_EQ(p.observe(t0 + 500ms, true, 5000, 100), ClientVerdict::Keep) << "a burst inside a window";
+  EXPECT_EQ(p.observe(t0 + 2s, true, 1500, 15), ClientVerdict::Keep) << "750 B/s, 7.5 requests/s";
+  EXPECT_EQ(p.observe(t0 + 3s, true, 4000, 16), ClientVerdict::DropByteFlood);
+  ClientPolicy q(l, t0);
+  EXPECT_EQ(q.observe(t0 + 1s, true, 0, 50), ClientVerdict::DropRequestFlood);
+  ClientPolicy r(l, t0);
+  EXPECT_EQ(r.observe(t0 + 1s, true, 500, 5), ClientVerdict::Keep);
+  EXPECT_EQ(r.observe(t0 + 2s, true, 100, 1), ClientVerdict::Keep)
+      << "totals running backwards count as none";
+}
+
+TEST(FrameCopy, EachShownFormatLandsAsRgbInTheFramebuffer) {
+  // One pixel (R=0x12, G=0x34, B=0x56) at (1, 1) of a 2x2 surface with a padded stride.
+  struct Case {
+    uint32_t fourcc;
+    std::vector<uint8_t> bytes;
+    std::array<uint8_t, 3> rgb;
+  };
+  const std::vector<Case> cases = {{fourcc('X', 'R', '2', '4'), {0x56, 0x34, 0x12, 0x00}, {0x12, 0x34, 0x56}},
+                                   {fourcc('R', 'G', '2', '4'), {0x56, 0x34, 0x12}, {0x12, 0x34, 0x56}},
+                                   // RGB565 0x11a6 = R 2, G 13, B 6 -> 2*255/31, 13*255/63, 6*255/31
+                                   {fourcc('R', 'G', '1', '6'), {0xa6, 0x11}, {16, 52, 49}}};
+  for (const auto& c : cases) {
+    const uint32_t bpp = bytes_per_pixel(c.fourcc);
+    const uint32_t stride = 2 * bpp + 5;
+    std::vector<std::byte> vram(stride * 2, std::byte{0xee});
+    std::memcpy(vram.data() + stride + bpp, c.bytes.data(), c.bytes.size());
+    gpu::DisplaySurface s;
+    s.fourcc = c.fourcc;
+    s.width = 2;
+    s.height = 2;
+    s.stride = stride;
+    s.bytes_per_pixel = bpp;
+    s.pixels = vram;
+    std::vector<uint32_t> fb(4, 0xdeadbeef);
+    ASSERT_TRUE(copy_to_framebuffer(s, {1, 1, 1, 1}, fb));
+    EXPECT_EQ(fb[3], framebuffer_pixel(c.rgb[0], c.rgb[1], c.rgb[2])) << std::hex << c.fourcc;
+    EXPECT_EQ(fb[0], 0xdeadbeefu) << "outside the rectangle nothing changes";
+  }
+  gpu::DisplaySurface unknown;
+  unknown.fourcc = fourcc('C', '8', ' ', ' ');
+  std::vector<uint32_t> fb(1);
+  EXPECT_FALSE(copy_to_framebuffer(unknown, {0, 0, 1, 1}, fb));
+}
+
+}  // namespace
+}  // namespace xvgpu::dm

@@ -1,0 +1,434 @@
+#!/usr/bin/python3
+"""The VNC consoles of xvgpu-dm on xensimd, checked with real clients no one here wrote
+(Debian's vnccapture: lossless PNG; vncsnapshot: JPEG) against `xvgpuctl screenshot`, before and
+after a mode change; several clients at once; the client limit; a slow client; hostile clients
+(half handshake, update-request flood, malformed and oversized messages, many connections); VNC
+authentication on and off; a console on a UNIX socket. The guest keeps running throughout.
+Usage: console_xensim_test.py BUILD_DIR"""
+import json
+import os
+import shutil
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfb_client  # noqa: E402
+
+try:
+    from PIL import Image
+except ImportError:
+    print("SKIP: python3-pil is not installed (scripts/install-deps.sh)")
+    sys.exit(77)
+for tool in ("vnccapture", "vncsnapshot"):
+    if shutil.which(tool) is None:
+        print("SKIP: %s is not installed (scripts/install-deps.sh)" % tool)
+        sys.exit(77)
+
+build = os.path.abspath(sys.argv[1])
+ctl = os.path.join(build, "src/ctl/xvgpuctl")
+dm = os.path.join(build, "src/dm/xvgpu-dm")
+xensim = os.path.join(build, "src/xensim/xensim")
+workload = os.path.join(build, "src/demo/xvgpu-demo-workload")
+tmp = tempfile.mkdtemp(prefix="xvgpu-console.")
+env = dict(os.environ, XENSIM_SOCKET=tmp + "/xensim.sock", XVGPU_RUN_DIR=tmp + "/run",
+           XVGPU_CONFIG_DIR=tmp + "/etc", XVGPU_STATE_DIR=tmp + "/state", XVGPU_DM=dm,
+           LD_LIBRARY_PATH=build + "/xensim-lib")
+os.makedirs(tmp + "/run")
+U1 = "6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e51"  # default console; the workload draws on it
+U2 = "6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e52"  # console on a UNIX socket
+U3 = "6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e53"  # VNC password
+PASSWORD = "s3cret!"
+fails = 0
+
+
+def check(name, ok, detail=""):
+    global fails
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok or not detail else ": " + str(detail)))
+    if not ok:
+        fails += 1
+    return ok
+
+
+def run(*args, timeout=60, check_rc=True):
+    p = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(args), p.returncode, p.stderr.strip()))
+    return p
+
+
+def screenshot(uuid, name):
+    path = os.path.join(tmp, name)
+    run(ctl, "screenshot", uuid, path)
+    return Image.open(path).convert("RGB")
+
+
+def vnccapture(where, name, password=None):
+    host, port = where.rsplit(":", 1)
+    path = os.path.join(tmp, name)
+    args = ["vnccapture", "-H", host, "-p", port, "-o", path]
+    if password is not None:
+        args += ["-P", password]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0 or not os.path.exists(path):
+        raise RuntimeError("vnccapture exit %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()))
+    return Image.open(path).convert("RGB")
+
+
+def same(a, b):
+    return a.size == b.size and a.tobytes() == b.tobytes()
+
+
+def differing_pixels(a, b):
+    if a.size != b.size:
+        return "sizes %s vs %s" % (a.size, b.size)
+    x, y = a.tobytes(), b.tobytes()
+    return sum(1 for i in range(0, len(x), 3) if x[i:i + 3] != y[i:i + 3])
+
+
+def find_frame(page, frame, background):
+    """Where `frame` lies in the screenshot `page` (the bounding box of what is not `background`
+    below noVNC's status bar) and how far it is from it: (x, y, mean |d|, share of pixels off by
+    more than 40 in a channel), or None when no such box of frame's size is there."""
+    pw, ph = page.size
+    fw, fh = frame.size
+    pb = page.load()
+    xs, ys = [], []
+    for y in range(40, ph):
+        for x in range(0, pw, 1):
+            if pb[x, y] != background:
+                xs.append(x)
+                ys.append(y)
+                break
+    if not xs:
+        return None
+    x0, y0 = min(xs), min(ys)
+    if x0 + fw > pw or y0 + fh > ph:
+        return None
+    fb = frame.load()
+    total = 0
+    far = 0
+    for y in range(fh):
+        for x in range(fw):
+            a, b = pb[x0 + x, y0 + y], fb[x, y]
+            d = [abs(a[i] - b[i]) for i in range(3)]
+            total += sum(d)
+            far += max(d) > 40
+    return x0, y0, total / (fw * fh * 3), far / (fw * fh)
+
+
+def novnc_screenshot(where, name):
+    """noVNC (Debian's, served over HTTP on loopback) in headless Chromium against the console's
+    WebSocket; the page as an image."""
+    host, port = where.rsplit(":", 1)
+    http = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                             "/usr/share/novnc", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = http.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
+        http_port = int(line.split(" port ")[1].split()[0])
+        out = os.path.join(tmp, name)
+        profile = tempfile.mkdtemp(prefix="chromium.", dir=tmp)
+        url = "http://127.0.0.1:%d/vnc_lite.html?host=%s&port=%s" % (http_port, host, port)
+        p = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--user-data-dir=" + profile, "--hide-scrollbars",
+                            "--force-device-scale-factor=1", "--window-size=1280,1000",
+                            "--virtual-time-budget=8000", "--screenshot=" + out, url],
+                           capture_output=True, text=True, timeout=120)
+        if not os.path.exists(out):
+            raise RuntimeError("chromium wrote no screenshot: %s" % p.stderr[-500:])
+        return Image.open(out).convert("RGB")
+    finally:
+        http.terminate()
+        http.wait(10)
+
+
+def guest_progresses(reads=20):
+    """A guest vCPU's register reads (DISPI ID of U1, 2-byte MMIO) are all answered, in time."""
+    for _ in range(reads):
+        p = run(xensim, "io", str(dom), "mmio", "read", "0xE4000500", "--size", "2", check_rc=False, timeout=20)
+        if p.returncode != 0 or "0xb0c5" not in p.stdout:
+            return False
+    return True
+
+
+def set_mode(width, height):
+    """What Linux's bochs driver does for a mode change, as guest vCPU register writes."""
+    for off, value in ((0x508, 0), (0x506, 32), (0x502, width), (0x504, height), (0x50c, width),
+                       (0x50e, height), (0x510, 0), (0x512, 0), (0x508, 0x41)):
+        run(xensim, "io", str(dom), "mmio", "write", hex(0xE4000000 + off), str(value), "--size", "2")
+
+
+def console_of(uuid):
+    return run(ctl, "console", uuid).stdout.strip()
+
+
+def wait_closed(s, seconds):
+    """True when the server closes s within seconds (reading and discarding what it sends)."""
+    s.settimeout(0.5)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if not s.recv(65536):
+                return True
+        except socket.timeout:
+            continue
+        except OSError:
+            return True
+    return False
+
+
+try:
+    run(xensim, "start")
+    dom = int(run(xensim, "create", "--vcpus", "2", "--ram", "128").stdout.strip())
+    with open(tmp + "/password", "w") as f:
+        f.write(PASSWORD + "\n")
+    run(ctl, "start", "--domain", str(dom),
+        "--vgpu", "uuid=%s,type=simgpu-64,bdf=00:05.0" % U1,
+        "--vgpu", "uuid=%s,type=simgpu-16,bdf=00:06.0,vnc=unix:%s/c2.sock" % (U2, tmp),
+        "--vgpu", "uuid=%s,type=simgpu-16,bdf=00:07.0,vnc=127.0.0.1:0,vnc-password-file=%s/password" % (U3, tmp))
+    run(xensim, "unpause", str(dom))
+    p = run(workload, "--domain", str(dom), "--sprites", "8", check_rc=False, timeout=120)
+    check("guest workload draws (1024x768)", p.returncode == 0, p.stdout[-500:])
+
+    # --- where the consoles listen ---
+    st = json.loads(run(ctl, "--json", "status", "--domain", str(dom)).stdout)
+    consoles = {v["uuid"]: v["console"] for v in st[0]["vgpus"]}
+    where1 = console_of(U1)
+    check("console U1 is loopback on a picked port", where1.startswith("127.0.0.1:") and
+          int(where1.split(":")[1]) > 0, where1)
+    check("status --json shows the same address", consoles[U1]["vnc"] == where1, consoles)
+    check("console U1 needs no password", consoles[U1]["auth"] == "none", consoles[U1])
+    check("console U2 is the UNIX socket", console_of(U2) == "unix:%s/c2.sock" % tmp, console_of(U2))
+    check("UNIX socket is owner-only", stat.S_IMODE(os.stat(tmp + "/c2.sock").st_mode) == 0o600)
+    check("console U3 asks for a password", consoles[U3]["auth"] == "vnc", consoles[U3])
+    table = run(ctl, "status", "--domain", str(dom)).stdout
+    check("status table shows the console", where1 in table, table)
+    knobs = json.loads(run(ctl, "--json", "get", U1).stdout)
+    check("get --json shows the console", knobs.get("console", {}).get("vnc") == where1, knobs)
+
+    # --- a real client equals the screenshot, pixel for pixel ---
+    shot = screenshot(U1, "shot1.png")
+    cap = vnccapture(where1, "cap1.png")
+    check("vnccapture == screenshot (1024x768)", same(shot, cap) and shot.size == (1024, 768),
+          differing_pixels(shot, cap))
+    watcher = rfb_client.Client(where1)  # stays connected across the mode change
+    w, h, _ = watcher.frame()
+    check("a connected client sees 1024x768", (w, h) == (1024, 768), (w, h))
+
+    # --- mode change ---
+    set_mode(800, 600)
+    # The guest draws a white square through its mapping of VRAM: a store the dirty log reports.
+    white = "ffffffff" * 40
+    for row in range(100, 140):
+        run(xensim, "mem-write", str(dom), hex(0xE0000000 + (row * 800 + 300) * 4), white)
+    shot = screenshot(U1, "shot2.png")
+    cap = vnccapture(where1, "cap2.png")
+    check("vnccapture == screenshot after the mode change (800x600)",
+          same(shot, cap) and shot.size == (800, 600), differing_pixels(shot, cap))
+    check("...showing the guest's new stores", shot.getpixel((310, 110)) == (255, 255, 255) and
+          cap.getpixel((310, 110)) == (255, 255, 255), cap.getpixel((310, 110)))
+    watcher.request(incremental=True)
+    rects = watcher.read_update()
+    check("the connected client got a desktop-size update", any(r[4] == watcher.DESKTOP_SIZE for r in rects),
+          rects)
+    w, h, rgb = watcher.frame()
+    check("...and then the new frame", (w, h) == (800, 600) and rgb == shot.tobytes(), (w, h))
+    watcher.close()
+
+    # --- JPEG client ---
+    jpg = os.path.join(tmp, "snap.jpg")
+    # HOST::PORT is a raw port (HOST:N would be display N, port 5900 + N).
+    p = subprocess.run(["vncsnapshot", "-quiet", "-allowblank", where1.replace(":", "::"), jpg],
+                       capture_output=True, text=True, timeout=60)
+    ok = p.returncode == 0 and os.path.exists(jpg)
+    check("vncsnapshot connects and writes a JPEG", ok, (p.returncode, p.stderr[-300:]))
+    if ok:
+        snap = Image.open(jpg).convert("RGB")
+        a, b = snap.tobytes(), shot.tobytes()
+        err = sum(abs(a[i] - b[i]) for i in range(len(a))) / len(a) if snap.size == shot.size else 1e9
+        check("vncsnapshot matches within JPEG error (mean |d| %.2f < 6)" % err, err < 6, "size %s" % (snap.size,))
+
+    # --- several clients at once ---
+    results = []
+
+    def grab(i):
+        try:
+            c = rfb_client.Client(where1)
+            results.append(c.frame()[2] == shot.tobytes())
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            results.append(e)
+
+    ts = [threading.Thread(target=grab, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    cap = vnccapture(where1, "cap3.png")
+    for t in ts:
+        t.join(30)
+    check("three raw clients and vnccapture at once all see the frame",
+          results == [True, True, True] and same(cap, shot), results)
+
+    # --- client limit (4 per vGPU) ---
+    held = [rfb_client.Client(where1) for _ in range(4)]
+    extra = rfb_client.connect(where1)
+    check("a fifth client is refused", wait_closed(extra, 5))
+    for c in held:
+        c.close()
+    time.sleep(0.5)
+    c = rfb_client.Client(where1)
+    check("a client gets in again once the others left", c.frame()[2] == shot.tobytes())
+    c.close()
+
+    # --- a slow client: keeps asking for full frames and never reads ---
+    slow = rfb_client.Client(where1)
+    slow_stop = threading.Event()
+
+    def ask_without_reading():
+        try:
+            while not slow_stop.is_set():
+                slow.request()
+                time.sleep(0.05)
+        except OSError:
+            pass  # dropped
+
+    st_thread = threading.Thread(target=ask_without_reading)
+    st_thread.start()
+    time.sleep(1)
+    t0 = time.time()
+    c = rfb_client.Client(where1)
+    ok = c.frame()[2] == shot.tobytes()
+    check("another client is served while a slow one stalls (%.2fs)" % (time.time() - t0), ok)
+    c.close()
+    check("the guest progresses while a client stalls", guest_progresses())
+    time.sleep(8)  # it has read nothing for longer than a blocked write may wait (5 s)
+    slow_stop.set()
+    st_thread.join(10)
+    check("the slow client is dropped (blocked writes time out)", wait_closed(slow.s, 20))
+
+    # --- hostile clients ---
+    half = rfb_client.connect(where1)
+    half.sendall(b"RFB 003.0")  # half a version message, then nothing
+    mute = rfb_client.connect(where1)  # connects and says nothing at all
+    c = rfb_client.Client(where1)
+    check("a client is served beside half handshakes", c.frame()[2] == shot.tobytes())
+    c.close()
+    check("half handshake dropped", wait_closed(half, 15))
+    check("silent connection dropped (handshake deadline)", wait_closed(mute, 15))
+
+    flood = rfb_client.Client(where1)
+    stop = threading.Event()
+
+    def flood_requests():
+        msg = struct.pack(">BBHHHH", 3, 0, 0, 0, 800, 600) * 256
+        try:
+            while not stop.is_set():
+                flood.s.sendall(msg)
+        except OSError:
+            pass
+
+    ft = threading.Thread(target=flood_requests)
+    ft.start()
+    time.sleep(0.5)
+    c = rfb_client.Client(where1)
+    ok = c.frame()[2] == shot.tobytes()
+    c.close()
+    check("a client is served during an update-request flood", ok)
+    check("the guest progresses during the flood", guest_progresses())
+    check("the flooding client is dropped", wait_closed(flood.s, 15))
+    stop.set()
+    ft.join(10)
+
+    bad = rfb_client.Client(where1)
+    bad.s.sendall(b"\xfe" + b"\x00" * 64)  # no such message type
+    check("malformed message: client dropped", wait_closed(bad.s, 10))
+    big = rfb_client.Client(where1)
+    big.s.sendall(struct.pack(">BxxxI", 6, 0x7fffffff) + b"x" * 4096)  # ClientCutText claiming 2 GiB
+    check("oversized cut text: client dropped", wait_closed(big.s, 10))
+    many = []
+    for _ in range(300):
+        try:
+            many.append(rfb_client.connect(where1, timeout=5))
+        except OSError:
+            break
+    c2 = rfb_client.Client("unix:%s/c2.sock" % tmp)  # another vGPU's console is not affected
+    c2.frame()
+    c2.close()
+    check("300 connections: the device model is alive",
+          run(ctl, "status", "--domain", str(dom), check_rc=False).returncode == 0)
+    for s in many:
+        s.close()
+    time.sleep(1)
+    c = None
+    for _ in range(30):  # the refused ones are gone at once, the accepted ones when they close
+        try:
+            c = rfb_client.Client(where1)
+            break
+        except (OSError, ConnectionError):
+            time.sleep(0.5)
+    check("after the connection storm a client is served", c is not None and c.frame()[2] == shot.tobytes())
+    if c:
+        c.close()
+
+    # --- UNIX socket console ---
+    c = rfb_client.Client("unix:%s/c2.sock" % tmp)
+    w, h, rgb = c.frame()
+    c.close()
+    check("UNIX socket console serves a frame", w > 0 and h > 0 and len(rgb) == w * h * 3, (w, h))
+
+    # --- noVNC in headless Chromium (the console's port also speaks WebSocket) ---
+    # noVNC asks for Tight encoding with JPEG quality 6, so the page matches within JPEG error.
+    if shutil.which("chromium") and os.path.exists("/usr/share/novnc/vnc_lite.html"):
+        found = None
+        for attempt in range(3):  # the page connects asynchronously: a first shot may be early
+            page = novnc_screenshot(where1, "novnc-%d.png" % attempt)
+            found = find_frame(page, shot, page.getpixel((5, page.size[1] - 5)))
+            if found and found[2] < 3 and found[3] < 0.001:
+                break
+        check("noVNC in headless Chromium shows the guest's frame (mean |d| %s < 3, < 0.1%% of pixels off by > 40)"
+              % ("%.2f" % found[2] if found else "-"), found is not None and found[2] < 3 and found[3] < 0.001, found)
+    else:
+        print("skip noVNC: chromium or novnc not installed")
+
+    # --- authentication ---
+    where3 = console_of(U3)
+    try:
+        rfb_client.Client(where3)
+        check("console U3 refuses clients without the password", False)
+    except PermissionError as e:
+        check("console U3 refuses clients without the password", "types [2]" in str(e), e)
+    try:
+        vnccapture(where3, "cap-auth.png", password=PASSWORD)
+        check("vnccapture with the password gets in", True)
+    except RuntimeError as e:
+        check("vnccapture with the password gets in", False, e)
+    try:
+        vnccapture(where3, "cap-wrong.png", password="wrong")
+        check("vnccapture with a wrong password is refused", False)
+    except RuntimeError:
+        check("vnccapture with a wrong password is refused", True)
+
+    check("the guest still progresses at the end", guest_progresses())
+finally:
+    for f in os.listdir(tmp + "/run") if os.path.isdir(tmp + "/run") else []:
+        if f.endswith(".pid"):
+            try:
+                os.kill(int(open(os.path.join(tmp, "run", f)).read().strip()), 15)
+            except (OSError, ValueError):
+                pass
+    subprocess.run([xensim, "stop"], env=env, capture_output=True)
+    if fails:
+        log = [f for f in os.listdir(tmp + "/run")] if os.path.isdir(tmp + "/run") else []
+        for f in log:
+            if f.endswith(".log"):
+                print("--- " + f)
+                print(open(os.path.join(tmp, "run", f)).read()[-6000:].replace("\n20", "\n  20"))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+print("%d failure(s)" % fails)
+sys.exit(1 if fails else 0)
