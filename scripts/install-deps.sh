@@ -7,7 +7,7 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libvncserver-dev
       libgtest-dev libgmock-dev libbenchmark-dev python3 valgrind)
 # Console tests: real VNC clients (vnccapture, vncsnapshot) and noVNC in headless Chromium.
-pkgs+=(libnet-vnc-perl vncsnapshot novnc chromium)
+pkgs+=(libnet-vnc-perl vncsnapshot novnc chromium python3-pil)
 pkgs+=(clang libclang-rt-dev)  # libFuzzer for fuzz/ (scripts/fuzz-smoke.sh)
 if [[ "${1:-}" == "--xen-lab" ]]; then
   pkgs+=(qemu-system-x86 qemu-system-xen xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64
