@@ -53,12 +53,17 @@ json vgpu_summary(gpu::Vgpu& v) {
           {"type", v.type().name},
           {"pgpu", v.pgpu().info().vendor + "/" + v.pgpu().info().name},
           {"bdf", bdf_text(v.sbdf())},
-          {"state", std::string(gpu::to_string(v.state()))}};
+          {"state", std::string(gpu::to_string(v.state()))},
+          {"vm", {{"uuid", v.vm_uuid()}, {"name", v.vm_name()}}}};
 }
 
 ControlCommands::ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend,
-                                 std::set<Sbdf> used_slots)
-    : manager_(manager), frontend_(frontend), used_slots_(std::move(used_slots)) {}
+                                 std::set<Sbdf> used_slots, VmInfo vm, DirectMemoryCost cost)
+    : manager_(manager),
+      frontend_(frontend),
+      used_slots_(std::move(used_slots)),
+      vm_(std::move(vm)),
+      cost_(cost) {}
 
 json ControlCommands::on_loop(const std::function<json()>& fn) {
   auto done = std::make_shared<std::promise<json>>();
@@ -115,6 +120,11 @@ json ControlCommands::status() {
           {"state", "running"},
           {"uptime_s", up},
           {"vcpus", frontend_.vcpu_count()},
+          {"vm", {{"uuid", vm_.uuid}, {"name", vm_.name}}},
+          {"direct_memory",
+           {{"vram_bytes", cost_.vram_bytes},
+            {"hot_add_room_bytes", cost_.hot_add_room_bytes},
+            {"total_bytes", cost_.vram_bytes + cost_.hot_add_room_bytes}}},
           {"vgpus", vgpus}};
 }
 
@@ -165,7 +175,8 @@ json ControlCommands::knob_get(const json& req) {
     if (!only.empty() && knobs.empty()) {
       throw RequestError(control::kErrNotFound, "vGPU " + v->uuid() + " has no knob '" + only + "'");
     }
-    return json{{"uuid", v->uuid()}, {"knobs", knobs}};
+    return json{
+        {"uuid", v->uuid()}, {"vm", {{"uuid", v->vm_uuid()}, {"name", v->vm_name()}}}, {"knobs", knobs}};
   });
 }
 
@@ -241,6 +252,8 @@ json ControlCommands::hot_add(const json& req) {
     } catch (const Error& e) {
       throw RequestError(control::kErrRefused, e.what());
     }
+    p.config.vm_uuid = vm_.uuid;
+    p.config.vm_name = vm_.name;
     std::shared_ptr<gpu::Vgpu> v;
     try {
       v = manager_.create_vgpu(p.config, frontend_.platform());
@@ -253,7 +266,13 @@ json ControlCommands::hot_add(const json& req) {
           spdlog::warn("hot-add of {}: cleaning up: {}", spec.uuid, e2.what());
         }
       }
-      throw RequestError(control::kErrRefused, e.what());
+      std::string why = e.what();
+      if (p.direct_bytes > 0 && why.find("direct memory: no room") != std::string::npos) {
+        why +=
+            "; VRAM for hot-adds is held from the start only when asked: --hot-add-room (xvgpu-dm), "
+            "-xvgpu-hot-add-room (xl wrapper), #xvgpu-hot-add-room: (PVH launcher)";
+      }
+      throw RequestError(control::kErrRefused, why);
     }
     used_slots_ = std::move(slots);
     spdlog::info("hot-added vGPU {} ({}) at {}", v->uuid(), v->type().name, v->sbdf().to_string());

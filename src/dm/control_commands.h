@@ -16,9 +16,22 @@
 
 namespace xvgpu::dm {
 
+// The VM the device model's domain is (empty strings when unknown); hot-added vGPUs get it too.
+struct VmInfo {
+  std::string uuid;
+  std::string name;
+};
+
+// Guest memory the device model populated for VRAM at start (host memory the VM costs).
+struct DirectMemoryCost {
+  uint64_t vram_bytes = 0;          // of the vGPUs it started with
+  uint64_t hot_add_room_bytes = 0;  // held for hot-adds (--hot-add-room)
+};
+
 class ControlCommands {
  public:
-  ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend, std::set<Sbdf> used_slots);
+  ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend, std::set<Sbdf> used_slots,
+                  VmInfo vm = {}, DirectMemoryCost cost = {});
 
   // The ControlServer handler. Throws control::RequestError.
   nlohmann::json handle(const nlohmann::json& request);
@@ -38,6 +51,8 @@ class ControlCommands {
   gpu::VgpuManager& manager_;
   ioreq::Frontend& frontend_;
   std::set<Sbdf> used_slots_;  // loop thread only
+  VmInfo vm_;
+  DirectMemoryCost cost_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
