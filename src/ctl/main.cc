@@ -398,7 +398,10 @@ void cmd_start(const Globals& g, const StartArgs& a) {
                            (plan.identity->name.empty() ? "" : " '" + plan.identity->name + "'");
     for (const auto& vm : plan.required) {
       if (!is_vm(plan.identity, vm)) {
-        throw CtlError(kExitFailure, "VM " + vm.to_string() + " is not " + dom + " (that is VM " + is + ")");
+        std::string msg = "VM " + vm.to_string();
+        msg += " is not " + dom;
+        msg += " (that is VM " + is + ")";
+        throw CtlError(kExitFailure, msg);
       }
     }
   }

@@ -75,7 +75,7 @@ bool DomainWatch::check_release() {
         }
         break;
       }
-      std::free(ev);  // NOLINT(cppcoreguidelines-no-malloc): libxenstore's result
+      std::free(ev);  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): libxenstore's result
     }
   }
   return server_.alive();
