@@ -12,6 +12,7 @@ find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(PNG REQUIRED)
+find_package(ZLIB REQUIRED)  # CRC-32 of vGPU snapshots
 if(XVGPU_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

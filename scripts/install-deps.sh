@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--xen-lab]   (--xen-lab adds the packages for the real-Xen tests)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ninja-build
-      libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libpng-dev libseccomp-dev
+      libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libpng-dev zlib1g-dev libseccomp-dev
       libvncserver-dev
       libgtest-dev libgmock-dev libbenchmark-dev python3 valgrind)
 # Console tests: real VNC clients (vnccapture, vncsnapshot) and noVNC in headless Chromium.

@@ -15,6 +15,8 @@
  *   cc -std=c11 -shared -fPIC -I<xvgpu>/include minimal_plugin.c -o minimal.so
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xvgpu/vendor.h>
@@ -177,6 +179,14 @@ static int destroy(void* vgpu_data, struct xvgpu_error* err) {
 static int start(void* vgpu_data, const struct xvgpu_domain_info* domain, struct xvgpu_error* err) {
   struct minimal_vgpu* v = vgpu_data;
   if (domain->domid == 0) return xvgpu_set_error(err, -EINVAL, "minimal vGPUs do not serve dom0");
+  /* The VM, not the domid, is what a license or a per-VM policy would be keyed on: the domid
+   * changes at every boot, the VM's UUID and name do not ("" when the core does not know them). */
+  if (domain->struct_size >= offsetof(struct xvgpu_domain_info, vm_name) + sizeof domain->vm_name) {
+    char line[400];
+    snprintf(line, sizeof line, "vGPU %s serves domain %u: VM %s '%s'", domain->vgpu_uuid, domain->domid,
+             domain->vm_uuid[0] != '\0' ? domain->vm_uuid : "(unknown)", domain->vm_name ? domain->vm_name : "");
+    host->log(v->inst, XVGPU_LOG_INFO, line);
+  }
   v->running = 1;
   return 0;
 }

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 
 nlohmann::json Definition::to_json() const {
   nlohmann::json j = spec.to_json();
+  j["vm"] = vm ? vm->to_json() : nlohmann::json(nullptr);
   j["domain"] = domain ? nlohmann::json(domain->value) : nlohmann::json(nullptr);
   j["autostart"] = autostart;
   return j;
@@ -26,6 +27,7 @@ nlohmann::json Definition::to_json() const {
 Definition Definition::from_json(const nlohmann::json& j) {
   Definition d;
   d.spec = VgpuSpec::from_json(j);
+  if (j.contains("vm") && !j["vm"].is_null()) d.vm = VmRef::from_json(j["vm"]);
   if (j.contains("domain") && !j["domain"].is_null()) {
     const auto v = j["domain"].get<long>();
     if (v <= 0 || v >= 0x7ff0) throw Error("domain " + std::to_string(v) + " out of range");

@@ -12,13 +12,15 @@
 #include "common/error.h"
 #include "common/types.h"
 #include "dm/vgpu_spec.h"
+#include "dm/vm_ref.h"
 
 namespace xvgpu::ctl {
 
 struct Definition {
   VgpuSpec spec;
-  std::optional<Domid> domain;  // the guest it is started with (xvgpuctl start --domain)
-  bool autostart = false;       // started by the systemd unit with its domain
+  std::optional<VmRef> vm;      // the VM it belongs to (by UUID or name), across its boots
+  std::optional<Domid> domain;  // deprecated: one boot of a VM (xvgpuctl define --domain)
+  bool autostart = false;       // started with every boot of its VM (xvgpuctl start --autostart)
 
   [[nodiscard]] nlohmann::json to_json() const;
   static Definition from_json(const nlohmann::json& j);

@@ -27,6 +27,8 @@
 #include "dm/control_protocol.h"
 #include "dm/vgpu_plan.h"
 #include "dm/vgpu_spec.h"
+#include "dm/vm_ref.h"
+#include "ioreq/domain_identity.h"
 
 namespace xvgpu::ctl {
 namespace {
@@ -71,6 +73,45 @@ std::optional<Domid> domid_arg(long d) {
   if (d == 0 || d >= 0x7ff0)
     throw CtlError(kExitUsage, "--domain " + std::to_string(d) + ": not a guest domain ID");
   return Domid{static_cast<uint16_t>(d)};
+}
+
+void warn(const std::string& msg) {
+  std::cerr << "xvgpuctl: warning: " << msg << '\n';
+}
+
+VmRef vm_arg(const std::string& text) {
+  try {
+    return VmRef::parse(text);
+  } catch (const Error& e) {
+    throw CtlError(kExitUsage, "--vm " + text + ": " + e.what());
+  }
+}
+
+// The VM of a running domain as xvgpu-dm reports it, or a VmRef's own part when not running.
+json vm_json(const std::string& uuid, const std::string& name) {
+  return {{"uuid", uuid.empty() ? json(nullptr) : json(uuid)},
+          {"name", name.empty() ? json(nullptr) : json(name)}};
+}
+
+// The live (not dying) domain of a VM. Throws CtlError: not running (exit 4), or ambiguous.
+ioreq::DomainIdentity running_domain_of(const VmRef& vm) {
+  std::vector<ioreq::DomainIdentity> found;
+  try {
+    for (auto& d : ioreq::list_domain_identities()) {
+      if (!d.dying && vm.matches(ioreq::handle_text(d.handle), d.name)) found.push_back(std::move(d));
+    }
+  } catch (const std::exception& e) {
+    throw CtlError(kExitFailure, "looking for VM " + vm.to_string() + ": " + e.what());
+  }
+  if (found.empty())
+    throw CtlError(kExitNotRunning, "VM " + vm.to_string() + " is not running (no domain has this " +
+                                        (vm.uuid.empty() ? "name" : "UUID") + ")");
+  if (found.size() > 1) {
+    std::string ids;
+    for (const auto& d : found) ids += (ids.empty() ? "" : ", ") + std::to_string(d.domid.value);
+    throw CtlError(kExitFailure, "VM " + vm.to_string() + " matches domains " + ids + ": give --domain");
+  }
+  return found.front();
 }
 
 json call_dm(const std::string& socket, const json& request, std::chrono::milliseconds timeout) {
@@ -138,6 +179,15 @@ std::string str(const json& j, const char* key, const std::string& fallback = "-
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 
+// "name (uuid)", or whichever of the two is known, or "-".
+std::string vm_label(const json& row) {
+  const json& vm = obj(row, "vm");
+  const std::string uuid = str(vm, "uuid", "");
+  const std::string name = str(vm, "name", "");
+  if (!uuid.empty() && !name.empty()) return name + " (" + uuid + ")";
+  return !name.empty() ? name : (!uuid.empty() ? uuid : "-");
+}
+
 // ---- subcommands ----
 
 void cmd_types(const Globals& g) {
@@ -162,6 +212,7 @@ struct DefineArgs {
   std::string type;
   std::string bdf;
   std::vector<std::string> knobs;
+  std::string vm;
   long domain = -1;
   bool autostart = false;
   bool replace = false;
@@ -190,9 +241,16 @@ void cmd_define(const Globals& g, const DefineArgs& a) {
     std::getline(in, u);
     d.spec.uuid = uuid_arg(u);
   }
+  if (!a.vm.empty() && a.domain >= 0) throw CtlError(kExitUsage, "give --vm or --domain, not both");
+  if (!a.vm.empty()) d.vm = vm_arg(a.vm);
   d.domain = domid_arg(a.domain);
+  if (d.domain) {
+    warn("--domain " + std::to_string(d.domain->value) +
+         " is deprecated: a domain ID names one boot of a VM; use --vm UUID|NAME");
+  }
   d.autostart = a.autostart;
-  if (d.autostart && !d.domain) throw CtlError(kExitUsage, "--autostart needs --domain");
+  if (d.autostart && !d.vm)
+    throw CtlError(kExitUsage, "--autostart needs --vm (the VM whose boots start it)");
   try {
     check_spec_against_vendors(d.spec, g.plugins);
   } catch (const dm::UnknownTypeError& e) {
@@ -238,9 +296,11 @@ void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_
     r["defined"] = true;
     auto it = running.find(d.spec.uuid);
     r["running"] = it != running.end();
+    r["vm"] = d.vm ? vm_json(d.vm->uuid, d.vm->name) : json(nullptr);
     if (it != running.end()) {
       r["running_domain"] = it->second.first;
       r["bdf"] = it->second.second.value("bdf", str(r, "bdf"));
+      if (it->second.second.contains("vm")) r["vm"] = it->second.second["vm"];  // what the VM is now
     }
     rows.push_back(r);
   }
@@ -264,7 +324,7 @@ void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_
     filtered.push_back(r);
   }
   print(g, filtered, [&] {
-    Table t({"UUID", "TYPE", "DOMAIN", "BDF", "STATE", "KNOBS"});
+    Table t({"UUID", "TYPE", "VM", "DOMAIN", "BDF", "STATE", "KNOBS"});
     for (const auto& r : filtered) {
       std::string knobs;
       for (const auto& [k, v] : obj(r, "knobs").items()) {
@@ -273,8 +333,8 @@ void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_
       const bool run = r.value("running", false);
       const std::string state =
           run ? (r.value("defined", false) ? "running" : "running (transient)") : "defined";
-      t.add({str(r, "uuid"), str(r, "type"), run ? str(r, "running_domain") : str(r, "domain"), str(r, "bdf"),
-             state, knobs.empty() ? "-" : knobs});
+      t.add({str(r, "uuid"), str(r, "type"), vm_label(r), run ? str(r, "running_domain") : str(r, "domain"),
+             str(r, "bdf"), state, knobs.empty() ? "-" : knobs});
     }
     t.print(std::cout);
   });
@@ -283,55 +343,118 @@ void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_
 struct StartArgs {
   std::vector<std::string> uuids;
   long domain = -1;
+  std::string vm;
+  bool autostart = false;
+  std::string hot_add_room;
   std::vector<std::string> vgpus;
   bool foreground = false;
   std::vector<std::string> dm_args;
 };
 
-void cmd_start(const Globals& g, const StartArgs& a) {
-  std::optional<Domid> domain = domid_arg(a.domain);
+// What `start` runs: the domain, its VM (when known) and the vGPUs.
+struct StartPlan {
+  std::optional<Domid> domain;
+  std::optional<ioreq::DomainIdentity> identity;
+  std::vector<VmRef> required;  // VMs named on the command line or by the definitions given
   std::vector<VgpuSpec> specs;
+};
+
+bool is_vm(const std::optional<ioreq::DomainIdentity>& id, const VmRef& vm) {
+  return id && vm.matches(ioreq::handle_text(id->handle), id->name);
+}
+
+void cmd_start(const Globals& g, const StartArgs& a) {
+  StartPlan plan;
+  plan.domain = domid_arg(a.domain);
+  if (!a.vm.empty()) plan.required.push_back(vm_arg(a.vm));
   DefinitionStore store(g.config_dir);
+  std::vector<Definition> named;
   for (const auto& t : a.uuids) {
     const std::string uuid = uuid_arg(t);
     auto d = store.find(uuid);
     if (!d) throw CtlError(kExitNotFound, "vGPU " + uuid + " is not defined");
+    if (d->vm) plan.required.push_back(*d->vm);
     if (d->domain) {
-      if (domain && *domain != *d->domain) {
+      warn("vGPU " + uuid + " is defined for domain " + std::to_string(d->domain->value) +
+           " (deprecated: redefine it with --vm UUID|NAME)");
+      if (plan.domain && *plan.domain != *d->domain) {
         throw CtlError(kExitUsage, "vGPU " + uuid + " is defined for domain " +
                                        std::to_string(d->domain->value) + ", not " +
-                                       std::to_string(domain->value));
+                                       std::to_string(plan.domain->value));
       }
-      domain = d->domain;
+      plan.domain = d->domain;
     }
-    specs.push_back(d->spec);
+    named.push_back(*d);
   }
-  if (!domain) throw CtlError(kExitUsage, "--domain is required (no definition names a domain)");
+  if (!plan.domain && !plan.required.empty()) plan.domain = running_domain_of(plan.required.front()).domid;
+  if (!plan.domain) throw CtlError(kExitUsage, "--domain or --vm is required (no definition names a VM)");
+  const std::string dom = "domain " + std::to_string(plan.domain->value);
+  try {
+    plan.identity = ioreq::domain_identity(*plan.domain);
+    if (!plan.identity) throw CtlError(kExitNotRunning, dom + " does not exist");
+  } catch (const CtlError&) {
+    throw;
+  } catch (const std::exception& e) {
+    warn(dom + ": its VM is unknown (" + std::string(e.what()) + "); xvgpu-dm checks it");
+  }
+  if (plan.identity) {
+    const std::string is = ioreq::handle_text(plan.identity->handle) +
+                           (plan.identity->name.empty() ? "" : " '" + plan.identity->name + "'");
+    for (const auto& vm : plan.required) {
+      if (!is_vm(plan.identity, vm)) {
+        std::string msg = "VM " + vm.to_string();
+        msg += " is not " + dom;
+        msg += " (that is VM " + is + ")";
+        throw CtlError(kExitFailure, msg);
+      }
+    }
+  }
+  for (const auto& d : named) plan.specs.push_back(d.spec);
   for (const auto& t : a.vgpus) {
     try {
-      specs.push_back(VgpuSpec::parse(t));
+      plan.specs.push_back(VgpuSpec::parse(t));
     } catch (const Error& e) {
       throw CtlError(kExitUsage, "--vgpu " + t + ": " + e.what());
     }
   }
-  if (a.uuids.empty() && a.vgpus.empty()) {
-    for (const auto& d : store.list()) {
-      if (d.domain == domain) specs.push_back(d.spec);
+  const auto chosen = [&plan](const std::string& uuid) {
+    return std::any_of(plan.specs.begin(), plan.specs.end(),
+                       [&](const VgpuSpec& s) { return s.uuid == uuid; });
+  };
+  const bool explicit_vgpus = !a.uuids.empty() || !a.vgpus.empty();
+  for (const auto& d : store.list()) {
+    if (chosen(d.spec.uuid)) continue;
+    const bool of_vm = d.vm && is_vm(plan.identity, *d.vm);
+    if (a.autostart ? d.autostart && of_vm : !explicit_vgpus && (of_vm || d.domain == plan.domain)) {
+      if (d.domain)
+        warn("vGPU " + d.spec.uuid + " is defined for a domain ID (deprecated: redefine it with --vm)");
+      plan.specs.push_back(d.spec);
     }
   }
-  if (specs.empty()) {
-    throw CtlError(kExitNotFound, "no vGPU to start for domain " + std::to_string(domain->value) +
-                                      " (define one with --domain, or pass --vgpu)");
+  const Domid domain = *plan.domain;
+  if (plan.specs.empty()) {
+    if (a.autostart && !explicit_vgpus) {
+      // The wrappers ask at every boot of every VM they start: no vGPU is no failure.
+      print(g, json{{"domain", domain.value}, {"vgpus", json::array()}},
+            [&] { std::cout << "no autostart vGPU for " << dom << '\n'; });
+      return;
+    }
+    throw CtlError(kExitNotFound, "no vGPU to start for " + dom + " (define one with --vm, or pass --vgpu)");
   }
+  std::vector<std::string> dm_args;
+  if (!plan.required.empty()) dm_args.push_back("--vm=" + plan.required.front().to_string());
+  if (!a.hot_add_room.empty()) dm_args.push_back("--hot-add-room=" + a.hot_add_room);
+  dm_args.insert(dm_args.end(), a.dm_args.begin(), a.dm_args.end());
+  const std::vector<VgpuSpec>& specs = plan.specs;
   LaunchRequest r;
   r.dm_path = g.dm_path;
-  r.domid = *domain;
+  r.domid = domain;
   r.vgpus = specs;
   r.vendor_plugins = g.plugins;
-  r.extra_args = a.dm_args;
+  r.extra_args = dm_args;
   r.run_dir = g.run_dir;
   r.timeout = g.timeout();
-  const std::string socket = socket_of_domain(g, *domain);
+  const std::string socket = socket_of_domain(g, domain);
   // A device model already serves the domain: add the vGPUs to it instead.
   bool live = false;
   try {
@@ -346,7 +469,7 @@ void cmd_start(const Globals& g, const StartArgs& a) {
       added.push_back(
           call_dm(socket, {{"cmd", std::string(control::kHotAdd)}, {"vgpu", s.to_string()}}, g.timeout()));
     }
-    print(g, json{{"domain", domain->value}, {"hot_added", added}}, [&] {
+    print(g, json{{"domain", domain.value}, {"hot_added", added}}, [&] {
       for (const auto& x : added)
         std::cout << "hot-added " << str(x, "uuid") << " at " << str(x, "bdf") << '\n';
     });
@@ -359,15 +482,15 @@ void cmd_start(const Globals& g, const StartArgs& a) {
   } catch (const LaunchError& e) {
     throw CtlError(e.exit_code() == 2 ? kExitUsage : kExitDmFailed, e.what());
   }
-  const RunPaths paths = RunPaths::of(g.run_dir, *domain);
-  json out{{"domain", domain->value},
+  const RunPaths paths = RunPaths::of(g.run_dir, domain);
+  json out{{"domain", domain.value},
            {"pid", pid},
            {"control_socket", paths.socket},
            {"log", paths.log},
            {"vgpus", json::array()}};
   for (const auto& s : specs) out["vgpus"].push_back(s.uuid);
   print(g, out, [&] {
-    std::cout << "xvgpu-dm for domain " << domain->value << " is running (pid " << pid << ", " << specs.size()
+    std::cout << "xvgpu-dm for domain " << domain.value << " is running (pid " << pid << ", " << specs.size()
               << " vGPU" << (specs.size() == 1 ? "" : "s") << ")\n";
   });
 }
@@ -428,15 +551,15 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
     throw CtlError(kExitNotRunning, "no device model is running for domain " + std::to_string(domain->value));
   }
   print(g, all, [&] {
-    Table t({"DOMAIN", "PID", "STATE", "UPTIME", "VGPU", "TYPE", "BDF", "VGPU STATE", "CONSOLE"});
+    Table t({"DOMAIN", "VM", "PID", "STATE", "UPTIME", "VGPU", "TYPE", "BDF", "VGPU STATE", "CONSOLE"});
     for (const auto& st : all) {
       const auto vg = arr(st, "vgpus");
       char up[32];
       std::snprintf(up, sizeof(up), "%.1fs", st.value("uptime_s", 0.0));
-      if (vg.empty())
-        t.add({str(st, "domid"), str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
+      const std::string vm = vm_label(st);
+      if (vg.empty()) t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
       for (const auto& v : vg) {
-        t.add({str(st, "domid"), str(st, "pid"), str(st, "state"), up, str(v, "uuid"), str(v, "type"),
+        t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, str(v, "uuid"), str(v, "type"),
                str(v, "bdf"), str(v, "state"), str(obj(v, "console"), "vnc", "-")});
       }
     }
@@ -577,8 +700,11 @@ int run(int argc, char** argv) {
   define->add_option("--type,-t", da.type, "vGPU type")->required();
   define->add_option("--bdf", da.bdf, "Guest PCI slot BB:DD.F (default: first free)");
   define->add_option("--knob,-k", da.knobs, "Creation knob name=value (repeatable)")->take_all();
-  define->add_option("--domain,-d", da.domain, "Guest domain the vGPU is started with");
-  define->add_flag("--autostart", da.autostart, "Start with its domain (systemd unit)");
+  define->add_option("--vm", da.vm, "The VM (UUID or name) the vGPU belongs to");
+  define->add_option("--domain,-d", da.domain, "Deprecated: a domain ID (one boot of a VM)");
+  define->add_flag(
+      "--autostart", da.autostart,
+      "Start with every boot of its VM (by xvgpuctl start --autostart, as the xl scripts run it)");
   define->add_flag("--force", da.replace, "Replace an existing definition");
   define->add_option("--vnc", da.vnc,
                      "Console: off, HOST:PORT (0 = free port) or unix:PATH (default 127.0.0.1:0)");
@@ -599,8 +725,13 @@ int run(int argc, char** argv) {
 
   StartArgs sa;
   auto* start = app.add_subcommand("start", "Start the device model of a domain (or add vGPUs to it)");
-  start->add_option("uuid", sa.uuids, "Defined vGPUs to start (default: all defined for --domain)");
+  start->add_option("uuid", sa.uuids, "Defined vGPUs to start (default: all defined for the VM)");
   start->add_option("--domain,-d", sa.domain, "Guest domain ID");
+  start->add_option("--vm", sa.vm, "The VM (UUID or name): its running domain, checked by xvgpu-dm");
+  start->add_flag("--autostart", sa.autostart,
+                  "Also start the VM's --autostart definitions; none to start is no failure");
+  start->add_option("--hot-add-room", sa.hot_add_room,
+                    "VRAM held ready for later hot-adds, e.g. 256M (default: none)");
   start->add_option("--vgpu", sa.vgpus, "Transient vGPU uuid=U,type=T[,bdf=..][,knob=v] (repeatable)")
       ->take_all();
   start->add_flag("--foreground", sa.foreground, "Run xvgpu-dm in place of xvgpuctl (systemd)");

@@ -53,16 +53,20 @@ json vgpu_summary(gpu::Vgpu& v) {
           {"type", v.type().name},
           {"pgpu", v.pgpu().info().vendor + "/" + v.pgpu().info().name},
           {"bdf", bdf_text(v.sbdf())},
-          {"state", std::string(gpu::to_string(v.state()))}};
+          {"state", std::string(gpu::to_string(v.state()))},
+          {"vm", {{"uuid", v.vm_uuid()}, {"name", v.vm_name()}}}};
 }
 
 ControlCommands::ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend,
-                                 std::set<Sbdf> used_slots, ConsoleSet& consoles, bool can_open_consoles)
+                                 std::set<Sbdf> used_slots, ConsoleSet& consoles, bool can_open_consoles,
+                                 VmInfo vm, DirectMemoryCost cost)
     : manager_(manager),
       frontend_(frontend),
       used_slots_(std::move(used_slots)),
       consoles_(consoles),
-      can_open_consoles_(can_open_consoles) {}
+      can_open_consoles_(can_open_consoles),
+      vm_(std::move(vm)),
+      cost_(cost) {}
 
 json ControlCommands::on_loop(const std::function<json()>& fn) {
   auto done = std::make_shared<std::promise<json>>();
@@ -120,6 +124,11 @@ json ControlCommands::status() {
           {"state", "running"},
           {"uptime_s", up},
           {"vcpus", frontend_.vcpu_count()},
+          {"vm", {{"uuid", vm_.uuid}, {"name", vm_.name}}},
+          {"direct_memory",
+           {{"vram_bytes", cost_.vram_bytes},
+            {"hot_add_room_bytes", cost_.hot_add_room_bytes},
+            {"total_bytes", cost_.vram_bytes + cost_.hot_add_room_bytes}}},
           {"vgpus", vgpus}};
 }
 
@@ -171,7 +180,8 @@ json ControlCommands::knob_get(const json& req) {
     if (!only.empty() && knobs.empty()) {
       throw RequestError(control::kErrNotFound, "vGPU " + v->uuid() + " has no knob '" + only + "'");
     }
-    return json{{"uuid", v->uuid()}, {"knobs", knobs}};
+    return json{
+        {"uuid", v->uuid()}, {"vm", {{"uuid", v->vm_uuid()}, {"name", v->vm_name()}}}, {"knobs", knobs}};
   });
   r["console"] = consoles_.describe(v->uuid());
   return r;
@@ -255,6 +265,8 @@ json ControlCommands::hot_add(const json& req) {
     } catch (const Error& e) {
       throw RequestError(control::kErrRefused, e.what());
     }
+    p.config.vm_uuid = vm_.uuid;
+    p.config.vm_name = vm_.name;
     std::shared_ptr<gpu::Vgpu> v;
     try {
       v = manager_.create_vgpu(p.config, frontend_.platform());
@@ -267,7 +279,13 @@ json ControlCommands::hot_add(const json& req) {
           spdlog::warn("hot-add of {}: cleaning up: {}", spec.uuid, e2.what());
         }
       }
-      throw RequestError(control::kErrRefused, e.what());
+      std::string why = e.what();
+      if (p.direct_bytes > 0 && why.find("direct memory: no room") != std::string::npos) {
+        why +=
+            "; VRAM for hot-adds is held from the start only when asked: --hot-add-room (xvgpu-dm), "
+            "-xvgpu-hot-add-room (xl wrapper), #xvgpu-hot-add-room: (PVH launcher)";
+      }
+      throw RequestError(control::kErrRefused, why);
     }
     used_slots_ = std::move(slots);
     spdlog::info("hot-added vGPU {} ({}) at {}", v->uuid(), v->type().name, v->sbdf().to_string());

@@ -17,12 +17,24 @@
 
 namespace xvgpu::dm {
 
+// The VM the device model's domain is (empty strings when unknown); hot-added vGPUs get it too.
+struct VmInfo {
+  std::string uuid;
+  std::string name;
+};
+
+// Guest memory the device model populated for VRAM at start (host memory the VM costs).
+struct DirectMemoryCost {
+  uint64_t vram_bytes = 0;          // of the vGPUs it started with
+  uint64_t hot_add_room_bytes = 0;  // held for hot-adds (--hot-add-room)
+};
+
 class ControlCommands {
  public:
   // can_open_consoles: whether a hot-added vGPU may open a listening socket (not under the serving
   // phase's seccomp policy, which allows no new listening socket).
   ControlCommands(gpu::VgpuManager& manager, ioreq::Frontend& frontend, std::set<Sbdf> used_slots,
-                  ConsoleSet& consoles, bool can_open_consoles);
+                  ConsoleSet& consoles, bool can_open_consoles, VmInfo vm = {}, DirectMemoryCost cost = {});
 
   // The ControlServer handler. Throws control::RequestError.
   nlohmann::json handle(const nlohmann::json& request);
@@ -44,6 +56,8 @@ class ControlCommands {
   std::set<Sbdf> used_slots_;  // loop thread only
   ConsoleSet& consoles_;
   bool can_open_consoles_;
+  VmInfo vm_;
+  DirectMemoryCost cost_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -41,6 +41,33 @@ void ensure_default_run_dir() {
 
 }  // namespace
 
+uint64_t parse_size(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || text[0] == '-') throw Error("not a size (bytes, or a number with K, M or G)");
+  const std::string unit = text.substr(used);
+  unsigned shift = 0;
+  if (unit == "K" || unit == "k") {
+    shift = 10;
+  } else if (unit == "M" || unit == "m") {
+    shift = 20;
+  } else if (unit == "G" || unit == "g") {
+    shift = 30;
+  } else if (!unit.empty()) {
+    throw Error("unknown unit '" + unit + "' (K, M or G)");
+  }
+  constexpr unsigned long long kMax = 64ULL << 30;
+  if (n > (kMax >> shift)) throw Error("over 64G");
+  const uint64_t bytes = static_cast<uint64_t>(n) << shift;
+  if (bytes % 4096 != 0) throw Error("not a multiple of 4K (the page size)");
+  return bytes;
+}
+
 DmOptions parse_dm_options(int argc, const char* const* argv) {
   DmOptions o;
   CLI::App app{"xvgpu-dm: the virtual-GPU device model for one Xen guest domain", "xvgpu-dm"};
@@ -52,7 +79,13 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   std::string log_file;
   std::string mode_text = "0600";
   std::string seccomp_text = "kill";
+  std::string vm_text;
+  std::string room_text;
   app.add_option("--domain", domid, "Guest domain ID to serve")->required();
+  app.add_option("--vm", vm_text, "The VM (UUID or name) the domain must be; another VM's domain is refused");
+  app.add_option("--hot-add-room", room_text,
+                 "VRAM to hold ready for vGPUs hot-added later, e.g. 256M (default 0: hot-add of a type "
+                 "with VRAM is refused); populated guest memory from the start");
   app.add_option("--vgpu", vgpu_texts, "vGPU: uuid=U,type=T[,bdf=BB:DD.F][,knob=value...] (repeatable)")
       ->take_all();
   app.add_option("--vendor-plugin", o.vendor_plugins,
@@ -98,6 +131,20 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   o.domid = Domid{static_cast<uint16_t>(domid)};
   if (!trace_path.empty()) {
     o.ioreq_trace = trace_path;
+  }
+  if (!room_text.empty()) {
+    try {
+      o.hot_add_room = parse_size(room_text);
+    } catch (const Error& e) {
+      throw UsageError("--hot-add-room " + room_text + ": " + e.what());
+    }
+  }
+  if (!vm_text.empty()) {
+    try {
+      o.vm = VmRef::parse(vm_text);
+    } catch (const Error& e) {
+      throw UsageError("--vm " + vm_text + ": " + e.what());
+    }
   }
   const std::string d = std::to_string(domid);
 

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/types.h"
 #include "dm/vgpu_spec.h"
+#include "dm/vm_ref.h"
 
 namespace xvgpu::dm {
 
@@ -36,7 +37,12 @@ enum class SeccompMode { Kill, Log, Off };
 
 struct DmOptions {
   Domid domid{};
+  // The VM the domain must be (--vm): xvgpu-dm refuses a domain with another handle or name.
+  std::optional<VmRef> vm;
   std::vector<VgpuSpec> vgpus;
+  // Guest memory populated at start for the VRAM of vGPUs hot-added later (--hot-add-room);
+  // 0: none, and a hot-add of a type with VRAM is refused.
+  uint64_t hot_add_room = 0;
   std::vector<std::string> vendor_plugins;  // paths of plugin .so files or directories of them
   std::optional<RunAs> runas;
   std::optional<std::string> chroot_dir;
@@ -59,6 +65,9 @@ struct DmOptions {
 };
 
 inline constexpr const char* kDefaultRunDir = "/run/xvgpu";
+
+// "256M", "1G", "4096": bytes, a multiple of 4 KiB, at most 64 GiB. Throws Error.
+uint64_t parse_size(const std::string& text);
 
 // Parses and validates argv. Throws UsageError (one line, naming the argument).
 DmOptions parse_dm_options(int argc, const char* const* argv);

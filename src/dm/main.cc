@@ -30,6 +30,7 @@
 #include "dm/vgpu_plan.h"
 #include "gpu/host_accounting.h"
 #include "gpu/vgpu_manager.h"
+#include "ioreq/domain_identity.h"
 #include "ioreq/frontend.h"
 #include "ioreq/stale_ioreq_server.h"
 #include "ioreq/xen_ioctls.h"
@@ -131,6 +132,32 @@ void remove_stale_servers(Domid domid, const std::optional<DomainHandle>& live) 
   }
 }
 
+// The VM the domain is (nullopt: no such domain, which the frontend reports). With --vm, a
+// domain of another VM is refused (throws Error). Throws Error when Xen cannot be asked.
+std::optional<ioreq::DomainIdentity> identify_domain(const DmOptions& o) {
+  std::optional<ioreq::DomainIdentity> id;
+  const std::string dom = "domain " + std::to_string(o.domid.value);
+  try {
+    id = ioreq::domain_identity(o.domid);
+  } catch (const std::exception& e) {
+    throw Error(dom + ": cannot read its VM's UUID and name: " + e.what());
+  }
+  if (!id) {
+    if (o.vm) throw Error("--vm " + o.vm->to_string() + ": " + dom + " does not exist");
+    return std::nullopt;
+  }
+  const std::string uuid = ioreq::handle_text(id->handle);
+  const std::string shown = uuid + (id->name.empty() ? " (no name in xenstore)" : " '" + id->name + "'");
+  if (o.vm && !o.vm->matches(uuid, id->name)) {
+    throw Error(
+        "--vm " + o.vm->to_string() + ": domain " + std::to_string(o.domid.value) + " is VM " + shown +
+        ", not this VM: refusing to serve it (a domain ID names one boot of a VM; was the VM rebooted or "
+        "another one created?)");
+  }
+  spdlog::info("domain {} is VM {}", o.domid.value, shown);
+  return id;
+}
+
 int run(int argc, char** argv) {
   DmOptions o;
   try {
@@ -188,8 +215,10 @@ int run(int argc, char** argv) {
     spdlog::info("vendor {} {} ({}): physical GPU {}", g.info->vendor, g.vendor_version, g.source,
                  g.info->name);
   }
-  // Room for one hot-added vGPU of the largest type, on top of the start-up ones.
-  direct_bytes += largest_direct_bytes(manager);
+  // Room for vGPUs hot-added later only when the VM's configuration asks for it: populated
+  // memory is the guest's from the start, used or not.
+  const uint64_t startup_direct_bytes = direct_bytes;
+  direct_bytes += o.hot_add_room;
 
   ioreq::XenstoreState xs(o.xenstore_node);
   if (std::string why; !xs.open(why)) spdlog::warn("xenstore state key not written: {}", why);
@@ -200,9 +229,26 @@ int run(int argc, char** argv) {
   try {
     // The instance of the domain this process serves; recorded with its server id.
     std::optional<DomainHandle> domain;
+    VmInfo vm;
+    bool identified = false;
     try {
-      domain = ioreq::domain_handle(o.domid);
-      remove_stale_servers(o.domid, domain);
+      const auto identity = identify_domain(o);
+      identified = true;
+      if (identity) {
+        domain = identity->handle;
+        if (*domain != DomainHandle{}) vm.uuid = ioreq::handle_text(*domain);
+        vm.name = identity->name;
+      }
+    } catch (const Error& e) {
+      if (o.vm) throw;
+      spdlog::warn("{}", e.what());
+    }
+    for (auto& p : plan) {
+      p.config.vm_uuid = vm.uuid;
+      p.config.vm_name = vm.name;
+    }
+    try {
+      if (identified) remove_stale_servers(o.domid, domain);
     } catch (const std::exception& e) {
       spdlog::warn("stale ioreq server records of domain {} not checked: {}", o.domid.value, e.what());
     }
@@ -243,7 +289,8 @@ int run(int argc, char** argv) {
         // Listening sockets are opened now: the serving phase's seccomp policy creates none.
         consoles.open(v, console_plan[i]);
       }
-      ControlCommands commands(manager, *frontend, slots, consoles, o.seccomp == SeccompMode::Off);
+      ControlCommands commands(manager, *frontend, slots, consoles, o.seccomp == SeccompMode::Off, vm,
+                               DirectMemoryCost{startup_direct_bytes, o.hot_add_room});
       control.emplace(o.control_socket, o.control_socket_mode,
                       [&commands](const nlohmann::json& req) { return commands.handle(req); });
       control->start();

@@ -47,14 +47,6 @@ std::string offered_types(gpu::VgpuManager& manager) {
   return out.empty() ? "none: no vendor loaded" : out;
 }
 
-uint64_t largest_direct_bytes(gpu::VgpuManager& manager) {
-  uint64_t n = 0;
-  for (const auto& g : manager.physical_gpus()) {
-    for (const auto& t : g.types) n = std::max(n, direct_bytes_of(*t.type));
-  }
-  return n;
-}
-
 const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec) {
   uint32_t available = 0;
   const gpu::TypeInfo* type = find_type(manager, spec.type, available);

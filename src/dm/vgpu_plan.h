@@ -35,9 +35,6 @@ const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec)
 // caller prefixes the argument).
 PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<Sbdf>& used_slots);
 
-// Bytes of directly mapped memory of the largest type any loaded vendor offers (hot-add reserve).
-uint64_t largest_direct_bytes(gpu::VgpuManager& manager);
-
 // "simgpu-16, simgpu-64, ..." for error messages.
 std::string offered_types(gpu::VgpuManager& manager);
 

@@ -108,6 +108,9 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   [[nodiscard]] Domid domid() const { return platform_.domid; }
   [[nodiscard]] const TypeInfo& type() const { return type_; }
   [[nodiscard]] const PhysicalGpu& pgpu() const { return pgpu_; }
+  // The VM it serves, as given in VgpuConfig ("" when unknown).
+  [[nodiscard]] const std::string& vm_uuid() const { return vm_uuid_; }
+  [[nodiscard]] const std::string& vm_name() const { return vm_name_; }
 
   void create();
   void start();

@@ -3,9 +3,13 @@
 //
 // Layout (little-endian): "XVGPUSV1", u32 format, str vendor, str type, 256 config bytes,
 // u8 intx level, u32 direct BAR count, {u32 bar, u64 size, bytes}*, u64 vendor length, vendor
-// bytes. Strings are u32 length + bytes. Restore checks every length against what this vGPU
-// is before using it: a snapshot of another vendor/type or a truncated one is refused.
+// bytes, u32 CRC-32 of everything before it. Strings are u32 length + bytes. Format 2 added the
+// CRC; format 1 snapshots are refused (no xvgpu release wrote them outside tests). Restore
+// checks every length against what this vGPU is, and the CRC, before applying anything: a
+// snapshot of another format, vendor or type, a truncated or a corrupted one is refused with
+// the reason, and the vGPU is left as it was.
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <cstring>
 
@@ -16,8 +20,20 @@ namespace xvgpu::gpu {
 namespace {
 
 constexpr char kMagic[8] = {'X', 'V', 'G', 'P', 'U', 'S', 'V', '1'};
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;
 constexpr uint64_t kMaxVendorState = uint64_t{1} << 30;
+
+// CRC-32 (zlib's) of a byte range, continuing from `crc`.
+uint32_t crc_of(uint32_t crc, const void* p, size_t n) {
+  const auto* b = static_cast<const Bytef*>(p);
+  while (n > 0) {
+    const auto chunk = static_cast<uInt>(std::min<size_t>(n, 1U << 30));
+    crc = static_cast<uint32_t>(crc32(crc, b, chunk));
+    b += chunk;
+    n -= chunk;
+  }
+  return crc;
+}
 
 class Writer {
  public:
@@ -27,6 +43,12 @@ class Writer {
     if (!out_) {
       throw Error("writing vGPU snapshot failed");
     }
+    crc_ = crc_of(crc_, p, n);
+  }
+  // The CRC of everything written so far, then itself (not covered).
+  void trailer() {
+    const uint32_t crc = crc_;
+    bytes(&crc, sizeof crc);
   }
   template <typename T>
   void num(T v) {
@@ -39,35 +61,52 @@ class Writer {
 
  private:
   std::ostream& out_;
+  uint32_t crc_ = 0;
 };
 
+// Reads fields, naming the one that is cut short, and keeps the CRC of what it read.
 class Reader {
  public:
   explicit Reader(std::istream& in) : in_(in) {}
-  void bytes(void* p, size_t n) {
+  void bytes(void* p, size_t n, const char* what) {
     in_.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(in_.gcount()) != n) {
-      throw Error("vGPU snapshot is truncated");
+    const auto got = static_cast<size_t>(in_.gcount());
+    offset_ += got;
+    if (got != n) {
+      throw Error(fmt::format("vGPU snapshot is truncated: {} ends at byte {} ({} of {} bytes)", what,
+                              offset_, got, n));
     }
+    crc_ = crc_of(crc_, p, n);
   }
   template <typename T>
-  T num() {
+  T num(const char* what) {
     T v{};
-    bytes(&v, sizeof v);
+    bytes(&v, sizeof v, what);
     return v;
   }
-  std::string str() {
-    const auto n = num<uint32_t>();
+  std::string str(const char* what) {
+    const auto n = num<uint32_t>(what);
     if (n > 4096) {
-      throw Error("vGPU snapshot is corrupt (string too long)");
+      throw Error(fmt::format("vGPU snapshot is corrupt: {} of {} bytes", what, n));
     }
     std::string s(n, '\0');
-    bytes(s.data(), n);
+    bytes(s.data(), n, what);
     return s;
+  }
+  // Reads the trailer and compares it with the CRC of everything before it.
+  void check_trailer() {
+    const uint32_t computed = crc_;
+    const auto stored = num<uint32_t>("the checksum");
+    if (stored != computed) {
+      throw Error(fmt::format("vGPU snapshot is corrupt: checksum {:08x}, its contents give {:08x}", stored,
+                              computed));
+    }
   }
 
  private:
   std::istream& in_;
+  uint64_t offset_ = 0;
+  uint32_t crc_ = 0;
 };
 
 struct VecStream {
@@ -141,6 +180,7 @@ void Vgpu::save(std::ostream& out) {
   }
   w.num<uint64_t>(vendor_state.size());
   w.bytes(vendor_state.data(), vendor_state.size());
+  w.trailer();
 }
 
 void Vgpu::restore(std::istream& in) {
@@ -153,46 +193,52 @@ void Vgpu::restore(std::istream& in) {
   worker_->drain();
   Reader r(in);
   char magic[sizeof kMagic] = {};
-  r.bytes(magic, sizeof magic);
+  r.bytes(magic, sizeof magic, "the magic");
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
-    throw Error("not a vGPU snapshot");
+    throw Error("not a vGPU snapshot (no XVGPUSV1 magic)");
   }
-  const auto format = r.num<uint32_t>();
+  const auto format = r.num<uint32_t>("the format");
   if (format != kFormat) {
-    throw Error(fmt::format("vGPU snapshot format {} is not supported (want {})", format, kFormat));
+    throw Error(fmt::format("vGPU snapshot format {} is not supported (this xvgpu reads format {})", format,
+                            kFormat));
   }
-  const std::string vendor = r.str();
-  const std::string type = r.str();
+  const std::string vendor = r.str("the vendor name");
+  const std::string type = r.str("the type name");
   if (vendor != pgpu_.info().vendor || type != type_.name) {
     throw Error(fmt::format("snapshot of a {}/{} vGPU cannot be restored into {} ({}/{})", vendor, type,
                             uuid_, pgpu_.info().vendor, type_.name));
   }
   std::array<uint8_t, pci::kConfigSize> cfg{};
-  r.bytes(cfg.data(), cfg.size());
-  const auto intx = r.num<uint8_t>();
-  const auto n_direct = r.num<uint32_t>();
+  r.bytes(cfg.data(), cfg.size(), "the config space");
+  const auto intx = r.num<uint8_t>("the INTx level");
+  if (intx > 1) {
+    throw Error(fmt::format("vGPU snapshot is corrupt: INTx level {}", intx));
+  }
+  const auto n_direct = r.num<uint32_t>("the direct BAR count");
   if (n_direct != direct_.size()) {
-    throw Error("vGPU snapshot has a different set of direct BARs");
+    throw Error(fmt::format("vGPU snapshot has {} direct BARs, this vGPU {}", n_direct, direct_.size()));
   }
   // Read into scratch first so a truncated snapshot leaves VRAM untouched.
   std::vector<std::pair<unsigned, std::vector<std::byte>>> contents;
   for (uint32_t i = 0; i < n_direct; ++i) {
-    const auto index = r.num<uint32_t>();
-    const auto size = r.num<uint64_t>();
+    const auto index = r.num<uint32_t>("a direct BAR's index");
+    const auto size = r.num<uint64_t>("a direct BAR's size");
     auto it = direct_.find(index);
     if (it == direct_.end() || it->second.host().size() != size) {
-      throw Error("vGPU snapshot direct BAR mismatch");
+      throw Error(
+          fmt::format("vGPU snapshot has a direct BAR {} of {} bytes, which this vGPU has not", index, size));
     }
     std::vector<std::byte> bytes(size);
-    r.bytes(bytes.data(), bytes.size());
+    r.bytes(bytes.data(), bytes.size(), "a direct BAR's contents");
     contents.emplace_back(index, std::move(bytes));
   }
-  const auto vendor_len = r.num<uint64_t>();
+  const auto vendor_len = r.num<uint64_t>("the vendor state's length");
   if (vendor_len > kMaxVendorState) {
-    throw Error("vGPU snapshot is corrupt (vendor state too large)");
+    throw Error(fmt::format("vGPU snapshot is corrupt: vendor state of {} bytes", vendor_len));
   }
   std::vector<uint8_t> vendor_state(vendor_len);
-  r.bytes(vendor_state.data(), vendor_state.size());
+  r.bytes(vendor_state.data(), vendor_state.size(), "the vendor state");
+  r.check_trailer();
 
   VecStream vs{&vendor_state};
   const xvgpu_stream stream{&vs, vec_write, vec_read};
@@ -205,11 +251,20 @@ void Vgpu::restore(std::istream& in) {
     auto mem = direct_.at(index).host();
     std::memcpy(mem.data(), bytes.data(), bytes.size());
   }
-  std::lock_guard hw(hw_mu_);
-  cfg_.load_bytes(cfg);
-  intx_level_ = intx != 0;
-  update_intx_locked();
-  reconcile_locked();
+  xvgpu_irq_state irq{};
+  {
+    std::lock_guard hw(hw_mu_);
+    cfg_.load_bytes(cfg);
+    intx_level_ = intx != 0;
+    update_intx_locked();
+    reconcile_locked();
+    irq = irq_state_locked();
+  }
+  // The vendor learns the restored MSI/INTx set-up as when the guest programs it (reset() does
+  // the same): without it, simgpu would go on with INTx although the guest enabled MSI.
+  if (ops.irq_changed != nullptr) {
+    ops.irq_changed(vendor_data_, &irq);
+  }
 }
 
 }  // namespace xvgpu::gpu

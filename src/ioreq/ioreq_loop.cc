@@ -16,7 +16,7 @@
 namespace xvgpu::ioreq {
 
 namespace {
-enum Tag : uint64_t { kEvtchn = 1, kControl, kSignal, kWatch };
+enum Tag : uint64_t { kEvtchn = 1, kControl, kSignal, kWatch, kRelease };
 
 // The byte holding state:4 | data_is_ptr:1 | dir:1 | df:1 (ioreq.h's bitfields).
 static_assert(sizeof(ioreq_t) == 32 && offsetof(ioreq_t, type) == 31);
@@ -54,6 +54,9 @@ IoreqLoop::IoreqLoop(IoreqServer& server, xenevtchn_handle* xce, RequestDispatch
   add_fd(epoll_.get(), evfd, kEvtchn);
   add_fd(epoll_.get(), control_.get(), kControl);
   add_fd(epoll_.get(), watch_.fd(), kWatch);
+  if (watch_.release_fd() >= 0) {
+    add_fd(epoll_.get(), watch_.release_fd(), kRelease);
+  }
   if (signal_fd_ >= 0) {
     add_fd(epoll_.get(), signal_fd_, kSignal);
   }
@@ -217,6 +220,12 @@ StopReason IoreqLoop::run(gpu::IoHandler& handler) {
         case kWatch:
           if (!watch_.check()) {
             spdlog::info("dom{}: the domain is gone, stopping", server_.domid().value);
+            return StopReason::DomainGone;
+          }
+          break;
+        case kRelease:
+          if (!watch_.check_release()) {
+            spdlog::info("dom{}: the domain is gone (@releaseDomain), stopping", server_.domid().value);
             return StopReason::DomainGone;
           }
           break;

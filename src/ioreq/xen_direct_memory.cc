@@ -11,6 +11,7 @@ extern "C" {
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -24,9 +25,15 @@ struct XenDirectMemory::Pool {
   ForeignMapping mapping;
   mutable std::mutex mu;
   std::map<uint64_t, uint64_t> free;  // first page -> number of pages
+  std::atomic<bool> domain_gone{false};
 
-  // Moves `n` frames from gfn `from` to gfn `to` in the guest's physmap.
+  // Moves `n` frames from gfn `from` to gfn `to` in the guest's physmap. Nothing to move once
+  // the domain is gone (Xen freed its physmap; each call would fail).
   void relocate(uint64_t from, uint64_t to, uint64_t n) const {
+    if (domain_gone.load()) {
+      spdlog::debug("dom{}: {} frames at {:#x} not moved: the domain is gone", domid.value, n, from);
+      return;
+    }
     for (uint64_t done = 0; done < n;) {
       const auto chunk = static_cast<uint32_t>(std::min<uint64_t>(n - done, UINT32_MAX));
       check_errno(xendevicemodel_relocate_memory(dm.get(), domid.value, chunk, from + done, to + done),
@@ -243,6 +250,10 @@ std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
     }
   }
   return std::make_unique<XenDirectRegion>(pool_, first, pages);
+}
+
+void XenDirectMemory::domain_gone() noexcept {
+  pool_->domain_gone.store(true);
 }
 
 uint64_t XenDirectMemory::free_bytes() const {

@@ -40,6 +40,8 @@ class XenDirectMemory final : public gpu::DirectMemory {
   // Throws Error when size is not a positive page multiple or the pool has no room left.
   std::unique_ptr<gpu::DirectRegion> allocate(uint64_t size) override;
   [[nodiscard]] uint64_t free_bytes() const;
+  // The domain died: placements are no longer moved back (the teardown would only fail).
+  void domain_gone() noexcept;
 
   XenDirectMemory(std::shared_ptr<Pool> pool, std::function<void()> undo)
       : pool_(std::move(pool)), undo_(std::move(undo)) {}

@@ -1,10 +1,28 @@
 #include "ioreq/xen_range_claims.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace xvgpu::ioreq {
 
 namespace {
+
+// A release Xen refuses with "no such domain" (ESRCH) or "no such server" (ENOENT) found the
+// claim gone with the domain: expected in the teardown after its death, so not an error.
+void check_release(int rc, const std::string& what) {
+  if (rc == 0) {
+    return;
+  }
+  const int e = errno;
+  if (e == ESRCH || e == ENOENT) {
+    spdlog::debug("{}: {} (gone with the domain)", what, std::strerror(e));
+    return;
+  }
+  throw SystemError(e, what);
+}
 const char* name(gpu::IoSpace s) {
   return s == gpu::IoSpace::Port ? "port" : "MMIO";
 }
@@ -29,9 +47,9 @@ void XenRangeClaims::release_pci(Sbdf sbdf) {
   }
   // Forget it locally first: whatever Xen answers, we no longer serve it.
   table_.remove_pci(sbdf);
-  check_errno(xendevicemodel_unmap_pcidev_from_ioreq_server(dm_.get(), domid_.value, server_, sbdf.seg,
-                                                            sbdf.bus, sbdf.dev, sbdf.fn),
-              fmt::format("dom{}: releasing PCI function {}", domid_.value, sbdf.to_string()));
+  check_release(xendevicemodel_unmap_pcidev_from_ioreq_server(dm_.get(), domid_.value, server_, sbdf.seg,
+                                                              sbdf.bus, sbdf.dev, sbdf.fn),
+                fmt::format("dom{}: releasing PCI function {}", domid_.value, sbdf.to_string()));
 }
 
 void XenRangeClaims::claim_range(gpu::IoSpace space, uint64_t first, uint64_t last) {
@@ -57,9 +75,9 @@ void XenRangeClaims::claim_range(gpu::IoSpace space, uint64_t first, uint64_t la
 
 void XenRangeClaims::release_range(gpu::IoSpace space, uint64_t first, uint64_t last) {
   table_.remove(space, first, last);  // throws if not exactly claimed
-  check_errno(xendevicemodel_unmap_io_range_from_ioreq_server(
-                  dm_.get(), domid_.value, server_, space == gpu::IoSpace::Mmio ? 1 : 0, first, last),
-              fmt::format("dom{}: releasing {} range {:#x}-{:#x}", domid_.value, name(space), first, last));
+  check_release(xendevicemodel_unmap_io_range_from_ioreq_server(
+                    dm_.get(), domid_.value, server_, space == gpu::IoSpace::Mmio ? 1 : 0, first, last),
+                fmt::format("dom{}: releasing {} range {:#x}-{:#x}", domid_.value, name(space), first, last));
 }
 
 }  // namespace xvgpu::ioreq

@@ -653,7 +653,10 @@ Reply HostImpl::op_ctrl(Lock& lk, Op op, Reader& in) {
 
 Reply HostImpl::op_store(Session& s, SessionState& ss, Op op, Reader& in) {
   const std::string path = in.str();
-  if (path.empty() || path.front() != '/' || path.size() > 3072) {
+  // Watches may name xenstored's special nodes too (fired by the host, never written).
+  const bool special = path == "@releaseDomain" || path == "@introduceDomain";
+  if ((special && op != Op::xs_watch && op != Op::xs_unwatch) ||
+      (!special && (path.empty() || path.front() != '/')) || path.size() > 3072) {
     return Reply::error(EINVAL);
   }
   Writer w;
@@ -715,8 +718,9 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
       const auto paused = in.get<uint8_t>();
       const auto want_domid = in.get<uint16_t>();
       const auto handle = in.get<std::array<uint8_t, 16>>();
+      const std::string name = in.str();
       uint16_t id = 0;
-      if (int rc = create_domain(vcpus, ram, paused != 0, want_domid, handle, &id); rc != 0) {
+      if (int rc = create_domain(vcpus, ram, paused != 0, want_domid, handle, name, &id); rc != 0) {
         return Reply::error(-rc);
       }
       w.put(id);

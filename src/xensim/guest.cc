@@ -97,6 +97,7 @@ Domid Guest::create_domain(const DomainConfig& cfg, const DomainIdentity& id) {
   Writer w;
   w.put(cfg.vcpus).put(cfg.ram_mib).put<uint8_t>(cfg.start_paused).put(id.domid);
   w.put(id.handle ? *id.handle : random_uuid());
+  w.str(id.name);
   Reply r = call(Op::guest_create_domain, w, "create domain");
   Reader in(r.data);
   return Domid{in.get<uint16_t>()};

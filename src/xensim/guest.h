@@ -42,6 +42,9 @@ struct DomainIdentity {
   // or, as xl does without one, a fresh random UUID for every domain created.
   std::optional<std::array<uint8_t, 16>> handle;
   uint16_t domid = 0;  // 0: Xen chooses; else this one (libxl's c_info.domid), EEXIST if taken
+  // xl.cfg's name=: written to xenstore as libxl does (/local/domain/N/name, /vm/UUID/name).
+  // Empty: "xensim-N".
+  std::string name;
 };
 
 struct DomainStatus {

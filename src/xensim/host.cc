@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -145,8 +146,45 @@ std::shared_ptr<Domain> HostImpl::find(uint16_t domid) const {
   return it == domains_.end() ? nullptr : it->second;
 }
 
+namespace {
+std::string uuid_text(const std::array<uint8_t, 16>& h) {
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      out += '-';
+    }
+    out += kHex[h[i] >> 4];
+    out += kHex[h[i] & 0xf];
+  }
+  return out;
+}
+}  // namespace
+
+void HostImpl::write_domain_keys(const Domain& d, const std::string& name) {
+  const std::string dom = "/local/domain/" + std::to_string(d.id);
+  const std::string shown = name.empty() ? "xensim-" + std::to_string(d.id) : name;
+  xenstore_.write(d.vm_path + "/uuid", uuid_text(d.handle));
+  xenstore_.write(d.vm_path + "/name", shown);
+  xenstore_.write(dom + "/vm", d.vm_path);
+  xenstore_.write(dom + "/name", shown);
+  xenstore_.write(dom + "/domid", std::to_string(d.id));
+}
+
+void HostImpl::release_domain_keys(const Domain& d) {
+  xenstore_.rm("/local/domain/" + std::to_string(d.id));
+  // Another live domain may share the handle (a toolstack reusing a VM's UUID): its /vm stays.
+  const bool shared = std::any_of(domains_.begin(), domains_.end(), [&d](const auto& e) {
+    return e.second.get() != &d && e.second->alive() && e.second->vm_path == d.vm_path;
+  });
+  if (!shared) {
+    xenstore_.rm(d.vm_path);
+  }
+  xenstore_.write_special("@releaseDomain");
+}
+
 int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t want_domid,
-                            const std::array<uint8_t, 16>& handle, uint16_t* out) {
+                            const std::array<uint8_t, 16>& handle, const std::string& name, uint16_t* out) {
   constexpr unsigned kFirstReserved = DOMID_FIRST_RESERVED;
   if (vcpus == 0 || vcpus > kMaxVcpus || ram_mib == 0 || ram_mib > (uint64_t{1} << 20) ||
       want_domid >= kFirstReserved) {
@@ -189,18 +227,18 @@ int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint1
   d->max_pages = d->tot_pages;
   d->state = paused ? DomainState::paused : DomainState::running;
   d->handle = handle;
+  d->vm_path = "/vm/" + uuid_text(handle);
   if (want_domid != 0) {
     d->id = want_domid;  // the toolstack asked for it (libxl's c_info.domid); the rover stays
-    domains_[d->id] = d;
-    *out = d->id;
-    return 0;
+  } else {
+    // Domain ids Xen chooses are not reused within one host's life (as Xen until it wraps).
+    while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved) {
+      next_domid_ = static_cast<uint16_t>(next_domid_ + 1u >= kFirstReserved ? 1u : next_domid_ + 1u);
+    }
+    d->id = next_domid_++;
   }
-  // Domain ids Xen chooses are not reused within one host's life (as Xen until it wraps).
-  while (domains_.contains(next_domid_) || next_domid_ == 0 || next_domid_ >= kFirstReserved) {
-    next_domid_ = static_cast<uint16_t>(next_domid_ + 1u >= kFirstReserved ? 1u : next_domid_ + 1u);
-  }
-  d->id = next_domid_++;
   domains_[d->id] = d;
+  write_domain_keys(*d, name);
   *out = d->id;
   return 0;
 }
@@ -228,6 +266,7 @@ void HostImpl::destroy_domain(const std::shared_ptr<Domain>& d) {
   }
   d->state_cv.notify_all();
   d->msi_cv.notify_all();
+  release_domain_keys(*d);
   if (d->mappings == 0) {
     finalize_domain(d);
   }
@@ -275,6 +314,7 @@ void HostImpl::crash(Domain& d, const std::string& why) {
   }
   d.state_cv.notify_all();
   d.msi_cv.notify_all();
+  xenstore_.write_special("@releaseDomain");  // xenstored: a domain crashed or shut down
 }
 
 void HostImpl::shut_down(Domain& d, uint32_t reason, const std::string& who) {
@@ -291,6 +331,7 @@ void HostImpl::shut_down(Domain& d, uint32_t reason, const std::string& who) {
     v->cv.notify_all();
   }
   d.state_cv.notify_all();
+  xenstore_.write_special("@releaseDomain");
 }
 
 DomainInfo HostImpl::info_of(const Domain& d) const {

@@ -66,6 +66,7 @@ struct DirtyVram {
 struct Domain {
   uint16_t id = 0;
   std::array<uint8_t, 16> handle{};  // xen_domain_handle_t, as the toolstack gave it
+  std::string vm_path;               // /vm/UUID, written by the toolstack at creation
   DomainState state = DomainState::paused;
   uint32_t shutdown_reason = 0;
   std::string crash_reason;
@@ -168,9 +169,15 @@ class HostImpl {
   // domains and memory
   std::shared_ptr<Domain> find(uint16_t domid) const;
   // XEN_DOMCTL_createdomain: want_domid 0 lets Xen choose (EEXIST if a wanted one is taken,
-  // dying domains included); the handle is stored as given.
+  // dying domains included); the handle is stored as given. The toolstack's xenstore keys
+  // (write_domain_keys) are written with it.
   int create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint16_t want_domid,
-                    const std::array<uint8_t, 16>& handle, uint16_t* out);
+                    const std::array<uint8_t, 16>& handle, const std::string& name, uint16_t* out);
+  // What libxl writes for a new domain: /local/domain/N/{name,vm,domid}, /vm/UUID/{uuid,name}.
+  void write_domain_keys(const Domain& d, const std::string& name);
+  // What a destroy leaves in xenstore: libxl removes those keys, and xenstored fires
+  // @releaseDomain once the domain is dying (or shut down).
+  void release_domain_keys(const Domain& d);
   // domain_kill: servers, event channels and blocked vCPUs go at once; the domain stays
   // dying while mappings of its memory remain, then is destroyed (finalize_domain).
   void destroy_domain(const std::shared_ptr<Domain>& d);

@@ -169,6 +169,8 @@ int run(int argc, char** argv) {
   create->add_flag("--running", running, "start it running");
   std::string create_uuid;
   uint16_t create_domid = 0;
+  std::string create_name;
+  create->add_option("--name", create_name, "the domain's name (as xl.cfg name=); default: xensim-DOMID");
   create->add_option("--uuid", create_uuid, "the domain's handle (as xl.cfg uuid=); default: a fresh one");
   create->add_option("--domid", create_domid,
                      "this domain id (as libxl's c_info.domid); default: Xen's choice");
@@ -276,6 +278,7 @@ int run(int argc, char** argv) {
     if (*create) {
       xensim::DomainIdentity id;
       id.domid = create_domid;
+      id.name = create_name;
       if (!create_uuid.empty()) id.handle = parse_uuid(create_uuid);
       std::printf("%u\n",
                   g.create_domain({.vcpus = vcpus, .ram_mib = ram, .start_paused = !running}, id).value);

@@ -57,6 +57,14 @@ std::optional<std::vector<std::string>> XenstoreTree::directory(const std::strin
   return out;
 }
 
+void XenstoreTree::write_special(const std::string& name) {
+  for (auto& w : watches_) {
+    if (w.path == name) {
+      w.fire(name, w.token);
+    }
+  }
+}
+
 void XenstoreTree::watch(const void* owner, const std::string& path, const std::string& token, Fire fire) {
   fire(path, token);
   watches_.push_back(Watch{owner, path, token, std::move(fire)});

@@ -21,6 +21,8 @@ class XenstoreTree {
   // false when the path does not exist (ENOENT).
   bool rm(const std::string& path);
   [[nodiscard]] std::optional<std::vector<std::string>> directory(const std::string& path) const;
+  // Fires the watches of a special node ("@releaseDomain", "@introduceDomain"), which holds no value.
+  void write_special(const std::string& name);
 
   // Watches are owned by `owner` (a session); a watch fires once when registered.
   void watch(const void* owner, const std::string& path, const std::string& token, Fire fire);

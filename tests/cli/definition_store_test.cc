@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "dm/pidfile.h"
 
@@ -46,6 +48,41 @@ TEST_F(DefinitionStoreTest, DefinitionsPersistAcrossStoreInstances) {
   EXPECT_EQ(all[1].spec.knobs.at(0).second, "4");
   // Nothing but the two definition files: no temporary left behind.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
+}
+
+TEST_F(DefinitionStoreTest, TheVmIsStoredByUuidOrNameAndCheckedOnLoad) {
+  Definition a = def(kA, "simgpu-64");
+  a.vm = VmRef::parse("0E3C3D2A-1111-4222-8333-44445555AAAA");
+  a.autostart = true;
+  Definition b = def(kB, "simgpu-16");
+  b.vm = VmRef::parse("web-01");
+  DefinitionStore(dir_.string()).define(a);
+  DefinitionStore(dir_.string()).define(b);
+  const auto all = DefinitionStore(dir_.string()).list();
+  ASSERT_EQ(all.size(), 2u);
+  ASSERT_TRUE(all[0].vm);
+  EXPECT_EQ(all[0].vm->uuid, "0e3c3d2a-1111-4222-8333-44445555aaaa") << "canonical form";
+  EXPECT_TRUE(all[0].vm->name.empty());
+  EXPECT_TRUE(all[0].autostart);
+  ASSERT_TRUE(all[1].vm);
+  EXPECT_EQ(all[1].vm->name, "web-01");
+  EXPECT_TRUE(all[1].vm->matches("0e3c3d2a-1111-4222-8333-44445555aaaa", "web-01"));
+  EXPECT_FALSE(all[1].vm->matches("0e3c3d2a-1111-4222-8333-44445555aaaa", "web-02"));
+  EXPECT_TRUE(all[0].vm->matches("0e3c3d2a-1111-4222-8333-44445555aaaa", "anything"));
+
+  // A definition naming its VM both ways, or by a UUID that is none, is refused on load.
+  for (const char* vm : {R"({"uuid": "0e3c3d2a-1111-4222-8333-44445555aaaa", "name": "x"})",
+                         R"({"uuid": "nope"})", R"({})", R"("web-01")"}) {
+    std::ofstream(dir_ / (std::string(kA) + ".json"))
+        << R"({"uuid": ")" << kA << R"(", "type": "simgpu-64", "vm": )" << vm << "}";
+    std::vector<std::string> problems;
+    EXPECT_EQ(DefinitionStore(dir_.string()).list(&problems).size(), 1u) << vm;
+    ASSERT_EQ(problems.size(), 1u) << vm;
+    EXPECT_NE(problems[0].find("vm:"), std::string::npos) << problems[0];
+  }
+  EXPECT_THROW(VmRef::parse(""), Error);
+  EXPECT_THROW(VmRef::parse("a/b"), Error);
+  EXPECT_THROW(VmRef::parse(std::string(256, 'x')), Error);
 }
 
 TEST_F(DefinitionStoreTest, DuplicateRefusedUnlessReplacing) {

@@ -69,7 +69,7 @@ check "types lists simgpu-64" bash -c "'$ctl' types | grep -q simgpu-64"
 check "types --json" bash -c "'$ctl' --json types | python3 -c 'import json,sys; t=json.load(sys.stdin); assert any(ty[\"name\"]==\"simgpu-16\" for g in t[\"gpus\"] for ty in g[\"types\"])'"
 
 # --- start: readiness ---
-check "start (exit 0)" test "$(rc_of "$ctl" start --domain "$d" --dm-arg=--log-level=debug)" -eq 0
+check "start (exit 0)" test "$(rc_of "$ctl" start --domain "$d" --hot-add-room 16M --dm-arg=--log-level=debug)" -eq 0
 check "ready: pidfile exists" test -f "$XVGPU_RUN_DIR/dm-$d.pid"
 check "ready: control socket is owner-only" test "$(stat -c %a "$XVGPU_RUN_DIR/dm-$d.sock")" = 600
 check "ready: xenstore state running" grep -q "device-model/$d/state=running" "$XVGPU_RUN_DIR/dm-$d.log"

@@ -21,7 +21,7 @@ EOS
 cat > "$tmp/xvgpuctl" <<'EOS'
 #!/bin/bash
 echo "xvgpuctl $*" >> "$STANDIN_DIR/journal"
-case " $* " in *" start "*) exit "${CTL_START_RC:-0}" ;; esac
+case " $* " in *" start "*) [[ -z "${CTL_START_OUT:-}" ]] || echo "$CTL_START_OUT"; exit "${CTL_START_RC:-0}" ;; esac
 exit 0
 EOS
 chmod +x "$tmp/xl" "$tmp/xvgpuctl"
@@ -47,7 +47,7 @@ check "success: exit 0" test $? -eq 0
 check "1. create paused" test "$(line 1)" = "xl create -p $tmp/guest.cfg memory=512"
 check "2. domid by name" test "$(line 2)" = "xl domid vgpu-guest"
 check "3. device model started with the cfg's vGPU" \
-  test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8"
+  test "$(line 3)" = "xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8"
 check "4. unpause" test "$(line 4)" = "xl unpause 12"
 check "nothing else" test "$(wc -l < "$tmp/journal")" -eq 4
 check "prints the domid" test "$(cat "$tmp/stdout")" = "12"
@@ -58,9 +58,9 @@ check "--vgpu added" grep -qF -- "--vgpu uuid=$U1,type=simgpu-16" "$tmp/journal"
 
 sed 's/^type = "pvh"/type = "hvm"/' "$tmp/guest.cfg" > "$tmp/hvm.cfg"
 run "$tmp/hvm.cfg"
-check "HVM: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+check "HVM: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64"
 run "$tmp/guest.cfg" type=hvm
-check "HVM by argument: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --domain 12 --vgpu uuid=$U1,type=simgpu-64"
+check "HVM by argument: QEMU keeps port 0xcf8" test "$(line 3)" = "xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64"
 run "$tmp/hvm.cfg" 'type="pvh"'
 check "PVH by argument: port 0xcf8 emulated" grep -qF -- "--dm-arg=--emulate-pci-cf8" "$tmp/journal"
 
@@ -78,10 +78,18 @@ XL_CREATE_RC=1 run "$tmp/guest.cfg"
 check "create failure: non-zero exit" test $? -ne 0
 check "create failure: nothing to undo" test "$(wc -l < "$tmp/journal")" -eq 1
 
-printf 'name = "x"\n' > "$tmp/novgpu.cfg"
+printf 'name = "x"\n#xvgpu-hot-add-room: 128M\n' > "$tmp/novgpu.cfg"
 run "$tmp/novgpu.cfg"
-check "no vGPU: usage error" test $? -eq 2
-check "no vGPU: nothing run" test ! -f "$tmp/journal"
+check "no vGPU and no autostart one: usage error" test $? -eq 2
+check "no vGPU: the VM's autostart vGPUs asked for" grep -qF -- "start --autostart --domain 12" "$tmp/journal"
+check "no vGPU: hot-add room from the cfg" grep -qF -- "--hot-add-room 128M" "$tmp/journal"
+check "no vGPU and no autostart one: domain destroyed" grep -qxF "xl destroy 12" "$tmp/journal"
+check "no vGPU and no autostart one: message" grep -qF "no autostart vGPU" "$tmp/stderr"
+CTL_START_OUT='{"domain": 12, "pid": 99, "vgpus": ["u"]}' run "$tmp/novgpu.cfg"
+check "autostart vGPUs only: exit 0" test $? -eq 0
+check "autostart vGPUs only: unpaused" grep -qxF "xl unpause 12" "$tmp/journal"
+run --hot-add-room 64M "$tmp/guest.cfg"
+check "--hot-add-room passed on" grep -qF -- "--hot-add-room 64M" "$tmp/journal"
 run "$tmp/missing.cfg"
 check "missing cfg: usage error" test $? -eq 2
 

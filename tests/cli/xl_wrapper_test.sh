@@ -53,10 +53,15 @@ check "first vGPU gets the top free slot 1f" has ctl.args "uuid=$U1,type=simgpu-
 check "explicit bdf kept" has ctl.args "uuid=$U2,type=simgpu-16,bdf=00:06.0,weight=3"
 check "xenstore node beside qemu's" has ctl.args "--dm-arg=--xenstore-node=/local/domain/0/device-model/7/xvgpu"
 
-# No -xvgpu at all: straight exec of qemu, xvgpuctl not involved.
+# No -xvgpu at all: the VM's autostart definitions (xvgpuctl decides; none is no failure), then qemu.
 run -xen-domid 3 -m 512
 check "no vGPU: qemu runs" has qemu.args -m
-check "no vGPU: xvgpuctl not run" test ! -f "$tmp/ctl.args"
+check "no vGPU: xvgpuctl asked for the VM's autostart vGPUs" has ctl.args --autostart
+check "no vGPU: for domain 3" has ctl.args 3
+run -xen-domid 6 -xvgpu "uuid=$U1,type=simgpu-64" -xvgpu-hot-add-room 256M -m 512
+check "-xvgpu-hot-add-room passed as --hot-add-room" has ctl.args 256M
+check "-xvgpu-hot-add-room removed from qemu's arguments" hasnt qemu.args 256M
+check "explicit vGPUs: --autostart too" has ctl.args --autostart
 
 # Slots named by explicit addr= are avoided, q35 keeps 1a-1f for ICH9.
 run -xen-domid 4 -device "virtio-net-pci,addr=0x1f" -device "e1000,addr=1e.0" -xvgpu "uuid=$U1,type=simgpu-64"

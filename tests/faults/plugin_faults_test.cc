@@ -3,6 +3,8 @@
 // loop, and a slow access callback holds it up only while it runs (access callbacks run on the
 // request path, docs/vendor-guide.md) - including when the domain is destroyed meanwhile.
 #include <future>
+#include <string>
+#include <vector>
 
 #include "dm_fixture.h"
 
@@ -17,10 +19,12 @@ constexpr const char* kUuid2 = "fa017e57-0000-4000-8000-000000000002";
 class PluginFaults : public DmFaults {
  protected:
   bool start_faulty(const std::string& type = "faulty") {
-    return start_dm(
-        {"--vendor-plugin", FAULTY_PLUGIN_PATH, "--vgpu", std::string("uuid=") + kUuid + ",type=" + type},
-        false);
+    std::vector<std::string> args{"--vendor-plugin", FAULTY_PLUGIN_PATH, "--vgpu",
+                                  std::string("uuid=") + kUuid + ",type=" + type};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    return start_dm(args, false);
   }
+  std::vector<std::string> extra_args_;  // more xvgpu-dm options
   void program() {
     cfg_write(0x10, 4, static_cast<uint32_t>(kRegs));
     cfg_write(0x18, 4, static_cast<uint32_t>(kVram));
@@ -166,6 +170,7 @@ TEST_F(PluginFaults, StartFailingAtSetUpLeavesNothingBehind) {
 }
 
 TEST_F(PluginFaults, StartFailingOnHotAddIsRefusedAndServingGoesOn) {
+  extra_args_ = {"--hot-add-room", "64K"};  // the faulty types' VRAM
   ready();
   try {
     call({{"cmd", "hot-add"}, {"vgpu", std::string("uuid=") + kUuid2 + ",type=faulty-badstart,bdf=00:06.0"}});

@@ -433,6 +433,103 @@ TEST_F(VgpuTest, RestoreRefusesForeignOrTruncatedSnapshots) {
   EXPECT_THROW(c->restore(s3), Error);
 }
 
+// The refusal's message, or "" when restore accepted the bytes.
+std::string restore_refusal(Vgpu& v, const std::string& bytes) {
+  std::stringstream in(bytes);
+  try {
+    v.restore(in);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(VgpuTest, SnapshotRoundTripKeepsEveryField) {
+  auto a = make(kUuid1, kSlot5, {{"weight", "9"}});
+  a->start();
+  program(kSlot5);
+  enable_msi(kSlot5);
+  mmio_write(kRegs + kScratch, 4, 0x12345678);
+  auto vram = fp.direct.regions()[0]->host();
+  for (size_t k = 0; k < vram.size(); k += 4093) vram[k] = static_cast<std::byte>(k * 7);
+  a->stop();
+  std::stringstream snap;
+  a->save(snap);
+  const std::string image = snap.str();
+  m->destroy_vgpu(kUuid1);
+
+  auto b = make(kUuid2, kSlot5);
+  EXPECT_EQ(restore_refusal(*b, image), "");
+  std::stringstream again;
+  b->save(again);
+  // Config space, INTx level, VRAM and the vendor's state (knobs, registers) all came back:
+  // the restored vGPU saves the very same bytes.
+  EXPECT_EQ(again.str(), image);
+  EXPECT_EQ(b->knob_get("weight"), "9");
+}
+
+TEST_F(VgpuTest, SnapshotOfAnotherFormatTruncatedOrCorruptIsRefusedWithTheReason) {
+  auto a = make(kUuid1);
+  a->start();
+  program(kSlot5);
+  mmio_write(kRegs + kScratch, 4, 0xa5a5a5a5);
+  fp.direct.regions()[0]->host()[100] = std::byte{0x77};
+  a->stop();
+  std::stringstream snap;
+  a->save(snap);
+  const std::string image = snap.str();
+  m->destroy_vgpu(kUuid1);
+  auto b = make(kUuid2, kSlot5);
+  b->start();
+  program(kSlot5);
+  mmio_write(kRegs + kScratch, 4, 0x11111111);
+  b->stop();
+  auto vram_b = fp.direct.regions()[0]->host();
+  vram_b[100] = std::byte{0x01};
+  const std::string weight_b = b->knob_get("weight");
+  const auto unchanged = [&] {
+    return fp.direct.regions()[0]->host()[100] == std::byte{0x01} && b->knob_get("weight") == weight_b;
+  };
+  const auto has = [](const std::string& what, const char* text) {
+    return what.find(text) != std::string::npos;
+  };
+
+  std::string other = image;
+  other[8] = 1;  // the format field follows the 8-byte magic
+  EXPECT_TRUE(
+      has(restore_refusal(*b, other), "vGPU snapshot format 1 is not supported (this xvgpu reads format 2)"));
+  other = image;
+  other[0] = 'Y';
+  EXPECT_TRUE(has(restore_refusal(*b, other), "not a vGPU snapshot"));
+
+  // Cut anywhere (every byte of the header, then a spread through VRAM, vendor state, checksum).
+  std::vector<size_t> cuts;
+  for (size_t n = 0; n < 320; ++n) cuts.push_back(n);
+  for (size_t n = 320; n < image.size(); n += image.size() / 97 + 1) cuts.push_back(n);
+  cuts.push_back(image.size() - 1);
+  for (const size_t n : cuts) {
+    const std::string why = restore_refusal(*b, image.substr(0, n));
+    ASSERT_TRUE(has(why, "vGPU snapshot is truncated") || (n < 8 && has(why, "not a vGPU snapshot")))
+        << "cut at " << n << ": " << why;
+  }
+  EXPECT_TRUE(has(restore_refusal(*b, image.substr(0, image.size() - 2)), "truncated: the checksum ends"));
+  EXPECT_TRUE(has(restore_refusal(*b, image.substr(0, 20)), "truncated: the vendor name ends"));
+  other = image;
+  other[297] = 7;  // the direct BAR's index (low byte)
+  EXPECT_TRUE(has(restore_refusal(*b, other), "has a direct BAR 7 of"));
+
+  // One flipped bit in what is not checked against the vGPU itself (config space at 36.., VRAM
+  // from 309, the vendor's state at the end): the checksum tells.
+  for (const size_t at : {size_t{100}, size_t{309} + 100, image.size() / 2, image.size() - 20}) {
+    std::string bad = image;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    EXPECT_TRUE(has(restore_refusal(*b, bad), "vGPU snapshot is corrupt: checksum")) << "flip at " << at;
+  }
+  EXPECT_TRUE(unchanged()) << "a refused snapshot changes nothing";
+  EXPECT_EQ(restore_refusal(*b, image), "");
+  EXPECT_EQ(fp.direct.regions()[0]->host()[100], std::byte{0x77});
+}
+
 TEST_F(VgpuTest, LifeCycleThroughTheApi) {
   auto v = make(kUuid1);
   EXPECT_THROW(v->stop(), VgpuStateError);

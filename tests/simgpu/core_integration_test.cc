@@ -289,6 +289,65 @@ TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
   EXPECT_EQ(decode_png(png_before).rgb, decode_png(png_after).rgb) << "VRAM comes back";
 }
 
+// A guest saved while its engine works: every job submitted before the save completes (with its
+// MSI) before the image is taken, none runs again after the restore, and the ring goes on where
+// it was.
+TEST_F(CoreIntegration, RestoreInTheMiddleOfEngineWorkLosesAndRepeatsNoJob) {
+  constexpr uint32_t kJobs = 48;
+  constexpr uint64_t kRing = 0x10000;
+  constexpr uint64_t kSrc = 0x100000;
+  auto& fp = platform(3);
+  const std::string uuid = "11111111-2222-4333-8444-000000000003";
+  auto v = make(fp, uuid, "simgpu-16");
+  v->start();
+  BusGuest g{manager_->bus(Domid{3})};
+  g.enumerate();
+  auto src = fp.memory.bytes(kSrc, kJobs * 4096);
+  for (size_t k = 0; k < src.size(); ++k) src[k] = static_cast<std::byte>(k * 11 + 5);
+  g.wr(4, kRegRingBaseLo, 4, kRing);
+  g.wr(4, kRegRingSize, 4, 64);
+  g.wr(4, kRegIrqMask, 4, kIrqCompletion | kIrqError);
+  g.wr(4, kRegControl, 4, kControlEnable);
+  for (uint32_t k = 0; k <= kJobs; ++k) {  // one more, submitted after the restore
+    const auto d = copy_to_vram(kSrc + uint64_t{k % kJobs} * 4096, uint64_t{k} * 4096, 4096, k + 1);
+    std::memcpy(fp.memory.bytes(kRing + k * kDescriptorSize, kDescriptorSize).data(), &d, kDescriptorSize);
+  }
+  g.wr(4, kRegDoorbell, 4, kJobs);
+  std::stringstream image;
+  v->save(image);  // while the jobs run on the instance's worker
+  EXPECT_EQ(g.rd(4, kRegFence, 4), kJobs) << "every job submitted before the save completed first";
+  ASSERT_TRUE(fp.interrupts.wait_for_msis(kJobs));
+  EXPECT_EQ(fp.interrupts.msi_count(), kJobs) << "each with its MSI, once";
+  auto vram = fp.direct.regions().at(0)->host();
+  EXPECT_EQ(checksum(vram.data(), kJobs * 4096), checksum(src.data(), src.size()));
+  v->stop();
+  manager_->destroy_vgpu(uuid);
+
+  // The restore side: Xen carries guest RAM (here copied by hand), the image carries the rest.
+  auto& fp2 = platform(4);
+  std::memcpy(fp2.memory.bytes(kRing, 64 * kDescriptorSize).data(),
+              fp.memory.bytes(kRing, 64 * kDescriptorSize).data(), 64 * kDescriptorSize);
+  std::memcpy(fp2.memory.bytes(kSrc, kJobs * 4096).data(), src.data(), src.size());
+  auto v2 = make(fp2, uuid, "simgpu-16");
+  v2->restore(image);
+  v2->start();
+  BusGuest g2{manager_->bus(Domid{4})};
+  EXPECT_EQ(g2.rd(4, kRegFence, 4), kJobs);
+  EXPECT_EQ(g2.rd(4, kRegStatus, 4) & kStatusBusy, 0u);
+  auto vram2 = fp2.direct.regions().at(0)->host();
+  EXPECT_EQ(checksum(vram2.data(), kJobs * 4096), checksum(src.data(), src.size())) << "VRAM came back";
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(fp2.interrupts.msi_count(), 0u) << "no job ran again after the restore";
+  g2.wr(4, kRegDoorbell, 4, kJobs + 1);
+  ASSERT_TRUE(fp2.interrupts.wait_for_msis(1)) << "the restored MSI set-up is the vendor's too";
+  for (int k = 0; k < 2000 && g2.rd(4, kRegFence, 4) != kJobs + 1; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(g2.rd(4, kRegFence, 4), kJobs + 1) << "the ring goes on where it was";
+  EXPECT_EQ(fp2.interrupts.msi_count(), 1u);
+  EXPECT_EQ(checksum(vram2.data() + uint64_t{kJobs} * 4096, 4096), checksum(src.data(), 4096));
+}
+
 TEST_F(CoreIntegration, LegacyVgaAndVbePortsFollowIoDecode) {
   auto& fp = platform(4);
   auto v = make(fp, "44444444-2222-4333-8444-555555555555", "simgpu-16");

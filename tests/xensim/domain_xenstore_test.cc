@@ -1,7 +1,9 @@
 // Domains as libxenctrl sees them (death detection), and the tiny xenstore.
 #include <poll.h>
 
+#include <array>
 #include <cstdlib>
+#include <string>
 
 #include "fixture.h"
 
@@ -68,6 +70,60 @@ TEST_F(XensimTest, XenstoreReadWriteDirectoryRmAndWatches) {
   char* path = xs_get_domain_path(xs, 5);
   EXPECT_STREQ(path, "/local/domain/5");
   std::free(path);
+  xs_close(xs);
+}
+
+std::string read_key(xs_handle* xs, const std::string& path) {
+  unsigned len = 0;
+  char* v = static_cast<char*>(xs_read(xs, XBT_NULL, path.c_str(), &len));
+  if (v == nullptr) {
+    return "(absent)";
+  }
+  std::string out(v, len);
+  std::free(v);
+  return out;
+}
+
+// What libxl 4.17 writes for a domain (libxl__domain_make, libxl__domain_rename), and what a
+// destroy leaves: nothing of it, and @releaseDomain fired.
+TEST_F(XensimTest, DomainsHaveTheToolstacksXenstoreKeysAndReleaseDomainFires) {
+  auto* xs = xs_open(0);
+  ASSERT_NE(xs, nullptr);
+  xensim::DomainIdentity id;
+  id.handle = std::array<uint8_t, 16>{0x0e, 0x3c, 0x3d, 0x2a, 0x11, 0x11, 0x42, 0x22,
+                                      0x83, 0x33, 0x44, 0x44, 0x55, 0x55, 0xaa, 0xaa};
+  id.name = "vm-a";
+  const auto p = guest.create_domain({.vcpus = 1, .ram_mib = 8, .start_paused = true}, id);
+  const std::string dom_path = "/local/domain/" + std::to_string(p.value);
+  const std::string vm = "/vm/0e3c3d2a-1111-4222-8333-44445555aaaa";
+  EXPECT_EQ(read_key(xs, dom_path + "/name"), "vm-a");
+  EXPECT_EQ(read_key(xs, dom_path + "/vm"), vm);
+  EXPECT_EQ(read_key(xs, dom_path + "/domid"), std::to_string(p.value));
+  EXPECT_EQ(read_key(xs, vm + "/uuid"), "0e3c3d2a-1111-4222-8333-44445555aaaa");
+  EXPECT_EQ(read_key(xs, vm + "/name"), "vm-a");
+  EXPECT_EQ(read_key(xs, "/local/domain/" + std::to_string(d()) + "/name"), "xensim-" + std::to_string(d()))
+      << "the default name";
+
+  ASSERT_TRUE(xs_watch(xs, "@releaseDomain", "rel"));
+  unsigned num = 0;
+  char** ev = xs_read_watch(xs, &num);  // fires once when set
+  ASSERT_NE(ev, nullptr);
+  EXPECT_STREQ(ev[XS_WATCH_PATH], "@releaseDomain");
+  std::free(ev);
+  pollfd pfd{xs_fileno(xs), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 50), 0) << "nothing fires while no domain dies";
+  guest.destroy_domain(p);
+  ASSERT_EQ(::poll(&pfd, 1, 1000), 1);
+  bool released = false;
+  while ((ev = xs_check_watch(xs)) != nullptr) {
+    released = released || std::string(ev[XS_WATCH_PATH]) == "@releaseDomain";
+    std::free(ev);
+  }
+  EXPECT_TRUE(released);
+  EXPECT_EQ(read_key(xs, dom_path + "/name"), "(absent)");
+  EXPECT_EQ(read_key(xs, vm + "/uuid"), "(absent)");
+  EXPECT_FALSE(xs_write(xs, XBT_NULL, "@releaseDomain", "x", 1)) << "a special node holds no value";
+  EXPECT_EQ(errno, EINVAL);
   xs_close(xs);
 }
 

@@ -20,8 +20,10 @@
 #   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
 #   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
 #   hvm-destroy-mid-workload     scenario 5: xl destroy while the guest works; xvgpu-dm exits cleanly by itself
+#   hvm-dm-gone-within-1s        ... and has exited at most 1 s after xl destroy returned (the domain's death;
+#                                metric hvm-dm-exit-after-domain-death)
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
-# checks: hvm-hostile-guest hvm-kmod-engine-copy hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload
+# checks: hvm-hostile-guest hvm-kmod-engine-copy hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload hvm-dm-gone-within-1s
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 600
 . /etc/xentest/lib.sh

@@ -7,7 +7,7 @@
 # completions; scenario 4, two vCPUs hammering, is vgpu-hammer-pvh):
 # checks: pvh-vgpu-dm-started pvh-guest-runs pvh-vgpu-lspci pvh-vgpu-vram-direct pvh-bochs-binds
 # checks: pvh-screenshot-matches pvh-draw-ioreqs-near-zero pvh-destroy-mid-workload pvh-hostile-guest
-# checks: pvh-kmod-engine-copy
+# checks: pvh-kmod-engine-copy pvh-dm-gone-within-1s
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 600
 . /etc/xentest/lib.sh
