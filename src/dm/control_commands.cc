@@ -138,6 +138,7 @@ json ControlCommands::stats(const json& req) {
           {"items", s.items.load()},
           {"invalidates", s.invalidates.load()},
           {"time_offsets", s.time_offsets.load()},
+          {"last_time_offset", s.last_time_offset.load()},
           {"refused", s.refused_total()},
           {"hypervisor_errors", s.hypervisor_errors.load()},
           {"unrouted", manager_.bus(frontend_.domid()).unrouted()}};
