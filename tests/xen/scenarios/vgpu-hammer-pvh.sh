@@ -10,7 +10,7 @@
 # Issue 13: the guest has a second vGPU at 00:06.0 (one xvgpu-dm serves both): pvh2-two-vgpus checks that each
 # answers its own register values and runs its own engine copy (dom0/lib.sh xt_check_two_vgpus).
 # needs: dm ctl xl-scripts guest-tools
-# timeout: 420
+# timeout: 480
 . /etc/xentest/lib.sh
 name=vgpu-hammer-pvh
 type=simgpu-64

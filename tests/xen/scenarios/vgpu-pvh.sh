@@ -14,7 +14,7 @@
 # checks: pvh-probe-rep-across pvh-probe-bar-sizing pvh-probe-decode-off pvh-probe-bar-move pvh-probe-engine-junk pvh-probe-alive
 # checks: pvh-invalidate
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 600
+# timeout: 660
 . /etc/xentest/lib.sh
 name=vgpu-pvh
 type=simgpu-64
