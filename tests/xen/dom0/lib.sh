@@ -741,8 +741,8 @@ xt_check_two_vgpus() {
   [ "$(xt_kv "$regs" devices)" = "00:05.0,00:06.0," ] || problems="$problems devices=$(xt_kv "$regs" devices);"
   [ "$(xt_kv "$line" driver)" = xt_engine ] || problems="$problems second-not-bound;"
   [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems copy2-verdict=$(xt_kv "$line" verdict);"
-  j1=$(xvgpuctl --json stats "$u1" 2>/dev/null | tr ',{}' '\n\n\n' | sed -n 's/^[[:space:]]*"engine_jobs"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\1/p' | head -n1)
-  j2=$(xvgpuctl --json stats "$u2" 2>/dev/null | tr ',{}' '\n\n\n' | sed -n 's/^[[:space:]]*"engine_jobs"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\1/p' | head -n1)
+  j1=$(XT_STATS_UUID=$u1 xt_stat "$domid" engine_jobs)
+  j2=$(XT_STATS_UUID=$u2 xt_stat "$domid" engine_jobs)
   [ "$j2" = "$(xt_kv "$line" jobs)" ] || problems="$problems dm-engine_jobs-of-vgpu2=$j2;"
   if [ -z "$problems" ]; then
     xt_pass "$c" "X_OFFSET expected 0x1111/0x2222 got $(xt_kv "$regs" x_offset1)/$(xt_kv "$regs" x_offset2), IDs $(xt_kv "$regs" id1)/$(xt_kv "$regs" id2); second vGPU copy verdict ok, jobs expected $(xt_kv "$line" jobs) got $j2 on its counters (first vGPU: $j1)"
