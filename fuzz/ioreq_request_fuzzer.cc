@@ -80,11 +80,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((steer & 48) == 16) req.count &= 0x3f;
 
     xio::DecodedRequest d;
-    const auto refusal = xio::validate_request(req, f.claims, d);
+    const auto refusal = xio::validate_request(req, xio::Channel::Sync, f.claims, d);
     if (!refusal &&
         (req.type == IOREQ_TYPE_PIO || req.type == IOREQ_TYPE_COPY || req.type == IOREQ_TYPE_PCI_CONFIG)) {
       if (d.count == 0 || uint64_t{d.count} * d.size > xio::kMaxRepBytes)
         fuzz::violation("count not bounded");
+      if (d.count > 1 && !d.data_is_ptr && (d.type != IOREQ_TYPE_COPY || d.read))
+        fuzz::violation("a repeated value other than rep stos");
+      if (d.count > 1 && d.type == IOREQ_TYPE_COPY) {
+        const auto span = xio::rep_span(d.addr, d.count, d.size, d.df);
+        if (!span || span->first / 4096 != span->last / 4096) fuzz::violation("MMIO rep across a page");
+      }
     }
     f.handler.items = 0;
     if ((steer & 64) != 0) {

@@ -76,6 +76,10 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_flag("--emulate-pci-cf8", o.emulate_pci_cf8,
                "Claim ports 0xcf8-0xcfb and answer the PCI address register (PVH guests only; "
                "never with QEMU)");
+  std::string trace_path;
+  app.add_option("--ioreq-trace", trace_path,
+                 "Record the shape and verdict of every request Xen sends (bounded) and write them to "
+                 "FILE when serving ends (docs/ioreq-conformance.md)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -92,6 +96,9 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
     throw UsageError("--domain " + std::to_string(domid) + ": must be a guest domain ID (1..32751)");
   }
   o.domid = Domid{static_cast<uint16_t>(domid)};
+  if (!trace_path.empty()) {
+    o.ioreq_trace = trace_path;
+  }
   const std::string d = std::to_string(domid);
 
   std::set<std::string> uuids;

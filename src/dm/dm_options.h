@@ -51,6 +51,9 @@ struct DmOptions {
   // Answer the PCI address port 0xcf8 (guests without an emulated PCI host: PVH). Never for
   // HVM guests, whose QEMU owns it.
   bool emulate_pci_cf8 = false;
+  // Write the shape and verdict of every request Xen sent to this file when serving ends
+  // (src/ioreq/ioreq_trace.h); unset: no trace.
+  std::optional<std::string> ioreq_trace;
   bool help_requested = false;
   std::string help_text;
 };

@@ -206,6 +206,13 @@ int run(int argc, char** argv) {
     // The frontend restricts every handle that reads guest input.
     fo.restrict_whole_process = false;
     fo.emulate_pci_cf8 = o.emulate_pci_cf8;
+    // The trace file is opened before privileges are dropped and written when serving ends.
+    std::unique_ptr<std::FILE, decltype(&std::fclose)> trace_file(nullptr, &std::fclose);
+    if (o.ioreq_trace) {
+      trace_file.reset(std::fopen(o.ioreq_trace->c_str(), "we"));
+      if (!trace_file) throw SystemError(errno, "--ioreq-trace " + *o.ioreq_trace);
+      fo.trace = std::make_shared<ioreq::IoreqTrace>();
+    }
     frontend.emplace(o.domid, fo);
     spdlog::info("ioreq server up for domain {} ({} vCPUs)", o.domid.value, frontend->vcpu_count());
     try {
@@ -253,6 +260,7 @@ int run(int argc, char** argv) {
 
       const auto why = frontend->run(manager.bus(o.domid));
       spdlog::info("stopping: {}", ioreq::to_string(why));
+      if (fo.trace) fo.trace->write(trace_file.get());
       if (why == ioreq::StopReason::Error) exit_code = kExitFailure;
       control->stop();  // no command may reach a vGPU being destroyed
     } catch (...) {

@@ -89,6 +89,7 @@ class Frontend::Impl {
     range_claims.emplace(dm, domid, server->id(), claims);
     dispatcher.emplace(domid, claims, *memory, *stats);
     dispatcher->set_invalidate_hook([c = cache.get()] { c->invalidate(); });
+    dispatcher->set_trace(options.trace.get());
     if (options.emulate_pci_cf8) {
       range_claims->claim_range(gpu::IoSpace::Port, PciCf8Latch::kFirstPort, PciCf8Latch::kLastPort);
       cf8_latch.emplace();

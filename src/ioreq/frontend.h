@@ -33,6 +33,7 @@
 #include "gpu/io_handler.h"
 #include "gpu/platform.h"
 #include "ioreq/ioreq_stats.h"
+#include "ioreq/ioreq_trace.h"
 
 namespace xvgpu::ioreq {
 
@@ -63,6 +64,8 @@ struct FrontendOptions {
   // that a guest without an emulated PCI host bridge (PVH) finds type-1 config access. OFF
   // for HVM guests: QEMU owns 0xcf8 there.
   bool emulate_pci_cf8 = false;
+  // Record the shape and verdict of every request (ioreq_trace.h); null = off.
+  std::shared_ptr<IoreqTrace> trace;
 };
 
 enum class StopReason {

@@ -8,13 +8,14 @@ namespace xvgpu::ioreq {
 
 // Why a guest request was refused (answered with Xen's default instead of reaching a device).
 enum class Refusal : uint8_t {
-  BadType,      // not PIO / COPY / PCI_CONFIG / TIMEOFFSET / INVALIDATE
+  BadType,      // not PIO / COPY / PCI_CONFIG / INVALIDATE in a vCPU slot
   BadSize,      // not 1/2/4/8, or more than 4 for PIO / PCI_CONFIG
-  BadCount,     // count 0, or count x size beyond one page
+  BadCount,     // count 0, count x size beyond one page, or a repeated value other than rep stos
   BadAddress,   // range wraps around, or port / config register out of bounds
   Unclaimed,    // not entirely inside a range / SBDF this server claimed
   BadBuffer,    // data_is_ptr buffer not in guest RAM (or wraps)
-  BadBuffered,  // malformed buffered-ring entry (read, half of an 8-byte pair, ...)
+  BadBuffered,  // a buffered-ring entry Xen never posts (read, PIO, INVALIDATE, ...)
+  CrossesPage,  // a rep whose MMIO range or guest buffer leaves its page (Xen clips reps there)
   kCount,
 };
 [[nodiscard]] const char* to_string(Refusal r);

@@ -21,6 +21,8 @@ const char* to_string(Refusal r) {
       return "bad guest buffer";
     case Refusal::BadBuffered:
       return "bad buffered entry";
+    case Refusal::CrossesPage:
+      return "rep crosses a page";
     case Refusal::kCount:
       break;
   }
@@ -59,38 +61,45 @@ uint64_t RequestDispatcher::refuse(Refusal why, const ioreq_t& req, VcpuId vcpu)
 uint64_t RequestDispatcher::serve(const ioreq_t& req, VcpuId vcpu, gpu::IoHandler& handler) noexcept {
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   DecodedRequest d;
-  if (const auto why = validate_request(req, claims_, d)) {
-    return refuse(*why, req, vcpu);
+  std::optional<Refusal> why = validate_request(req, Channel::Sync, claims_, d);
+  uint64_t answer = 0;
+  if (why) {
+    answer = refuse(*why, req, vcpu);
+  } else {
+    try {
+      answer = serve_valid(d, vcpu, handler);
+    } catch (const gpu::GuestMemoryError&) {
+      why = Refusal::BadBuffer;
+      answer = refuse(*why, req, vcpu);
+    } catch (const std::exception& e) {
+      stats_.hypervisor_errors.fetch_add(1, std::memory_order_relaxed);
+      XVGPU_LOG_LIMITED(limiter_, spdlog::level::err, "dom{} vcpu{}: ioreq failed: {}", domid_.value,
+                        vcpu.value, e.what());
+      answer = (req.dir == IOREQ_READ && !req.data_is_ptr) ? ~uint64_t{0} : req.data;
+    }
   }
-  try {
-    return serve_valid(d, vcpu, handler);
-  } catch (const gpu::GuestMemoryError&) {
-    return refuse(Refusal::BadBuffer, req, vcpu);
-  } catch (const std::exception& e) {
-    stats_.hypervisor_errors.fetch_add(1, std::memory_order_relaxed);
-    XVGPU_LOG_LIMITED(limiter_, spdlog::level::err, "dom{} vcpu{}: ioreq failed: {}", domid_.value,
-                      vcpu.value, e.what());
-    return (req.dir == IOREQ_READ && !req.data_is_ptr) ? ~uint64_t{0} : req.data;
+  if (trace_ != nullptr) {
+    trace_->record(Channel::Sync, req, why);
   }
+  return answer;
 }
 
 void RequestDispatcher::serve_buffered(const ioreq_t& req, gpu::IoHandler& handler) noexcept {
   stats_.buffered.fetch_add(1, std::memory_order_relaxed);
-  const bool allowed_type =
-      req.type == IOREQ_TYPE_PIO || req.type == IOREQ_TYPE_COPY || req.type == IOREQ_TYPE_TIMEOFFSET;
-  if (!allowed_type || req.dir != IOREQ_WRITE || req.data_is_ptr || req.count != 1) {
-    refuse(Refusal::BadBuffered, req, VcpuId{0});
-    return;
-  }
   DecodedRequest d;
-  if (const auto why = validate_request(req, claims_, d)) {
+  std::optional<Refusal> why = validate_request(req, Channel::Buffered, claims_, d);
+  if (why) {
     refuse(*why, req, VcpuId{0});
-    return;
+  } else {
+    try {
+      serve_valid(d, VcpuId{0}, handler);
+    } catch (const std::exception&) {
+      why = Refusal::BadBuffered;
+      refuse(*why, req, VcpuId{0});
+    }
   }
-  try {
-    serve_valid(d, VcpuId{0}, handler);
-  } catch (const std::exception&) {
-    refuse(Refusal::BadBuffered, req, VcpuId{0});
+  if (trace_ != nullptr) {
+    trace_->record(Channel::Buffered, req, why);
   }
 }
 
@@ -119,13 +128,25 @@ uint64_t RequestDispatcher::serve_valid(const DecodedRequest& d, VcpuId vcpu, gp
   if (d.data_is_ptr) {
     return serve_rep(d, access, handler);
   }
-  stats_.items.fetch_add(1, std::memory_order_relaxed);
   const uint64_t mask = mask_for(d.size);
   if (d.read) {
+    stats_.items.fetch_add(1, std::memory_order_relaxed);
     return read_item(access, handler) & mask;
   }
-  write_item(access, d.data & mask, handler);
+  serve_fill(d, access, d.data & mask, handler);
   return d.data;
+}
+
+void RequestDispatcher::serve_fill(const DecodedRequest& d, gpu::IoAccess access, uint64_t value,
+                                   gpu::IoHandler& handler) {
+  // count is 1, or the count of a rep stos into MMIO (the only repeated value Xen sends):
+  // the same value at addr, addr +- size, ... in the order the instruction stores them.
+  for (uint32_t i = 0; i < d.count; ++i) {
+    const uint64_t delta = uint64_t{i} * d.size;
+    access.addr = d.df ? d.addr - delta : d.addr + delta;
+    write_item(access, value, handler);
+  }
+  stats_.items.fetch_add(d.count, std::memory_order_relaxed);
 }
 
 uint64_t RequestDispatcher::read_item(const gpu::IoAccess& access, gpu::IoHandler& handler) {

@@ -1,8 +1,8 @@
 // Serves one ioreq that the loop copied out of the shared page: validates it, turns it into
-// single gpu::IoAccess items (rep and data_is_ptr through guest memory, walking down when
-// df), calls the IoHandler, and computes the value Xen reads back. Never throws: a refused
-// request gets Xen's default answer (reads all ones, writes dropped), is counted in
-// IoreqStats and logged rate-limited.
+// single gpu::IoAccess items (rep stos repeating one value; rep ins/outs/movs through guest
+// memory; walking down when df), calls the IoHandler, and computes the value Xen reads back. Never throws: a
+// refused request gets Xen's default answer (reads all ones, writes dropped), is counted in IoreqStats and
+// logged rate-limited.
 #pragma once
 
 #include <functional>
@@ -21,6 +21,7 @@ extern "C" {
 #include "gpu/platform.h"
 #include "ioreq/claim_table.h"
 #include "ioreq/ioreq_stats.h"
+#include "ioreq/ioreq_trace.h"
 #include "ioreq/pci_cf8_latch.h"
 #include "ioreq/request_validator.h"
 
@@ -36,6 +37,9 @@ class RequestDispatcher {
   // Port accesses inside 0xcf8-0xcfb are answered by `latch` instead of the IoHandler
   // (null = off). The latch must outlive the dispatcher.
   void set_pci_cf8_latch(PciCf8Latch* latch) { cf8_latch_ = latch; }
+  // Records every request's shape and verdict in `trace` (null = off); it must outlive the
+  // dispatcher.
+  void set_trace(IoreqTrace* trace) { trace_ = trace; }
 
   // A synchronous request; returns the value for the response's `data` field.
   uint64_t serve(const ioreq_t& req, VcpuId vcpu, gpu::IoHandler& handler) noexcept;
@@ -45,6 +49,7 @@ class RequestDispatcher {
  private:
   uint64_t serve_valid(const DecodedRequest& d, VcpuId vcpu, gpu::IoHandler& handler);
   uint64_t serve_rep(const DecodedRequest& d, gpu::IoAccess access, gpu::IoHandler& handler);
+  void serve_fill(const DecodedRequest& d, gpu::IoAccess access, uint64_t value, gpu::IoHandler& handler);
   uint64_t read_item(const gpu::IoAccess& access, gpu::IoHandler& handler);
   void write_item(const gpu::IoAccess& access, uint64_t value, gpu::IoHandler& handler);
   uint64_t refuse(Refusal why, const ioreq_t& req, VcpuId vcpu) noexcept;
@@ -55,6 +60,7 @@ class RequestDispatcher {
   IoreqStats& stats_;
   std::function<void()> invalidate_hook_;
   PciCf8Latch* cf8_latch_ = nullptr;
+  IoreqTrace* trace_ = nullptr;
   RateLimiter limiter_;
 };
 

@@ -2,7 +2,8 @@
 //
 // The request page is shared with Xen and the values in it are guest-controlled (address,
 // size, count, data pointer): every field is bounded here (XSA-197/199/238 lessons), and
-// only a request that passes reaches a device or guest memory.
+// only a request that passes reaches a device or guest memory. What passes is exactly the set
+// of shapes Xen 4.17 produces (docs/ioreq-conformance.md); anything else is refused.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +22,11 @@ extern "C" {
 
 namespace xvgpu::ioreq {
 
-// Xen clips rep MMIO at page boundaries and caps reps at 4096: more is never legitimate.
+// Xen caps reps at 4096 and clips every rep at the page of its MMIO range and of its guest
+// buffer (emulate.c: hvmemul_linear_to_phys, hvmemul_do_io, hvmemul_do_io_addr), so a rep
+// never moves more than one page.
 inline constexpr uint32_t kMaxRepBytes = 4096;
+inline constexpr uint64_t kRepPageSize = 4096;
 // PCI_CONFIG register offsets: 4.17 delivers at most the 4 KiB extended space.
 inline constexpr uint64_t kConfigSpaceLimit = 4096;
 
@@ -47,10 +51,14 @@ struct ByteSpan {
 };
 [[nodiscard]] std::optional<ByteSpan> rep_span(uint64_t base, uint32_t count, uint8_t size, bool df);
 
+// How a request reached the server: a vCPU's slot (Xen waits for the answer) or the buffered
+// ring (nobody waits). Xen sends different request classes through each.
+enum class Channel : uint8_t { Sync, Buffered };
+
 // Validates `req` against the claims; fills `out` and returns nullopt when it may be served,
 // or the reason for refusing it.
-[[nodiscard]] std::optional<Refusal> validate_request(const ioreq_t& req, const ClaimTable& claims,
-                                                      DecodedRequest& out);
+[[nodiscard]] std::optional<Refusal> validate_request(const ioreq_t& req, Channel channel,
+                                                      const ClaimTable& claims, DecodedRequest& out);
 
 // The SBDF and register encoded in a PCI_CONFIG address (SEG[63:48] BUS[47:40] DEV[39:35]
 // FN[34:32] REG[31:0]).

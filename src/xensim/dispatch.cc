@@ -794,8 +794,9 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
       p.dir = IOREQ_WRITE;
       p.data = static_cast<uint64_t>(delta);
       uint32_t sent = 0;
+      // send_timeoffset_req: nothing for a zero offset; a full ring loses the update.
       for (auto& [id, s] : d->servers) {
-        if (s->enabled && send_buffered(*d, *s, p)) {
+        if (delta != 0 && s->enabled && send_buffered(*d, *s, p)) {
           ++sent;
         }
       }

@@ -196,6 +196,9 @@ class HostImpl {
 
   // the vCPU side (vcpu_io.cc)
   AccessResult access(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, Access a);
+  AccessResult access_mmio_single(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, const Access& a);
+  AccessStatus send_item(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, ioreq_t p, bool buffered,
+                         AccessResult& res, uint64_t* answer);
   AccessStatus send_sync(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu,
                          std::span<const std::shared_ptr<IoreqServer>> servers, ioreq_t p, uint64_t* data);
   bool send_buffered(Domain& d, IoreqServer& s, const ioreq_t& p);

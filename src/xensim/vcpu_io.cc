@@ -1,8 +1,10 @@
 // The vCPU side of the ioreq protocol, after Xen 4.17 (xen/common/ioreq.c,
 // xen/arch/x86/hvm/ioreq.c, emulate.c): server selection (whole access inside one range,
-// CF8/CFC -> PCI_CONFIG), rep splitting, the synchronous send and wait-for-io rules, the
-// buffered ring, TIMEOFFSET and INVALIDATE broadcasts, and Xen's null handler for
-// accesses nobody claimed.
+// CF8/CFC -> PCI_CONFIG), how an instruction becomes ioreqs (page-split single accesses, rep
+// stos as one repeated value, rep movs/ins/outs through a buffer, each rep clipped at its
+// pages and at 4096), the synchronous send and wait-for-io rules, the buffered ring,
+// TIMEOFFSET and INVALIDATE broadcasts, and Xen's null handler for accesses nobody claimed.
+// docs/ioreq-conformance.md lists each class and the Xen function it follows.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -267,22 +269,121 @@ AccessStatus HostImpl::invalidate_broadcast(Lock& lk, const std::shared_ptr<Doma
   if (targets.empty()) {
     return AccessStatus::ok;
   }
-  ioreq_t p{};
+  ioreq_t p{};  // as ioreq_signal_mapcache_invalidate: no address, count left 0
   p.type = IOREQ_TYPE_INVALIDATE;
   p.size = 4;
-  p.count = 1;
   p.dir = IOREQ_WRITE;
   p.data = ~0ull;  // flush all
   uint64_t ignored = 0;
   return send_sync(lk, d, vcpu, targets, p, &ignored);
 }
 
+// One ioreq-sized item of an instruction: sent to the server that claims it, or answered by
+// Xen's null handler. Reads of values return the answer; `claimed` tells which happened.
+AccessStatus HostImpl::send_item(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, ioreq_t p,
+                                 bool buffered, AccessResult& res, uint64_t* answer) {
+  *answer = ones(p.size);
+  std::shared_ptr<IoreqServer> s = select(*d, p);
+  if (!s) {
+    // Xen's null handler: reads return all ones, writes are dropped.
+    ++d->unclaimed;
+    if (p.dir == IOREQ_READ && p.data_is_ptr) {
+      const std::vector<uint8_t> ff(p.size, 0xff);
+      for (uint64_t i = 0; i < p.count; ++i) {
+        copy_to_guest(*d, p.df ? p.data - i * p.size : p.data + i * p.size, ff.data(), p.size);
+      }
+    }
+    return AccessStatus::unclaimed;
+  }
+  ++res.ioreqs;
+  if (buffered && send_buffered(*d, *s, p)) {
+    return AccessStatus::buffered;
+  }
+  const std::shared_ptr<IoreqServer> one[] = {s};
+  const AccessStatus st = send_sync(lk, d, vcpu, one, p, answer);
+  *answer &= ones(p.size);
+  return st == AccessStatus::unclaimed ? AccessStatus::unclaimed : st;
+}
+
+namespace {
+
+bool fatal(AccessStatus st) {
+  return st == AccessStatus::crashed || st == AccessStatus::destroyed;
+}
+
+// Only x86 instructions that exist: a value is one item except for rep stos (a write to
+// memory); port I/O is 1, 2 or 4 bytes; the rep count is bounded so one access cannot occupy
+// the host for long (a real vCPU would take interrupts between chunks anyway).
+bool well_formed(const Access& a, uint32_t nr_vcpus, uint32_t vcpu) {
+  if (vcpu >= nr_vcpus || (a.size != 1 && a.size != 2 && a.size != 4 && a.size != 8) || a.count == 0 ||
+      a.count > kMaxAccessReps || a.dir > 1) {
+    return false;
+  }
+  if (a.space == Space::pio && (a.addr > 0xffff || a.size == 8)) {
+    return false;
+  }
+  const bool rep_stos = a.space == Space::mmio && a.dir == IOREQ_WRITE;
+  return a.data_is_ptr || a.count == 1 || rep_stos;
+}
+
+}  // namespace
+
+// A single (non-rep) MMIO load or store, as hvmemul_linear_mmio_access issues it: split at
+// the page boundary, each page's part in power-of-two chunks of at most 8 bytes, each chunk
+// RAM or one ioreq of its own.
+AccessResult HostImpl::access_mmio_single(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu,
+                                          const Access& a) {
+  AccessResult res;
+  bool any_claimed = false;
+  bool any_ram = false;
+  uint64_t value = 0;
+  uint32_t done = 0;
+  while (done < a.size) {
+    const uint64_t gpa = a.addr + done;
+    const uint32_t in_page = static_cast<uint32_t>(std::min<uint64_t>(a.size - done, kPage - gpa % kPage));
+    uint32_t chunk = 8;
+    while (chunk > in_page) {
+      chunk >>= 1;
+    }
+    const uint64_t part = (a.data >> (8 * done)) & ones(chunk);
+    uint64_t got = ones(chunk);
+    if (d->p2m.contains(gpa / kPage)) {
+      any_ram = true;
+      if (a.dir == IOREQ_READ) {
+        got = 0;
+        copy_from_guest(*d, gpa, reinterpret_cast<uint8_t*>(&got), chunk);
+      } else {
+        copy_to_guest(*d, gpa, reinterpret_cast<const uint8_t*>(&part), chunk);
+      }
+    } else {
+      ioreq_t p{};
+      p.type = IOREQ_TYPE_COPY;
+      p.addr = gpa;
+      p.data = a.dir == IOREQ_WRITE ? part : 0;
+      p.count = 1;
+      p.size = chunk;
+      p.dir = a.dir;
+      const bool buffered = a.buffered && a.dir == IOREQ_WRITE && gpa <= 0xfffff && chunk == a.size;
+      const AccessStatus st = send_item(lk, d, vcpu, p, buffered, res, &got);
+      if (fatal(st) || st == AccessStatus::buffered) {
+        res.status = st;
+        return res;
+      }
+      any_claimed = any_claimed || st != AccessStatus::unclaimed;
+    }
+    if (a.dir == IOREQ_READ) {
+      value |= (got & ones(chunk)) << (8 * done);
+    }
+    done += chunk;
+  }
+  res.data = value;
+  res.status = any_claimed ? AccessStatus::ok : any_ram ? AccessStatus::ram : AccessStatus::unclaimed;
+  return res;
+}
+
 AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32_t vcpu, Access a) {
   AccessResult res;
-  // x86 port I/O is 1, 2 or 4 bytes; the rep count is bounded so one access cannot occupy
-  // the host for long (a real vCPU would take interrupts between chunks anyway).
-  if (vcpu >= d->nr_vcpus || (a.size != 1 && a.size != 2 && a.size != 4 && a.size != 8) || a.count == 0 ||
-      a.count > kMaxAccessReps || a.dir > 1 || (a.space == Space::pio && (a.addr > 0xffff || a.size == 8))) {
+  if (!well_formed(a, d->nr_vcpus, vcpu)) {
     res.status = AccessStatus::invalid;
     return res;
   }
@@ -307,7 +408,7 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
 
   if (d->mapcache_invalidate) {
     const AccessStatus st = invalidate_broadcast(lk, d, vcpu);
-    if (st == AccessStatus::crashed || st == AccessStatus::destroyed) {
+    if (fatal(st)) {
       return {st, 0, 0};
     }
   }
@@ -317,88 +418,85 @@ AccessResult HostImpl::access(Lock& lk, const std::shared_ptr<Domain>& d, uint32
     d->pci_cf8 = static_cast<uint32_t>(a.data);
   }
 
-  // MMIO that lands in guest RAM is a plain memory access: no ioreq.
-  if (a.space == Space::mmio && a.count == 1 && !a.data_is_ptr && d->p2m.contains(a.addr / kPage) &&
-      d->p2m.contains((a.addr + a.size - 1) / kPage)) {
-    res.status = AccessStatus::ram;
-    if (a.dir == IOREQ_READ) {
-      uint64_t v64 = 0;
-      copy_from_guest(*d, a.addr, reinterpret_cast<uint8_t*>(&v64), a.size);
-      res.data = v64;
-    } else {
-      copy_to_guest(*d, a.addr, reinterpret_cast<const uint8_t*>(&a.data), a.size);
-    }
-    return res;
+  if (a.space == Space::mmio && a.count == 1 && !a.data_is_ptr) {
+    return access_mmio_single(lk, d, vcpu, a);
   }
 
+  // Port I/O and rep string instructions. Xen emulates at most 4096 reps at a time
+  // (hvmemul_linear_to_phys), clips them at the guest buffer's page (hvmemul_do_io_addr: one
+  // straddling item at least) and at the MMIO page (hvmemul_do_io), and re-executes the
+  // instruction for the rest.
   uint64_t remaining = a.count;
   uint64_t addr = a.addr;
   uint64_t data = a.data;
   res.status = AccessStatus::unclaimed;
   bool any_claimed = false;
+  bool any_ram = false;
   while (remaining > 0) {
-    // Xen emulates at most 4096 reps at a time, and a data_is_ptr chunk stays within the
-    // page of the guest buffer (one straddling rep at least).
     uint64_t count = std::min<uint64_t>(remaining, 4096);
     if (a.data_is_ptr) {
       const uint64_t off = data % kPage;
-      const uint64_t fit = a.df ? (off + a.size) / a.size : (kPage - off) / a.size;
-      count = std::max<uint64_t>(1, std::min(count, fit));
+      const uint64_t fit = a.df ? ((off + a.size - 1) % kPage) / a.size : (kPage - off) / a.size;
+      count = fit == 0 ? 1 : std::min(count, fit);
     }
-    ioreq_t p{};
-    p.type = a.space == Space::pio ? IOREQ_TYPE_PIO : IOREQ_TYPE_COPY;
-    p.addr = addr;
-    p.data = data;
-    p.count = static_cast<uint32_t>(count);
-    p.size = a.size;
-    p.dir = a.dir;
-    p.df = a.df;
-    p.data_is_ptr = a.data_is_ptr;
-    std::shared_ptr<IoreqServer> s = select(*d, p);
-    const int64_t step = (a.df ? -1 : 1) * static_cast<int64_t>(count * a.size);
-    if (!s) {
-      // Xen's null handler: reads return all ones, writes are dropped.
-      ++d->unclaimed;
-      if (a.dir == IOREQ_READ) {
-        if (a.data_is_ptr) {
-          const std::vector<uint8_t> ff(a.size, 0xff);
-          for (uint64_t i = 0; i < count; ++i) {
-            copy_to_guest(*d, a.df ? data - i * a.size : data + i * a.size, ff.data(), a.size);
-          }
+    if (a.space == Space::mmio && count > 1) {
+      const uint64_t off = addr % kPage;
+      const uint64_t tail = kPage - off;
+      count = tail < a.size ? 1 : std::min<uint64_t>(count, (a.df ? off + a.size : tail) / a.size);
+    }
+    const uint64_t bytes = count * a.size;
+    const uint64_t step = a.df ? -bytes : bytes;
+    if (a.space == Space::mmio && d->p2m.contains(addr / kPage)) {
+      // rep stos / rep movs whose MMIO side is RAM: a memory copy, no ioreq.
+      any_ram = true;
+      std::vector<uint8_t> item(a.size);
+      for (uint64_t i = 0; i < count; ++i) {
+        const uint64_t target = a.df ? addr - i * a.size : addr + i * a.size;
+        const uint64_t source = a.df ? data - i * a.size : data + i * a.size;
+        if (!a.data_is_ptr) {
+          std::memcpy(item.data(), &data, a.size);
+          copy_to_guest(*d, target, item.data(), a.size);
+        } else if (a.dir == IOREQ_WRITE) {
+          copy_from_guest(*d, source, item.data(), a.size);
+          copy_to_guest(*d, target, item.data(), a.size);
         } else {
-          res.data = ones(a.size);
+          copy_from_guest(*d, target, item.data(), a.size);
+          copy_to_guest(*d, source, item.data(), a.size);
         }
       }
     } else {
-      any_claimed = true;
-      ++res.ioreqs;
-      if (a.buffered && a.dir == IOREQ_WRITE && count == 1 && !a.data_is_ptr && p.addr <= 0xfffff &&
-          send_buffered(*d, *s, p)) {
-        res.status = AccessStatus::buffered;
-        return res;
-      }
-      uint64_t answer = ~0ull;
-      const std::shared_ptr<IoreqServer> one[] = {s};
-      const AccessStatus st = send_sync(lk, d, vcpu, one, p, &answer);
-      if (st == AccessStatus::crashed || st == AccessStatus::destroyed) {
+      ioreq_t p{};
+      p.type = a.space == Space::pio ? IOREQ_TYPE_PIO : IOREQ_TYPE_COPY;
+      p.addr = addr;
+      p.data = data;
+      p.count = static_cast<uint32_t>(count);
+      p.size = a.size;
+      p.dir = a.dir;
+      p.df = a.df;
+      p.data_is_ptr = a.data_is_ptr;
+      // Xen 4.17 buffers only stdvga's single MMIO writes.
+      const bool buffered = a.buffered && a.space == Space::mmio && a.dir == IOREQ_WRITE && count == 1 &&
+                            !a.data_is_ptr && addr <= 0xfffff;
+      uint64_t answer = 0;
+      const AccessStatus st = send_item(lk, d, vcpu, p, buffered, res, &answer);
+      if (fatal(st) || st == AccessStatus::buffered) {
         res.status = st;
         return res;
       }
+      any_claimed = any_claimed || st != AccessStatus::unclaimed;
       if (a.dir == IOREQ_READ && !a.data_is_ptr) {
-        res.data = answer & ones(a.size);
+        res.data = answer;
       }
     }
     remaining -= count;
     if (a.space == Space::mmio) {
-      addr += static_cast<uint64_t>(step);
+      addr += step;
     }
     if (a.data_is_ptr) {
-      data += static_cast<uint64_t>(step);
+      data += step;
     }
   }
-  if (any_claimed) {
-    res.status = AccessStatus::ok;
-  }
+  res.status = any_claimed ? AccessStatus::ok : any_ram ? AccessStatus::ram : AccessStatus::unclaimed;
   return res;
 }
 

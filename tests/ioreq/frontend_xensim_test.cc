@@ -207,6 +207,36 @@ TEST_F(FrontendOnXensim, RepAcrossAPageBoundaryIsClippedIntoSeveralIoreqsAndStay
   }
 }
 
+// rep stos (Linux's memset_io) into the BAR, as Xen sends it: one ioreq per MMIO page with the
+// value in data, stored into every item, upwards and with the direction flag.
+TEST_F(FrontendOnXensim, RepStosStoresTheValueIntoEveryItemAcrossPagesAndDownwards) {
+  create(1);
+  start();
+  auto r = guest->access(dom, VcpuId{0}, access(xensim::Space::mmio, false, kBar + 0xff0, 2, 0x1234, 16));
+  ASSERT_EQ(r.status, xensim::AccessStatus::ok);
+  EXPECT_EQ(r.ioreqs, 2u);  // 8 words up to the page end, 8 beyond
+  auto log = dev.log();
+  ASSERT_EQ(log.size(), 16u);
+  for (uint32_t i = 0; i < 16; ++i) {
+    EXPECT_EQ(log[i].access.addr, kBar + 0xff0 + 2 * i);
+    EXPECT_EQ(log[i].value, 0x1234u);
+    EXPECT_EQ(guest->mmio_read(dom, VcpuId{0}, kBar + 0xff0 + 2 * i, 2), 0x1234u);
+  }
+  dev.clear_log();
+  r = guest->access(dom, VcpuId{0},
+                    access(xensim::Space::mmio, false, kBar + 0x2018, 8, ~uint64_t{0} / 3, 4, false, true));
+  ASSERT_EQ(r.status, xensim::AccessStatus::ok);
+  EXPECT_EQ(r.ioreqs, 1u);
+  log = dev.log();
+  ASSERT_EQ(log.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(log[i].access.addr, kBar + 0x2018 - 8 * i);
+    EXPECT_EQ(log[i].value, ~uint64_t{0} / 3);
+  }
+  EXPECT_EQ(fe->stats().refused_total(), 0u);
+  EXPECT_EQ(fe->stats().items.load(), 16u + 16u + 4u);  // 16 stored + 16 read back + 4
+}
+
 TEST_F(FrontendOnXensim, BufferedWritesIncludingEightByteOnesAndRingWrapAround) {
   create(1);
   start();

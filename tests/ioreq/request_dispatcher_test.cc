@@ -88,16 +88,51 @@ TEST_F(DispatcherTest, RepWriteForwardCopiesGuestBufferIntoSuccessiveRegisters) 
 }
 
 TEST_F(DispatcherTest, RepReadBackwardWalksDeviceAndBufferDownwards) {
-  serve(req(IOREQ_TYPE_COPY, kBar + 0x20, 4, true, 0x3000, 4, true, true));
+  serve(req(IOREQ_TYPE_COPY, kBar + 0x20, 4, true, 0x3100, 4, true, true));
   const auto log = dev.log();
   ASSERT_EQ(log.size(), 4u);
   for (uint32_t i = 0; i < 4; ++i) {
     const uint64_t addr = kBar + 0x20 - 4 * i;
     EXPECT_EQ(log[i].access.addr, addr);
     uint32_t got = 0;
-    std::memcpy(&got, mem.ram.data() + 0x3000 - 4 * i, 4);
+    std::memcpy(&got, mem.ram.data() + 0x3100 - 4 * i, 4);
     EXPECT_EQ(got, RegisterFile::pattern(addr, 4));
   }
+}
+
+// rep stos: Xen sends one request whose value is stored count times (data_is_ptr 0).
+TEST_F(DispatcherTest, RepStosWritesTheValueToEachItemUpwards) {
+  EXPECT_EQ(serve(req(IOREQ_TYPE_COPY, kBar + 0x100, 2, false, 0xffffffff0000abcdull, 4)),
+            0xffffffff0000abcdull);
+  const auto log = dev.log();
+  ASSERT_EQ(log.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(log[i].access.addr, kBar + 0x100 + 2 * i);
+    EXPECT_EQ(log[i].access.size, 2u);
+    EXPECT_EQ(log[i].value, 0xabcdu);  // masked to the item size
+  }
+  EXPECT_EQ(stats.items.load(), 4u);
+  EXPECT_EQ(stats.refused_total(), 0u);
+  EXPECT_EQ(mem.maps, 0);  // the value is in the request: no guest memory touched
+}
+
+TEST_F(DispatcherTest, RepStosWithDirectionFlagWritesDownwards) {
+  serve(req(IOREQ_TYPE_COPY, kBar + 0x206, 2, false, 0x5a5a, 4, false, true));
+  const auto log = dev.log();
+  ASSERT_EQ(log.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(log[i].access.addr, kBar + 0x206 - 2 * i);
+    EXPECT_EQ(log[i].value, 0x5a5au);
+  }
+}
+
+TEST_F(DispatcherTest, RepStosOfQuadwordsFillsAPage) {
+  serve(req(IOREQ_TYPE_COPY, kBar + 0x1000, 8, false, 0x0102030405060708ull, 512));
+  const auto log = dev.log();
+  ASSERT_EQ(log.size(), 512u);
+  EXPECT_EQ(log.front().access.addr, kBar + 0x1000);
+  EXPECT_EQ(log.back().access.addr, kBar + 0x1ff8);
+  EXPECT_EQ(log.back().value, 0x0102030405060708ull);
 }
 
 TEST_F(DispatcherTest, RepPortInputKeepsThePortFixed) {
@@ -110,14 +145,14 @@ TEST_F(DispatcherTest, RepPortInputKeepsThePortFixed) {
 
 TEST_F(DispatcherTest, RepWithBufferInAHoleIsRefusedWithoutDeviceAccess) {
   mem.holes.insert(5);
-  serve(req(IOREQ_TYPE_COPY, kBar, 4, false, 0x4ff8, 4, true, false));  // buffer runs into page 5
+  serve(req(IOREQ_TYPE_COPY, kBar, 4, false, 0x5ff0, 4, true, false));  // buffer in page 5
   EXPECT_TRUE(dev.log().empty());
   EXPECT_EQ(stats.refused_for(Refusal::BadBuffer), 1u);
 }
 
 TEST_F(DispatcherTest, RepReadIntoABadBufferNeverReadsTheDevice) {
   mem.holes.insert(6);
-  serve(req(IOREQ_TYPE_COPY, kBar, 4, true, 0x5ff8, 4, true, false));  // device reads may have side effects
+  serve(req(IOREQ_TYPE_COPY, kBar, 4, true, 0x6000, 4, true, false));  // device reads may have side effects
   EXPECT_TRUE(dev.log().empty());
   EXPECT_EQ(stats.refused_for(Refusal::BadBuffer), 1u);
 }
@@ -133,6 +168,8 @@ TEST_F(DispatcherTest, InvalidRequestsGetXensDefaultAnswerAndAreCounted) {
       {req(IOREQ_TYPE_PIO, 0xc000, 8, true), Refusal::BadSize},
       {req(IOREQ_TYPE_COPY, kBar, 4, true, 0, 0), Refusal::BadCount},
       {req(IOREQ_TYPE_COPY, kBar, 4, true, 0x1000, 2000, true), Refusal::BadCount},
+      {req(IOREQ_TYPE_COPY, kBar, 4, true, 0, 4), Refusal::BadCount},  // a repeated read
+      {req(IOREQ_TYPE_COPY, kBar + 0xffc, 4, true, 0x1000, 2, true), Refusal::CrossesPage},
       {req(IOREQ_TYPE_COPY, kBar - 4, 4, true), Refusal::Unclaimed},
       {req(IOREQ_TYPE_PIO, 0x3f8, 1, true), Refusal::Unclaimed},
       {req(IOREQ_TYPE_PCI_CONFIG, uint64_t{7} << 35, 4, true), Refusal::Unclaimed},
@@ -176,7 +213,11 @@ TEST_F(DispatcherTest, BufferedWritesTimeOffsetAndRefusals) {
   EXPECT_EQ(stats.last_time_offset.load(), -3600);
   dispatcher.serve_buffered(req(IOREQ_TYPE_COPY, kBar + 4, 4, true), dev);  // a "read" in the ring
   dispatcher.serve_buffered(req(IOREQ_TYPE_INVALIDATE, 0, 4, false), dev);
-  EXPECT_EQ(stats.refused_for(Refusal::BadBuffered), 2u);
+  dispatcher.serve_buffered(req(IOREQ_TYPE_PIO, 0xc004, 2, false, 1), dev);  // Xen 4.17 buffers no PIO
+  EXPECT_EQ(stats.refused_for(Refusal::BadBuffered), 3u);
+  EXPECT_EQ(serve(req(IOREQ_TYPE_TIMEOFFSET, 0, 8, false, 7)), 7u);  // never sent synchronously
+  EXPECT_EQ(stats.refused_for(Refusal::BadType), 1u);
+  EXPECT_EQ(stats.time_offsets.load(), 1u);
   dispatcher.serve_buffered(req(IOREQ_TYPE_COPY, 0xa0000, 1, false, 1), dev);  // unclaimed VGA write
   EXPECT_EQ(stats.refused_for(Refusal::Unclaimed), 1u);
   EXPECT_EQ(dev.log().size(), 1u);

@@ -100,6 +100,31 @@ TEST(SimgpuOnXensim, BochsGuestDrawsAndRunsTheEngine) {
       g.cfg_write(static_cast<uint16_t>(cap + 2), 2, g.cfg_read(static_cast<uint16_t>(cap + 2), 2) | 1);
     }
 
+    // rep stosw into the DISPI registers (Linux's memset_io), upwards and with the direction
+    // flag set: Xen sends one ioreq whose value the device model stores into every item.
+    // VIRT_WIDTH..Y_OFFSET (6..9) store what is written while the display is disabled.
+    auto rep_stosw = [&](uint16_t first_reg, uint16_t value, bool down) {
+      xensim::Access a;
+      a.space = xensim::Space::mmio;
+      a.dir = IOREQ_WRITE;
+      a.size = 2;
+      a.count = 4;
+      a.df = down ? 1 : 0;
+      a.addr = kBar2 + 0x500 + first_reg * 2;
+      a.data = value;
+      return guest.access(dom, VcpuId{0}, a);
+    };
+    const uint64_t bank = g.rd(2, 0x500 + 5 * 2, 2);
+    const uint64_t vram64k = g.rd(2, 0x500 + 0xa * 2, 2);
+    const xensim::AccessResult up = rep_stosw(6, 0x0123, false);
+    EXPECT_EQ(up.status, xensim::AccessStatus::ok);
+    EXPECT_EQ(up.ioreqs, 1u) << "one ioreq for the whole rep";
+    for (uint16_t r = 6; r <= 9; ++r) EXPECT_EQ(g.rd(2, 0x500 + r * 2, 2), 0x0123u) << "register " << r;
+    EXPECT_EQ(rep_stosw(9, 0x0456, true).ioreqs, 1u);
+    for (uint16_t r = 6; r <= 9; ++r) EXPECT_EQ(g.rd(2, 0x500 + r * 2, 2), 0x0456u) << "register " << r;
+    EXPECT_EQ(g.rd(2, 0x500 + 5 * 2, 2), bank) << "the rep stops at its last item";
+    EXPECT_EQ(g.rd(2, 0x500 + 0xa * 2, 2), vram64k);
+
     // The bochs driver's probe and mode set, then a pattern written straight into VRAM.
     const BochsProbe p = bochs_probe(g);
     ASSERT_EQ(p.id & 0xfff0, 0xB0C0);

@@ -270,12 +270,13 @@ TEST_F(CrossProcess, LegacyPathBufferedWritesAndTimeOffset) {
   auto dm = echo(d, {"legacy", "bufioreq", "low"});
   ASSERT_EQ(dm->read_line(), "ready");
   for (uint64_t i = 0; i < 100; ++i)
-    EXPECT_EQ(g.buffered_write(d, VcpuId{0}, xensim::Space::pio, 0x80, 1, i).status, AccessStatus::buffered);
+    EXPECT_EQ(g.buffered_write(d, VcpuId{0}, xensim::Space::mmio, 0xa0010, 1, i).status,
+              AccessStatus::buffered);
   EXPECT_EQ(g.buffered_write(d, VcpuId{1}, xensim::Space::mmio, 0xa0008, 8, 0x0102030405060708ull).status,
             AccessStatus::buffered);
   EXPECT_EQ(g.time_offset(d, 42), 1u);
   // A synchronous read after the buffered writes sees them (the DM drains the ring first).
-  EXPECT_EQ(g.pio_read(d, VcpuId{0}, 0x80, 1), 99u);
+  EXPECT_EQ(g.mmio_read(d, VcpuId{0}, 0xa0010, 1), 99u);
   EXPECT_EQ(g.mmio_read(d, VcpuId{1}, 0xa0008, 8), 0x0102030405060708ull);
   dm->signal(SIGTERM);
   const std::string counters = dm->read_line();

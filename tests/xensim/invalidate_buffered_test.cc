@@ -22,6 +22,10 @@ TEST_F(XensimTest, RemovingMemoryBroadcastsInvalidateToEveryEnabledServer) {
   EXPECT_EQ(ra->type, IOREQ_TYPE_INVALIDATE);
   EXPECT_EQ(rb->type, IOREQ_TYPE_INVALIDATE);
   EXPECT_EQ(ra->dir, IOREQ_WRITE);
+  // As ioreq_signal_mapcache_invalidate fills it: size 4, count left 0, data ~0 (flush all).
+  EXPECT_EQ(ra->size, 4u);
+  EXPECT_EQ(ra->count, 0u);
+  EXPECT_EQ(ra->data, ~uint64_t{0});
   EXPECT_EQ(f.wait_for(std::chrono::milliseconds(30)), std::future_status::timeout);  // synchronous
   a.respond(1, 0);
   EXPECT_EQ(f.wait_for(std::chrono::milliseconds(30)), std::future_status::timeout);
@@ -84,6 +88,20 @@ TEST_F(XensimTest, EligibleWritesGoThroughTheBufferedRing) {
 TEST_F(XensimTest, ServerWithoutRingGetsBufferedWritesSynchronously) {
   RawDm dm(d());
   dm.start();
+  dm.claim_mmio(0xa0000, 0xbffff);
+  auto f = std::async(std::launch::async, [&] {
+    return guest.buffered_write(dom, VcpuId{0}, xensim::Space::mmio, 0xa0080, 1, 0x42);
+  });
+  auto r = dm.serve_one(0, [](const ioreq_t&) { return 0; });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->data, 0x42u);
+  EXPECT_EQ(f.get().status, AccessStatus::ok);
+}
+
+// Xen 4.17 posts only stdvga's MMIO writes to the ring: port writes are always synchronous.
+TEST_F(XensimTest, PortWritesNeverGoThroughTheBufferedRing) {
+  RawDm dm(d(), HVM_IOREQSRV_BUFIOREQ_ATOMIC);
+  dm.start();
   dm.claim_port(0x80, 0x80);
   auto f = std::async(std::launch::async, [&] {
     return guest.buffered_write(dom, VcpuId{0}, xensim::Space::pio, 0x80, 1, 0x42);
@@ -97,12 +115,12 @@ TEST_F(XensimTest, ServerWithoutRingGetsBufferedWritesSynchronously) {
 TEST_F(XensimTest, FullRingFallsBackToSynchronous) {
   RawDm dm(d(), HVM_IOREQSRV_BUFIOREQ_LEGACY);
   dm.start();
-  dm.claim_port(0x80, 0x80);
+  dm.claim_mmio(0xa0000, 0xbffff);
   for (int i = 0; i < IOREQ_BUFFER_SLOT_NUM; ++i)
-    ASSERT_EQ(guest.buffered_write(dom, VcpuId{0}, xensim::Space::pio, 0x80, 1, i).status,
+    ASSERT_EQ(guest.buffered_write(dom, VcpuId{0}, xensim::Space::mmio, 0xa0080, 1, i).status,
               AccessStatus::buffered);
   auto f = std::async(std::launch::async, [&] {
-    return guest.buffered_write(dom, VcpuId{0}, xensim::Space::pio, 0x80, 1, 0x99);
+    return guest.buffered_write(dom, VcpuId{0}, xensim::Space::mmio, 0xa0080, 1, 0x99);
   });
   auto r = dm.serve_one(0, [](const ioreq_t&) { return 0; });
   ASSERT_TRUE(r);
@@ -114,9 +132,9 @@ TEST_F(XensimTest, FullRingFallsBackToSynchronous) {
 TEST_F(XensimTest, AtomicRingPointersAreCanonicalised) {
   RawDm dm(d(), HVM_IOREQSRV_BUFIOREQ_ATOMIC);
   dm.start();
-  dm.claim_port(0x80, 0x80);
+  dm.claim_mmio(0xa0000, 0xbffff);
   for (int i = 0; i < 600; ++i) {
-    ASSERT_EQ(guest.buffered_write(dom, VcpuId{0}, xensim::Space::pio, 0x80, 1, i).status,
+    ASSERT_EQ(guest.buffered_write(dom, VcpuId{0}, xensim::Space::mmio, 0xa0080, 1, i).status,
               AccessStatus::buffered);
     __atomic_fetch_add(&dm.bufpage->read_pointer, 1, __ATOMIC_RELEASE);  // consume
   }
@@ -134,6 +152,9 @@ TEST_F(XensimTest, TimeOffsetGoesOnlyThroughBufferedRings) {
   const uint64_t v = with.bufpage->buf_ioreq[0].data | uint64_t{with.bufpage->buf_ioreq[1].data} << 32;
   EXPECT_EQ(static_cast<int64_t>(v), -1234567890123ll);
   EXPECT_EQ(RawDm::state(&without.page[0]), STATE_IOREQ_NONE);
+  // send_timeoffset_req sends nothing for a zero offset.
+  EXPECT_EQ(guest.time_offset(dom, 0), 0u);
+  EXPECT_EQ(with.bufpage->write_pointer, 2u);
 }
 
 }  // namespace

@@ -53,15 +53,21 @@ TEST_F(XensimTest, RepWithDirectionFlagWalksDownAndSelectsOnFirstByte) {
   a.count = 3;
   a.df = 1;
   a.data_is_ptr = 1;
-  a.data = 0x20008;  // (0x008 + 4) / 4 = 3 elements fit going down
+  a.data = 0x20008;  // hvmemul_do_io_addr going down: (0x008 + 4 - 1) / 4 = 2 elements, then 1
   auto f = async(a);
   const auto seen = serve_all(dm, f);
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].count, 3u);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].count, 2u);
   EXPECT_EQ(seen[0].df, 1);
+  EXPECT_EQ(seen[1].count, 1u);
+  EXPECT_EQ(seen[1].addr, kBar + 0xffc - 8);
+  EXPECT_EQ(seen[1].data, 0x20000u);
   f.get();
-  // Going below the claimed range's start: the first byte (addr - (count-1)*size) is outside.
-  a.addr = kBar + 4;
+  // Going below the start of a range that begins inside its page: the first byte
+  // (addr - (count-1)*size) is outside, so the whole ioreq is unclaimed.
+  dm.claim_mmio(kBar + 0x2100, kBar + 0x21ff);
+  a.data = 0x2000c;  // (0x00c + 4 - 1) / 4 = all 3 elements in one ioreq
+  a.addr = kBar + 0x2104;
   EXPECT_EQ(guest.access(dom, VcpuId{0}, a).status, xensim::AccessStatus::unclaimed);
 }
 
@@ -80,6 +86,87 @@ TEST_F(XensimTest, RepStosIsCappedAt4096PerIoreq) {
   EXPECT_EQ(seen[2].addr, kBar + 8192);
   EXPECT_EQ(seen[0].ptr, 0);
   EXPECT_EQ(f.get().ioreqs, 3u);
+}
+
+// rep stos into MMIO: one ioreq per page, the value itself in data (data_is_ptr 0), clipped
+// where the MMIO range crosses a page (hvmemul_do_io), upwards and downwards.
+TEST_F(XensimTest, RepStosIsOneRepeatedValueClippedAtTheMmioPage) {
+  RawDm dm(d());
+  dm.start();
+  dm.claim_mmio(kBar, kBar + 0x2fff);
+  xensim::Access a = mmio(IOREQ_WRITE, kBar + 0xff8, 2, 0xbeef);
+  a.count = 8;  // 4 words fit before 0x1000
+  auto f = async(a);
+  auto seen = serve_all(dm, f);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].addr, kBar + 0xff8);
+  EXPECT_EQ(seen[0].count, 4u);
+  EXPECT_EQ(seen[0].data, 0xbeefu);
+  EXPECT_EQ(seen[0].ptr, 0);
+  EXPECT_EQ(seen[1].addr, kBar + 0x1000);
+  EXPECT_EQ(seen[1].count, 4u);
+  EXPECT_EQ(seen[1].data, 0xbeefu);
+  EXPECT_EQ(f.get().ioreqs, 2u);
+  // Downwards from 0x1004: (0x004 + 2) / 2 = 3 words stay in the page, the rest below it.
+  a.addr = kBar + 0x1004;
+  a.df = 1;
+  f = async(a);
+  seen = serve_all(dm, f);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].count, 3u);
+  EXPECT_EQ(seen[0].df, 1);
+  EXPECT_EQ(seen[1].addr, kBar + 0xffe);
+  EXPECT_EQ(seen[1].count, 5u);
+  f.get();
+  // A single item that straddles the page goes alone.
+  a = mmio(IOREQ_WRITE, kBar + 0xffe, 4, 7);
+  a.count = 2;
+  f = async(a);
+  seen = serve_all(dm, f);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].count, 1u);
+  EXPECT_EQ(seen[1].addr, kBar + 0x1002);
+  f.get();
+}
+
+// No x86 instruction repeats a value anywhere but rep stos to memory.
+TEST_F(XensimTest, RepeatedValuesOtherThanRepStosAreNotInstructions) {
+  xensim::Access a = pio(IOREQ_WRITE, 0x80, 1);
+  a.count = 2;
+  EXPECT_EQ(guest.access(dom, VcpuId{0}, a).status, xensim::AccessStatus::invalid);
+  a = mmio(IOREQ_READ, kBar, 4);
+  a.count = 2;
+  EXPECT_EQ(guest.access(dom, VcpuId{0}, a).status, xensim::AccessStatus::invalid);
+}
+
+// A load or store that crosses a page is split there, each part in power-of-two chunks
+// (hvmemul_linear_mmio_access): a dword at 0xffe is two word ioreqs.
+TEST_F(XensimTest, SingleAccessAcrossAPageIsSplitIntoChunks) {
+  RawDm dm(d());
+  dm.start();
+  dm.claim_mmio(kBar, kBar + 0x1fff);
+  xensim::Access a = mmio(IOREQ_READ, kBar + 0xffd, 8);
+  auto f = async(a);
+  std::vector<Seen> seen;
+  const uint64_t answers[] = {0xbbaa, 0xcc, 0x11223344, 0x55};
+  for (const uint64_t answer : answers) {
+    auto r = dm.wait_request(0);
+    ASSERT_TRUE(r);
+    seen.push_back({r->addr, r->data, r->count, r->size, r->df, r->data_is_ptr});
+    dm.respond(0, answer);
+  }
+  const auto res = f.get();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].addr, kBar + 0xffd);  // 3 bytes left in the page: 2 + 1
+  EXPECT_EQ(seen[0].size, 2u);
+  EXPECT_EQ(seen[1].addr, kBar + 0xfff);
+  EXPECT_EQ(seen[1].size, 1u);
+  EXPECT_EQ(seen[2].addr, kBar + 0x1000);  // 5 in the next: 4 + 1
+  EXPECT_EQ(seen[2].size, 4u);
+  EXPECT_EQ(seen[3].addr, kBar + 0x1004);
+  EXPECT_EQ(seen[3].size, 1u);
+  EXPECT_EQ(res.ioreqs, 4u);
+  EXPECT_EQ(res.data, 0x5511223344ccbbaaull);
 }
 
 TEST_F(XensimTest, RepInsOnAPortKeepsThePortAndMovesTheBuffer) {
