@@ -34,7 +34,7 @@
 # checks: hvm-probe-rep-across hvm-probe-bar-sizing hvm-probe-decode-off hvm-probe-bar-move hvm-probe-engine-junk hvm-probe-alive
 # checks: hvm-timeoffset hvm-buffered-only-timeoffset hvm-invalidate hvm-intx
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 660
+# timeout: 900
 . /etc/xentest/lib.sh
 name=vgpu-hvm
 type=simgpu-64
