@@ -411,7 +411,10 @@ xt_vgpu_flow() {
   fi
 
   # Scenario 6.
-  xt_check_hostile "$p-hostile-guest" "$domid" "$log"
+  xt_check_hostile "$p" "$domid" "$log"
+
+  # TIMEOFFSET and the buffered ring (HVM guests running the rtc task).
+  [ -n "${XT_RTC:-}" ] && xt_check_timeoffset "$p" "$domid" "$log"
 
   # Scenario 3 (and 4 with XT_KMOD=hammer), when the scenario's guest runs the kmod task.
   if [ -n "${XT_KMOD:-}" ]; then
@@ -461,25 +464,41 @@ xt_report_perf() {
   fi
 }
 
-# xt_check_hostile CHECK DOMID LOG: scenario 6. Every probe of xt-hostile got a conformant answer, and xvgpu-dm is
-# still there and answering its control socket.
+# The value-checking probes of xt-hostile (guest/xt-hostile.c), in the order it runs them. Each becomes a check
+# P-probe-NAME that the scenario declares, so that a probe that printed nothing fails the test.
+XT_HOSTILE_PROBES="config-ro read-sizes past-end rep-stos-up rep-stos-down rep-movs rep-across bar-sizing decode-off
+bar-move engine-junk alive"
+
+# xt_check_hostile P DOMID LOG: scenario 6 and issue 13's probes. P-probe-NAME for each probe: the guest's verdict
+# line "NAME=ok|bad expected=... got=..." (the comparison is the guest's; its expected and got go into the verdict).
+# P-hostile-guest: the program finished and xvgpu-dm is still there and answering its control socket.
 xt_check_hostile() {
-  local check=$1 domid=$2 log=$3 bad
+  local p=$1 domid=$2 log=$3 probe line check=$1-hostile-guest
   if ! xt_wait_grep "$log" '^GUEST-HOSTILE-END' 300; then
     xt_fail "$check" "the hostile program did not finish (hung vCPU or device model?)"
     xt_block "$log" HOSTILE | xt_relay - guest
+    for probe in $XT_HOSTILE_PROBES; do
+      grep -q "^$probe=" "$log" || xt_fail "$p-probe-$probe" "no verdict from the guest (the program did not finish)"
+    done
     return 1
   fi
   xt_block "$log" HOSTILE | xt_relay - guest
-  bad=$(xt_block "$log" HOSTILE | grep -E '^[a-z-]+=bad' | cut -d' ' -f1 | tr '\n' ' ')
+  for probe in $XT_HOSTILE_PROBES; do
+    line=$(grep -m1 "^$probe=" "$log" | tr -d '\r')
+    case "$line" in
+      "$probe=ok "*) xt_pass "$p-probe-$probe" "${line#*=ok }" ;;
+      "$probe=bad "*) xt_fail "$p-probe-$probe" "${line#*=bad }" ;;
+      *) xt_fail "$p-probe-$probe" "no verdict line from the guest" ;;
+    esac
+  done
   if [ -z "$(xt_dm_pid "$domid")" ]; then
     xt_fail "$check" "xvgpu-dm is gone"
   elif ! xvgpuctl --json stats --domain "$domid" >/tmp/hostile-stats.json 2>&1; then
     xt_fail "$check" "xvgpu-dm does not answer its control socket"
-  elif [ -n "$bad" ] || ! grep -q '^hostile-done failures=0' "$log"; then
-    xt_fail "$check" "probes: $bad"
+  elif ! grep -q '^hostile-done failures=' "$log"; then
+    xt_fail "$check" "the program ended without its summary: $(grep -m1 '^GUEST-HOSTILE-END' "$log")"
   else
-    xt_pass "$check" "config-ro odd-sizes rep-across engine-junk alive; xvgpu-dm alive"
+    xt_pass "$check" "$(grep -m1 '^hostile-done' "$log" | tr -d '\r'); xvgpu-dm alive, control socket answers"
   fi
   tr ',' '\n' </tmp/hostile-stats.json | grep -E '"(refused|unrouted|requests)' | tr -d ' \n' | xt_relay - "xvgpu-dm stats"
   echo
@@ -524,8 +543,10 @@ xt_smoke_guest() {
 # xt_stat DOMID NAME: one counter of the domain's vGPU from xvgpuctl stats (e.g. engine_jobs, interrupts,
 # core.msi_delivered); empty if unavailable.
 xt_stat() {
-  xvgpuctl --json stats --domain "$1" 2>/dev/null | tr ',{}' '\n\n\n' |
-    sed -n "s/^[[:space:]]*\"$2\"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\1/p" | head -n1
+  # With XT_STATS_UUID set (a guest with two vGPUs), that vGPU's counters and the device model's.
+  if [ -n "${XT_STATS_UUID:-}" ]; then xvgpuctl --json stats "$XT_STATS_UUID"; else xvgpuctl --json stats --domain "$1"; fi 2>/dev/null |
+    tr ',{}' '\n\n\n' |
+    sed -n "s/^[[:space:]]*\"$2\"[[:space:]]*:[[:space:]]*\(-\{0,1\}[0-9]*\).*/\1/p" | head -n1
 }
 
 # xt_kv LINE KEY: the value of KEY=value in a line of the guest module's result (console lines end in CR LF).
@@ -582,6 +603,8 @@ xt_check_kmod() {
     tail -n 40 "$log" | xt_relay - guest
   fi
   s2=$(xt_stat_snapshot "$domid")
+  [ -n "${XT_BALLOON_MB:-}" ] && xt_check_invalidate "$p" "$domid" "$log"
+  [ "${XT_INTX:-0}" = 1 ] && xt_check_intx "$p" "$domid" "$log"
   xt_go "$domid" kmod-done
   grep -E '^GUEST-KMOD-(BOUND|COPY|CPUS|PROGRESS|HAMMER|PROC)' "$log" | xt_relay - guest
   xt_log "xvgpu-dm engine_jobs/interrupts/msi_delivered: before $s0, after copy $s1, after hammer $s2"
@@ -626,5 +649,161 @@ xt_check_kmod() {
     xt_pass "$c4" "CPU0 $(xt_kv "$line" t0_ops) + CPU1 $(xt_kv "$line" t1_ops) register checks, $(xt_kv "$line" descriptors) engine descriptors, all right; overlap $(xt_kv "$line" overlap_us) us"
   else
     xt_fail "$c4" "$problems"
+  fi
+}
+
+# ---- Issue 13: INVALIDATE, INTx, TIMEOFFSET and the buffered ring on real Xen ----
+
+# xt_check_invalidate P DOMID LOG: check P-invalidate. The guest (task kmod with xentest.balloon_mb=N) lowers its
+# balloon target by N MiB while the module's engine copy test runs. Xen's decrease_reservation removes the pages from
+# the guest's p2m (p2m_remove_page -> ioreq_request_mapcache_invalidate) and, when the hypercall returns, broadcasts
+# INVALIDATE to every ioreq server (xen/common/ioreq.c, ioreq_signal_mapcache_invalidate). Expected: the balloon
+# really went down, the copy completed with every checksum right (verdict ok), xvgpu-dm counted at least one
+# INVALIDATE and no DMA error.
+xt_check_invalidate() {
+  local p=$1 domid=$2 log=$3 c=$1-invalidate i0 i1 e0 e1 line before after problems=""
+  i0=$(xt_stat "$domid" invalidates)
+  e0=$(xt_stat "$domid" core.dma_errors)
+  xt_go "$domid" kmod-balloon
+  if ! xt_wait_grep "$log" '^GUEST-KMOD-BALLOON ' 300; then
+    xt_fail "$c" "the guest did not finish ballooning"
+    return 1
+  fi
+  i1=$(xt_stat "$domid" invalidates)
+  e1=$(xt_stat "$domid" core.dma_errors)
+  line=$(grep -m1 '^GUEST-KMOD-BALLOON ' "$log" | tr -d '\r')
+  printf '%s\n' "$line" | xt_relay - guest
+  before=$(xt_kv "$line" before_kb)
+  after=$(xt_kv "$line" after_kb)
+  [ -n "$before" ] && [ -n "$after" ] && [ "$after" -lt "$before" ] || problems="$problems balloon-did-not-go-down;"
+  [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems copy-verdict=$(xt_kv "$line" verdict);"
+  [ -n "$i0" ] && [ -n "$i1" ] && [ $((i1 - i0)) -ge 1 ] || problems="$problems invalidates-$i0-to-$i1;"
+  [ -n "$e0" ] && [ "$e0" = "$e1" ] || problems="$problems dma_errors-$e0-to-$e1;"
+  if [ -z "$problems" ]; then
+    xt_pass "$c" "balloon ${before}->${after} kB during a copy of $(xt_kv "$line" jobs) jobs (checksums_ok=$(xt_kv "$line" checksums_ok), verdict ok); INVALIDATE expected>=1 got=$((i1 - i0)); dma_errors expected=$e0 got=$e1"
+  else
+    xt_fail "$c" "$problems line: $line"
+  fi
+}
+
+# xt_check_intx P DOMID LOG: check P-intx. The module reloaded with intx=1 (MSI left disabled) runs the copy test
+# again: the interrupts its handler found a cause for equal the descriptors that asked for one, exactly; xvgpu-dm
+# raised exactly that many (its interrupts counter) and delivered no MSI.
+xt_check_intx() {
+  local p=$1 domid=$2 log=$3 c=$1-intx s0 s1 line n problems=""
+  if ! xt_wait_grep "$log" '^GUEST-KMOD-INTX-READY' 120; then
+    xt_fail "$c" "the module did not come back with intx=1"
+    return 1
+  fi
+  s0=$(xt_stat_snapshot "$domid")
+  xt_go "$domid" kmod-intx
+  if ! xt_wait_grep "$log" '^GUEST-KMOD-INTX ' 300; then
+    xt_fail "$c" "no result from the INTx copy test"
+    return 1
+  fi
+  s1=$(xt_stat_snapshot "$domid")
+  grep -E '^GUEST-KMOD-INTX' "$log" | xt_relay - guest
+  line=$(grep -m1 '^GUEST-KMOD-INTX ' "$log" | tr -d '\r')
+  n=$(xt_kv "$line" msis)
+  [ "$(xt_kv "$line" irq)" = intx ] || problems="$problems not-on-intx;"
+  # The MSI capability's control word as the guest sees it (setpci): its enable bit must be clear.
+  case "$(xt_kv "$line" msi)" in
+    [0-9a-f][0-9a-f][0-9a-f][0-9a-f]) [ $((0x$(xt_kv "$line" msi) & 1)) = 0 ] || problems="$problems msi-enabled;" ;;
+    *) problems="$problems no-msi-control-word;" ;;
+  esac
+  [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems guest-verdict=$(xt_kv "$line" verdict);"
+  [ -n "$n" ] && [ "$n" = "$(xt_kv "$line" irq_jobs)" ] || problems="$problems irqs-$n-irq_jobs-$(xt_kv "$line" irq_jobs);"
+  [ "$(xt_stat_delta "$s0" "$s1" 1)" = "$(xt_kv "$line" jobs)" ] || problems="$problems dm-engine_jobs+$(xt_stat_delta "$s0" "$s1" 1);"
+  [ "$(xt_stat_delta "$s0" "$s1" 2)" = "$n" ] || problems="$problems dm-interrupts+$(xt_stat_delta "$s0" "$s1" 2);"
+  [ "$(xt_stat_delta "$s0" "$s1" 3)" = 0 ] || problems="$problems dm-msi_delivered+$(xt_stat_delta "$s0" "$s1" 3);"
+  if [ -z "$problems" ]; then
+    xt_pass "$c" "INTx: expected $(xt_kv "$line" irq_jobs) interrupts (flagged descriptors of $(xt_kv "$line" jobs)) got $n in the guest's handler, $(xt_stat_delta "$s0" "$s1" 2) raised by xvgpu-dm, MSIs +$(xt_stat_delta "$s0" "$s1" 3) (MSI control $(xt_kv "$line" msi), enable clear); checksums_ok=$(xt_kv "$line" checksums_ok)"
+  else
+    xt_fail "$c" "$problems line: $line"
+  fi
+}
+
+# xt_dm_stat_line DOMID: "time_offsets last_time_offset buffered" of the domain's xvgpu-dm now.
+xt_dm_stat_line() { echo "$(xt_stat "$1" time_offsets) $(xt_stat "$1" last_time_offset) $(xt_stat "$1" buffered)"; }
+
+# xt_check_timeoffset P DOMID LOG: checks P-timeoffset and P-buffered-only-timeoffset (HVM; task rtc). The guest
+# moves its clock one day forward and writes the RTC, then one day back and writes it again. Xen's vRTC
+# (xen/arch/x86/hvm/rtc.c rtc_set_time, when the guest clears the SET bit) sends the change in seconds,
+# send_timeoffset_req (xen/arch/x86/hvm/io.c) broadcasts it through every server's buffered ring. Expected after each
+# step: time_offsets +1, last_time_offset +86400 then -86400 (within 60 s: the seconds between the guest's two
+# clock readings), buffered +1 (the TIMEOFFSET came through the ring). P-buffered-only-timeoffset: over the guest's
+# whole life so far (firmware, boot, the register probes, the RTC writes) every buffered entry xvgpu-dm took was a
+# TIMEOFFSET: in Xen 4.17 only the stdvga intercept (VGA memory, 0xa0000-0xbffff, qemu-xen's) and TIMEOFFSET
+# produce buffered ioreqs, so a device outside the VGA range gets nothing else.
+xt_check_timeoffset() {
+  local p=$1 domid=$2 log=$3 c=$1-timeoffset a b d problems=""
+  if ! xt_wait_grep "$log" '^GUEST-RTC-READY' 300; then
+    xt_fail "$c" "the guest did not get to the RTC task"
+    xt_fail "$p-buffered-only-timeoffset" "no RTC task"
+    return 1
+  fi
+  grep -m1 '^GUEST-RTC-READY' "$log" | xt_relay - guest
+  a=$(xt_dm_stat_line "$domid")
+  xt_go "$domid" rtc-forward
+  xt_wait_grep "$log" '^GUEST-RTC-FORWARD' 120 || problems="$problems no-forward-step;"
+  sleep 1
+  b=$(xt_dm_stat_line "$domid")
+  xt_go "$domid" rtc-back
+  xt_wait_grep "$log" '^GUEST-RTC-BACK' 120 || problems="$problems no-back-step;"
+  sleep 1
+  d=$(xt_dm_stat_line "$domid")
+  grep -E '^GUEST-RTC-(FORWARD|BACK)' "$log" | xt_relay - guest
+  xt_log "xvgpu-dm time_offsets/last_time_offset/buffered: before $a, after forward $b, after back $d"
+  # shellcheck disable=SC2086
+  set -- $a $b $d
+  if [ $# -ne 9 ]; then
+    problems="$problems counters-missing($a|$b|$d);"
+  else
+    [ $(($4 - $1)) = 1 ] || problems="$problems forward-time_offsets+$(($4 - $1));"
+    [ "$5" -ge 86340 ] && [ "$5" -le 86460 ] || problems="$problems forward-offset-$5;"
+    [ $(($6 - $3)) = 1 ] || problems="$problems forward-buffered+$(($6 - $3));"
+    [ $(($7 - $4)) = 1 ] || problems="$problems back-time_offsets+$(($7 - $4));"
+    [ "$8" -le -86340 ] && [ "$8" -ge -86460 ] || problems="$problems back-offset-$8;"
+    [ $(($9 - $6)) = 1 ] || problems="$problems back-buffered+$(($9 - $6));"
+  fi
+  if [ -z "$problems" ]; then
+    xt_pass "$c" "RTC +1 day: expected 1 TIMEOFFSET of +86400+-60 s through the ring, got $(($4 - $1)) of $5 s (buffered +$(($6 - $3))); RTC -1 day: expected -86400+-60, got $(($7 - $4)) of $8 s (buffered +$(($9 - $6)))"
+  else
+    xt_fail "$c" "$problems"
+  fi
+  if [ $# -eq 9 ] && [ "$9" = "$7" ] && [ "$7" -ge 2 ]; then
+    xt_pass "$p-buffered-only-timeoffset" "buffered entries since the domain started: expected = TIMEOFFSETs = $7, got $9"
+  else
+    xt_fail "$p-buffered-only-timeoffset" "buffered ${9:-?} vs TIMEOFFSETs ${7:-?}"
+  fi
+}
+
+# xt_check_two_vgpus P DOMID LOG UUID1 UUID2: check P-two-vgpus (task kmod with xentest.vgpu2=BDF). Both vGPUs
+# enumerate as 1234:1111; before any driver binds, each answers X_OFFSET with the value written to it (0x1111 and
+# 0x2222), the DISPI ID (0xb0c5) and the engine ID ("SGE1"); the module binds both and the second one's engine copy
+# test passes; xvgpu-dm counted that copy's descriptors on the second vGPU (its own counters, by UUID).
+xt_check_two_vgpus() {
+  local p=$1 domid=$2 log=$3 u1=$4 u2=$5 c=$1-two-vgpus regs line j1 j2 problems=""
+  if ! xt_wait_grep "$log" '^GUEST-KMOD-COPY2 ' 300; then
+    xt_fail "$c" "no result from the second vGPU: $(grep -m1 '^GUEST-TWO-VGPUS' "$log")"
+    return 1
+  fi
+  regs=$(grep -m1 '^GUEST-TWO-VGPUS' "$log" | tr -d '\r')
+  line=$(grep -m1 '^GUEST-KMOD-COPY2 ' "$log" | tr -d '\r')
+  printf '%s\n%s\n' "$regs" "$line" | xt_relay - guest
+  [ "$(xt_kv "$regs" x_offset1)" = 0x1111 ] || problems="$problems x_offset1=$(xt_kv "$regs" x_offset1);"
+  [ "$(xt_kv "$regs" x_offset2)" = 0x2222 ] || problems="$problems x_offset2=$(xt_kv "$regs" x_offset2);"
+  [ "$(xt_kv "$regs" id1)" = 0xb0c5 ] && [ "$(xt_kv "$regs" id2)" = 0xb0c5 ] || problems="$problems dispi-ids;"
+  [ "$(xt_kv "$regs" engine1)" = 0x31454753 ] && [ "$(xt_kv "$regs" engine2)" = 0x31454753 ] || problems="$problems engine-ids;"
+  [ "$(xt_kv "$regs" devices)" = "00:05.0,00:06.0," ] || problems="$problems devices=$(xt_kv "$regs" devices);"
+  [ "$(xt_kv "$line" driver)" = xt_engine ] || problems="$problems second-not-bound;"
+  [ "$(xt_kv "$line" verdict)" = ok ] || problems="$problems copy2-verdict=$(xt_kv "$line" verdict);"
+  j1=$(XT_STATS_UUID=$u1 xt_stat "$domid" engine_jobs)
+  j2=$(XT_STATS_UUID=$u2 xt_stat "$domid" engine_jobs)
+  [ "$j2" = "$(xt_kv "$line" jobs)" ] || problems="$problems dm-engine_jobs-of-vgpu2=$j2;"
+  if [ -z "$problems" ]; then
+    xt_pass "$c" "X_OFFSET expected 0x1111/0x2222 got $(xt_kv "$regs" x_offset1)/$(xt_kv "$regs" x_offset2), IDs $(xt_kv "$regs" id1)/$(xt_kv "$regs" id2); second vGPU copy verdict ok, jobs expected $(xt_kv "$line" jobs) got $j2 on its counters (first vGPU: $j1)"
+  else
+    xt_fail "$c" "$problems"
   fi
 }

@@ -14,8 +14,16 @@
 #                                the figures and ratios are printed as metrics, not asserted
 #   hvm-hostile-guest            scenario 6: odd sizes, rep across BAR2's end, read-only config writes, junk engine
 #                                descriptors: conformant answers, xvgpu-dm survives
+#   hvm-probe-*                  issue 13: value-checking probes of xt-hostile (rep stos/movs into registers, reads
+#                                of every size and alignment, BAR sizing, decode off, a guest BAR move, ...)
+#   hvm-timeoffset               issue 13: hwclock -w one day forward, then back: xvgpu-dm got TIMEOFFSETs of
+#                                +86400 and -86400 s through the buffered ring
+#   hvm-buffered-only-timeoffset issue 13: every buffered ioreq xvgpu-dm took was a TIMEOFFSET
 #   hvm-kmod-engine-copy         scenario 3: the guest kernel module xt_engine copies guest memory <-> VRAM through
 #                                the engine; checksums right, MSIs counted exactly and equal to xvgpu-dm's count
+#   hvm-invalidate               issue 13: the guest balloons 32 MiB down during an engine copy: INVALIDATE counted,
+#                                the copy completes with every checksum right
+#   hvm-intx                     issue 13: the module again with MSI off (INTx): interrupts = flagged descriptors
 #   hvm-bochs-binds              scenario 2: the guest's bochs DRM driver binds and gives a framebuffer
 #   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
 #   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
@@ -24,8 +32,11 @@
 #                                metric hvm-dm-exit-after-domain-death)
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
 # checks: hvm-hostile-guest hvm-kmod-engine-copy hvm-bochs-binds hvm-screenshot-matches hvm-draw-ioreqs-near-zero hvm-destroy-mid-workload hvm-dm-gone-within-1s
+# checks: hvm-probe-config-ro hvm-probe-read-sizes hvm-probe-past-end hvm-probe-rep-stos-up hvm-probe-rep-stos-down hvm-probe-rep-movs
+# checks: hvm-probe-rep-across hvm-probe-bar-sizing hvm-probe-decode-off hvm-probe-bar-move hvm-probe-engine-junk hvm-probe-alive
+# checks: hvm-timeoffset hvm-buffered-only-timeoffset hvm-invalidate hvm-intx
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 600
+# timeout: 900
 . /etc/xentest/lib.sh
 name=vgpu-hvm
 type=simgpu-64
@@ -34,8 +45,11 @@ uuid=$(xt_new_nonce)
 before=$(xt_available $type)
 xt_pin_dom0
 XT_KMOD=copy
-XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,kmod,fbpattern,workload" \
+XT_RTC=1
+XT_BALLOON_MB=32
+XT_INTX=1
+XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0 xentest.balloon_mb=$XT_BALLOON_MB xentest.intx=$XT_INTX" \
+  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,rtc,kmod,fbpattern,workload" \
   "videoram = 16" \
   "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
   "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"

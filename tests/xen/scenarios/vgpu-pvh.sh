@@ -4,12 +4,17 @@
 # fbcon cursor would blink over the drawn pattern before the screenshot) and iomem=relaxed (once bochs-drm holds the
 # BARs, the workload's sysfs mmap of them is refused with EINVAL otherwise). One guest boot, the same checks as
 # vgpu-hvm without the qemu-xen reference, plus scenario 3 (the guest kernel module xt_engine: engine copies with MSI
-# completions; scenario 4, two vCPUs hammering, is vgpu-hammer-pvh):
+# completions; scenario 4, two vCPUs hammering, is vgpu-hammer-pvh), plus issue 13's value-checking probes
+# (pvh-probe-*) and INVALIDATE (pvh-invalidate: the guest balloons 32 MiB down during an engine copy). A PVH domain
+# has no emulated RTC (libxl gives it emulation_flags XEN_X86_EMU_LAPIC only), so TIMEOFFSET is checked on HVM only:
 # checks: pvh-vgpu-dm-started pvh-guest-runs pvh-vgpu-lspci pvh-vgpu-vram-direct pvh-bochs-binds
 # checks: pvh-screenshot-matches pvh-draw-ioreqs-near-zero pvh-destroy-mid-workload pvh-hostile-guest
 # checks: pvh-kmod-engine-copy pvh-dm-gone-within-1s
+# checks: pvh-probe-config-ro pvh-probe-read-sizes pvh-probe-past-end pvh-probe-rep-stos-up pvh-probe-rep-stos-down pvh-probe-rep-movs
+# checks: pvh-probe-rep-across pvh-probe-bar-sizing pvh-probe-decode-off pvh-probe-bar-move pvh-probe-engine-junk pvh-probe-alive
+# checks: pvh-invalidate
 # needs: dm ctl xl-scripts guest-tools dom0-tools
-# timeout: 600
+# timeout: 660
 . /etc/xentest/lib.sh
 name=vgpu-pvh
 type=simgpu-64
@@ -17,7 +22,8 @@ nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 before=$(xt_available $type)
 XT_KMOD=copy
-XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
+XT_BALLOON_MB=32
+XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.balloon_mb=$XT_BALLOON_MB" \
   xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "lspci,perf,hostile,kmod,fbpattern,workload"
 t0=$(xt_uptime)
 if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05.0" /tmp/$name.cfg \
