@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/rate_limited_log.h"
+#include "common/zeroed_memory.h"
 #include "gpu/access_split.h"
 #include "gpu/bar_mapper.h"
 #include "gpu/host_accounting.h"
@@ -145,10 +146,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   class MapHooks;
   struct DirectBar {
     std::unique_ptr<DirectRegion> region;  // platform-backed (guest reaches it without traps)
-    std::vector<std::byte> fallback;       // host memory served by trapping when no DirectMemory
-    [[nodiscard]] std::span<std::byte> host() {
-      return region ? region->host() : std::span<std::byte>(fallback);
-    }
+    ZeroedMemory fallback;                 // host memory served by trapping when no DirectMemory
+    [[nodiscard]] std::span<std::byte> host() { return region ? region->host() : fallback.bytes(); }
   };
 
   VgpuState transition(VgpuOp op) const;  // throws VgpuStateError
