@@ -180,6 +180,10 @@ void FakeRangeClaims::claim_range(gpu::IoSpace space, uint64_t first, uint64_t l
     ++violations_;
     throw std::logic_error("inverted range");
   }
+  if (space == gpu::IoSpace::Port && last > 0xffff) {
+    ++violations_;
+    throw std::logic_error(fmt::format("port range {:#x}..{:#x} is beyond port 0xffff", first, last));
+  }
   for (const auto& r : ranges_) {
     if (r.space == space && first <= r.last && r.first <= last) {
       ++violations_;

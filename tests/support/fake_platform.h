@@ -93,8 +93,8 @@ class FakeRangeClaims : public gpu::RangeClaims {
     auto operator<=>(const Range&) const = default;
   };
 
-  // Unbalanced or overlapping claims throw std::logic_error (and are recorded as violations),
-  // as Xen would refuse them.
+  // Unbalanced or overlapping claims and ports above 0xffff throw std::logic_error (and are
+  // recorded as violations), as Xen would refuse them.
   void claim_pci(Sbdf sbdf) override;
   void release_pci(Sbdf sbdf) override;
   void claim_range(gpu::IoSpace space, uint64_t first, uint64_t last) override;

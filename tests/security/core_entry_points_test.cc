@@ -1,13 +1,13 @@
-// The fuzz entry points survive random and adversarial inputs (a smoke run; the libFuzzer
-// targets of the hostile-guest work run them for long).
-#include "gpu/fuzz_entry.h"
+// The core's fuzz entry points (fuzz/core_entry_points.h) survive random and adversarial
+// inputs (a smoke run; the libFuzzer targets run them for long).
+#include "core_entry_points.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
-namespace xvgpu::gpu {
+namespace xvgpu::fuzz {
 namespace {
 
 TEST(FuzzEntry, RandomInputsKeepInvariants) {
@@ -37,9 +37,9 @@ TEST(FuzzEntry, ProgrammedDeviceSequence) {
 }
 
 }  // namespace
-}  // namespace xvgpu::gpu
+}  // namespace xvgpu::fuzz
 
-namespace xvgpu::gpu {
+namespace xvgpu::fuzz {
 namespace {
 
 TEST(FuzzEntry, WholeVgpuSurvivesRandomGuests) {
@@ -67,4 +67,4 @@ TEST(FuzzEntry, WholeVgpuProgrammedSequence) {
 }
 
 }  // namespace
-}  // namespace xvgpu::gpu
+}  // namespace xvgpu::fuzz
