@@ -7,6 +7,7 @@
 // is before using it: a snapshot of another vendor/type or a truncated one is refused.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "gpu/vgpu.h"
@@ -55,6 +56,19 @@ class Reader {
     T v{};
     bytes(&v, sizeof v);
     return v;
+  }
+  // n bytes, taken in bounded pieces: a length field claiming more than the stream holds fails
+  // as truncated after reading what is there, not after allocating what it claims.
+  std::vector<uint8_t> blob(uint64_t n) {
+    constexpr uint64_t kPiece = uint64_t{1} << 20;
+    std::vector<uint8_t> out;
+    while (out.size() < n) {
+      const size_t at = out.size();
+      const size_t piece = std::min(kPiece, n - at);
+      out.resize(at + piece);
+      bytes(out.data() + at, piece);
+    }
+    return out;
   }
   std::string str() {
     const auto n = num<uint32_t>();
@@ -191,8 +205,7 @@ void Vgpu::restore(std::istream& in) {
   if (vendor_len > kMaxVendorState) {
     throw Error("vGPU snapshot is corrupt (vendor state too large)");
   }
-  std::vector<uint8_t> vendor_state(vendor_len);
-  r.bytes(vendor_state.data(), vendor_state.size());
+  std::vector<uint8_t> vendor_state = r.blob(vendor_len);
 
   VecStream vs{&vendor_state};
   const xvgpu_stream stream{&vs, vec_write, vec_read};
