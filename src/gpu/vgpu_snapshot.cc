@@ -108,7 +108,9 @@ int64_t vec_read(void* ctx, void* data, size_t len) {
     return -EINVAL;
   }
   const size_t n = std::min(len, s->buf->size() - s->pos);
-  std::memcpy(data, s->buf->data() + s->pos, n);
+  if (n != 0) {  // an empty state has no buffer: memcpy from null is undefined even for 0 bytes
+    std::memcpy(data, s->buf->data() + s->pos, n);
+  }
   s->pos += n;
   return static_cast<int64_t>(n);
 }
