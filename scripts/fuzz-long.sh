@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Long fuzzing run: every target (or the ones named) for MINUTES each from its committed corpus,
-# JOBS at a time, then a table: target | exec/s | executions | coverage at start and end (cov/ft)
-# | executions at the last new coverage | findings. Findings (crash, leak, timeout, out-of-memory
-# inputs) stay in $OUT/<target>-*; a finding makes the script fail. With MERGE=1, inputs of the
-# run that add coverage and are at most MERGE_MAX_BYTES long are merged into fuzz/corpus/<target>
+# JOBS at a time, then a table: target | exec/s | executions | CPU seconds the fuzzer used and
+# executions per CPU second (what the code does with a core to itself: on a shared machine exec/s
+# also measures the neighbours) | coverage at start and end (cov/ft) | executions at the last new
+# coverage | findings. Findings (crash, leak, timeout, out-of-memory inputs) stay in
+# $OUT/<target>-*; a finding makes the script fail. With MERGE=1, inputs of the run that add
+# coverage and are at most MERGE_MAX_BYTES long are merged into fuzz/corpus/<target>
 # (libFuzzer -merge=1), to be committed.
 #
 # Usage: scripts/fuzz-long.sh MINUTES [TARGET...]
@@ -34,6 +36,10 @@ run_one() {  # target
   "$build/fuzz/${t}_fuzzer" -max_total_time=$((minutes * 60)) -timeout=30 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$out/$t-" "$work" "$here/fuzz/corpus/$t" >"$out/$t.log" 2>&1 || rc=$?
   echo "$rc" >"$out/$t.rc"
+  # The CPU time the fuzzer used (all its threads): on a shared machine, exec/s alone says
+  # more about the neighbours than about the code.
+  times | sed -n 2p | awk '{print $1, $2}' | sed 's/m/ /g; s/s//g' |
+    awk '{printf "%.0f\n", $1 * 60 + $2 + $3 * 60 + $4}' >"$out/$t.cpu"
 }
 
 echo "fuzz-long: ${#targets[@]} targets, $minutes min each, $jobs at a time; load before: $(uptime | sed 's/.*load average: //')"
@@ -53,10 +59,10 @@ stat() {  # log name
   sed -n "s/^stat::$2: *//p" "$1" | tail -1
 }
 failed=()
-printf '| %-17s | %8s | %12s | %-21s | %-21s | %-16s | %s\n' target exec/s executions "cov/ft at start" \
-  "cov/ft at end" "last new cov at" findings
-printf '|%s|%s|%s|%s|%s|%s|%s\n' -------------------  ---------- -------------- ----------------------- \
-  ----------------------- ------------------ ---------
+printf '| %-17s | %8s | %12s | %6s | %10s | %-21s | %-21s | %-16s | %s\n' target exec/s executions "CPU s" \
+  "exec/CPU s" "cov/ft at start" "cov/ft at end" "last new cov at" findings
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' -------------------  ---------- -------------- -------- ------------ \
+  ----------------------- ----------------------- ------------------ ---------
 for t in "${targets[@]}"; do
   log=$out/$t.log
   rc=$(cat "$out/$t.rc" 2>/dev/null || echo 1)
@@ -69,8 +75,11 @@ for t in "${targets[@]}"; do
   findings=$(find "$out" -maxdepth 1 -name "$t-*" -type f | wc -l)
   if [[ $rc != 0 ]] && ((findings == 0)); then findings="exit $rc"; fi
   [[ $findings == 0 ]] || failed+=("$t")
-  printf '| %-17s | %8s | %12s | %-21s | %-21s | %-16s | %s\n' "$t" "${rate:-?}" "${execs:-?}" "${start:-?}" \
-    "${end:-?}" "${last_new:-none}" "$findings"
+  cpu=$(cat "$out/$t.cpu" 2>/dev/null || true)
+  per_cpu=?
+  [[ -n $execs && -n $cpu ]] && ((cpu > 0)) && per_cpu=$((execs / cpu))
+  printf '| %-17s | %8s | %12s | %6s | %10s | %-21s | %-21s | %-16s | %s\n' "$t" "${rate:-?}" "${execs:-?}" \
+    "${cpu:-?}" "$per_cpu" "${start:-?}" "${end:-?}" "${last_new:-none}" "$findings"
 done
 
 if [[ $merge == 1 ]]; then
