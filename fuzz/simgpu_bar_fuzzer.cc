@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace xvgpu::fuzz;
   FuzzInput in(data, size);
   const uint8_t setup = in.u8();
-  SimgpuHarness h((setup & 1) != 0);
+  SimgpuHarness& h = SimgpuHarness::at_power_on((setup & 1) != 0);
   if ((setup & 2) == 0) h.enumerate();
   unsigned ops = 0;
   while (!in.empty() && ops++ < 4096) {

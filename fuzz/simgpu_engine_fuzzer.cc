@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace xvgpu::fuzz;
   FuzzInput in(data, size);
   const uint8_t setup = in.u8();
-  SimgpuHarness h((setup & 1) != 0);
+  SimgpuHarness& h = SimgpuHarness::at_power_on((setup & 1) != 0);
   h.enumerate();
   auto reg = [&](uint32_t r, uint32_t v) { h.mmio_write(kBar4 + r, 4, v); };
   constexpr uint64_t kRing = 0x10000;

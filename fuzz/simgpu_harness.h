@@ -1,12 +1,10 @@
-// A simgpu vGPU behind the real core on the fake platform (tests/support), created afresh for
-// each fuzz input so that every crash reproduces from its input alone.
+// A simgpu-16 vGPU for the simgpu fuzzers: one per VRAM mode for the whole run, at its power-on
+// state for each input (resettable_vgpu.h), with the accesses firmware and drivers make.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 
-#include "gpu/vgpu_manager.h"
-#include "support/fake_platform.h"
+#include "resettable_vgpu.h"
 
 namespace xvgpu::fuzz {
 
@@ -19,11 +17,8 @@ inline const Sbdf kSimgpuSlot{0, 0, 5, 0};
 
 class SimgpuHarness {
  public:
-  // direct_vram=false: VRAM BAR accesses trap too.
-  explicit SimgpuHarness(bool direct_vram);
-  ~SimgpuHarness();
-  SimgpuHarness(const SimgpuHarness&) = delete;
-  SimgpuHarness& operator=(const SimgpuHarness&) = delete;
+  // The device for this input, at power-on. direct_vram=false: VRAM BAR accesses trap too.
+  static SimgpuHarness& at_power_on(bool direct_vram);
 
   uint32_t cfg_read(unsigned off, uint8_t size);
   void cfg_write(unsigned off, uint8_t size, uint32_t v);
@@ -34,12 +29,12 @@ class SimgpuHarness {
   // Waits (bounded) until the engine reports idle; false if it stays busy.
   bool wait_engine_idle();
 
-  test::FakePlatform& platform() { return *platform_; }
-  gpu::Vgpu& vgpu() { return *vgpu_; }
+  test::FakePlatform& platform() { return device_.platform(); }
+  gpu::Vgpu& vgpu() { return device_.vgpu(); }
 
  private:
-  std::unique_ptr<test::FakePlatform> platform_;
-  std::shared_ptr<gpu::Vgpu> vgpu_;
+  explicit SimgpuHarness(bool direct_vram);
+  ResettableVgpu device_;
 };
 
 }  // namespace xvgpu::fuzz

@@ -122,7 +122,12 @@ const xvgpu_knob_desc* knob(FuzzInput& in, Pools& p) {
   k.name = str(in, p);
   k.description = str(in, p);
   k.min = static_cast<int64_t>(in.u64());
-  k.max = in.flag() ? k.min + in.u8() : static_cast<int64_t>(in.u64());
+  if (in.flag()) {  // just above min, saturating (a signed overflow here would be the harness's own UB)
+    const int64_t above = in.u8();
+    k.max = k.min > INT64_MAX - above ? INT64_MAX : k.min + above;
+  } else {
+    k.max = static_cast<int64_t>(in.u64());
+  }
   k.default_value = in.flag() ? k.min : static_cast<int64_t>(in.u64());
   k.default_text = str(in, p);
   k.choices = array<char>(in, p, k.num_choices, 5, [&] { return static_cast<const void*>(str(in, p)); });

@@ -1,7 +1,7 @@
 // A whole running vGPU (echo vendor) driven through its device bus as a hostile guest would.
-#include "gpu/fuzz_entry.h"
+#include "core_entry_points.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  (void)xvgpu::gpu::fuzz_vgpu_io(data, size);
+  (void)xvgpu::fuzz::fuzz_vgpu_io(data, size);
   return 0;
 }

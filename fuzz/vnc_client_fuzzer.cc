@@ -32,7 +32,7 @@ namespace {
 using namespace xvgpu;
 
 struct Console {
-  fuzz::SimgpuHarness harness{true};
+  fuzz::SimgpuHarness& harness = fuzz::SimgpuHarness::at_power_on(true);
   TempDir dir{"vnc-client-fuzz"};
   std::string path;
   std::unique_ptr<dm::VncConsole> console;

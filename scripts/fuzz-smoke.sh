@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/) with clang + ASan and runs each for a short, bounded time
+# Builds the libFuzzer targets (fuzz/) with clang, ASan and UBSan and runs each for a short, bounded time
 # on its seed corpus (fuzz/corpus/<target>/), for CI. A crash fails the script and leaves the
 # input in $OUT/<target>-crash-*; turn it into a regression entry by copying it into
 # fuzz/corpus/<target>/ (ctest replays every corpus file, label unit) once fixed.
@@ -13,19 +13,10 @@ shift || true
 build=${BUILD_DIR:-$here/build-fuzz}
 jobs=${JOBS:-2}
 out=${OUT:-$build/fuzz-out}
-all=(ioreq_request buffered_ring pci_config bar_dispatch vgpu_io simgpu_bar simgpu_engine control_request
-     vendor_descriptor vnc_client)
 targets=("$@")
-((${#targets[@]})) || targets=("${all[@]}")
+((${#targets[@]})) || mapfile -t targets < <("$here/scripts/fuzz-targets.sh")
 
-command -v clang++ >/dev/null || { echo "fuzz-smoke: clang++ not found (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
-gen=()
-command -v ninja >/dev/null && gen=(-G Ninja)
-# Instrument everything for coverage (fuzzer-no-link) and ASan; -O1 keeps the build short.
-CC=clang CXX=clang++ cmake -S "$here" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Fuzz \
-  -DCMAKE_CXX_FLAGS_FUZZ="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_FUZZ="-O1 -gline-tables-only" \
-  -DXVGPU_FUZZ=ON -DXVGPU_SANITIZE=address,fuzzer-no-link -DXVGPU_BUILD_BENCH=OFF -DXVGPU_REAL_XEN_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$jobs" --target "${targets[@]/%/_fuzzer}"
+"$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
 mkdir -p "$out"
 failed=()

@@ -203,7 +203,7 @@ void Vgpu::create() {
       if (platform_.direct_memory != nullptr) {
         d.region = platform_.direct_memory->allocate(bar.size);
       } else {
-        d.fallback.assign(bar.size, std::byte{0});
+        d.fallback = ZeroedMemory(bar.size);  // pages appear as the guest touches them
       }
       direct_.emplace(bar.index, std::move(d));
     }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/rate_limited_log.h"
+#include "common/zeroed_memory.h"
 #include "gpu/access_split.h"
 #include "gpu/bar_mapper.h"
 #include "gpu/dirty_page_fanout.h"
@@ -164,11 +165,9 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   class MapHooks;
   struct DirectBar {
     std::unique_ptr<DirectRegion> region;  // platform-backed (guest reaches it without traps)
-    std::vector<std::byte> fallback;       // host memory served by trapping when no DirectMemory
+    ZeroedMemory fallback;                 // host memory served by trapping when no DirectMemory
     std::unique_ptr<DirtyPageFanout> dirty = std::make_unique<DirtyPageFanout>();
-    [[nodiscard]] std::span<std::byte> host() {
-      return region ? region->host() : std::span<std::byte>(fallback);
-    }
+    [[nodiscard]] std::span<std::byte> host() { return region ? region->host() : fallback.bytes(); }
   };
 
   VgpuState transition(VgpuOp op) const;  // throws VgpuStateError

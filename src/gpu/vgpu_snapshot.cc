@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "gpu/vgpu.h"
@@ -84,6 +85,19 @@ class Reader {
     bytes(&v, sizeof v, what);
     return v;
   }
+  // n bytes, taken in bounded pieces: a length field claiming more than the stream holds fails
+  // as truncated after reading what is there, not after allocating what it claims.
+  std::vector<uint8_t> blob(uint64_t n, const char* what) {
+    constexpr uint64_t kPiece = uint64_t{1} << 20;
+    std::vector<uint8_t> out;
+    while (out.size() < n) {
+      const size_t at = out.size();
+      const size_t piece = std::min(kPiece, n - at);
+      out.resize(at + piece);
+      bytes(out.data() + at, piece, what);
+    }
+    return out;
+  }
   std::string str(const char* what) {
     const auto n = num<uint32_t>(what);
     if (n > 4096) {
@@ -133,7 +147,9 @@ int64_t vec_read(void* ctx, void* data, size_t len) {
     return -EINVAL;
   }
   const size_t n = std::min(len, s->buf->size() - s->pos);
-  std::memcpy(data, s->buf->data() + s->pos, n);
+  if (n != 0) {  // an empty state has no buffer: memcpy from null is undefined even for 0 bytes
+    std::memcpy(data, s->buf->data() + s->pos, n);
+  }
   s->pos += n;
   return static_cast<int64_t>(n);
 }
@@ -236,8 +252,7 @@ void Vgpu::restore(std::istream& in) {
   if (vendor_len > kMaxVendorState) {
     throw Error(fmt::format("vGPU snapshot is corrupt: vendor state of {} bytes", vendor_len));
   }
-  std::vector<uint8_t> vendor_state(vendor_len);
-  r.bytes(vendor_state.data(), vendor_state.size(), "the vendor state");
+  std::vector<uint8_t> vendor_state = r.blob(vendor_len, "the vendor state");
   r.check_trailer();
 
   VecStream vs{&vendor_state};

@@ -36,7 +36,7 @@ void FakeGuestMemory::read(uint64_t gpa, std::span<std::byte> out) {
     return;
   }
   check(gpa, out.size());
-  std::memcpy(out.data(), ram_.data() + (gpa - base_), out.size());
+  std::memcpy(out.data(), ram_.bytes().data() + (gpa - base_), out.size());
 }
 
 void FakeGuestMemory::write(uint64_t gpa, std::span<const std::byte> in) {
@@ -44,7 +44,7 @@ void FakeGuestMemory::write(uint64_t gpa, std::span<const std::byte> in) {
     return;
   }
   check(gpa, in.size());
-  std::memcpy(ram_.data() + (gpa - base_), in.data(), in.size());
+  std::memcpy(ram_.bytes().data() + (gpa - base_), in.data(), in.size());
   mark_dirty(gpa, in.size());
 }
 
@@ -75,15 +75,15 @@ class FakeGuestMapping : public gpu::GuestMapping {
 
 std::unique_ptr<gpu::GuestMapping> FakeGuestMemory::map(uint64_t gpa, uint64_t len, bool writable) {
   check(gpa, len);
-  return std::make_unique<FakeGuestMapping>(*this, gpa,
-                                            std::span<std::byte>(ram_.data() + (gpa - base_), len), writable);
+  return std::make_unique<FakeGuestMapping>(
+      *this, gpa, std::span<std::byte>(ram_.bytes().data() + (gpa - base_), len), writable);
 }
 
 std::span<std::byte> FakeGuestMemory::bytes(uint64_t gpa, uint64_t len) {
   if (gpa < base_ || len > ram_.size() || gpa - base_ > ram_.size() - len) {
     throw std::out_of_range("test RAM access");
   }
-  return {ram_.data() + (gpa - base_), len};
+  return {ram_.bytes().data() + (gpa - base_), len};
 }
 
 std::set<uint64_t> FakeGuestMemory::dirty_pages() const {
@@ -179,6 +179,10 @@ void FakeRangeClaims::claim_range(gpu::IoSpace space, uint64_t first, uint64_t l
   if (last < first) {
     ++violations_;
     throw std::logic_error("inverted range");
+  }
+  if (space == gpu::IoSpace::Port && last > 0xffff) {
+    ++violations_;
+    throw std::logic_error(fmt::format("port range {:#x}..{:#x} is beyond port 0xffff", first, last));
   }
   for (const auto& r : ranges_) {
     if (r.space == space && first <= r.last && r.first <= last) {

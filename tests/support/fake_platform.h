@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/zeroed_memory.h"
 #include "gpu/platform.h"
 
 namespace xvgpu::test {
@@ -41,7 +42,7 @@ class FakeGuestMemory : public gpu::GuestMemory {
   void mark_dirty(uint64_t gpa, uint64_t len);
 
   uint64_t base_;
-  std::vector<std::byte> ram_;
+  ZeroedMemory ram_;
   mutable std::mutex mu_;
   std::set<uint64_t> dirty_;
   std::vector<std::pair<uint64_t, uint64_t>> holes_;
@@ -92,8 +93,8 @@ class FakeRangeClaims : public gpu::RangeClaims {
     auto operator<=>(const Range&) const = default;
   };
 
-  // Unbalanced or overlapping claims throw std::logic_error (and are recorded as violations),
-  // as Xen would refuse them.
+  // Unbalanced or overlapping claims and ports above 0xffff throw std::logic_error (and are
+  // recorded as violations), as Xen would refuse them.
   void claim_pci(Sbdf sbdf) override;
   void release_pci(Sbdf sbdf) override;
   void claim_range(gpu::IoSpace space, uint64_t first, uint64_t last) override;
@@ -119,7 +120,7 @@ class FakeRangeClaims : public gpu::RangeClaims {
 class FakeDirectRegion : public gpu::DirectRegion {
  public:
   explicit FakeDirectRegion(uint64_t size) : mem_(size) {}
-  std::span<std::byte> host() override { return mem_; }
+  std::span<std::byte> host() override { return mem_.bytes(); }
   void place(uint64_t gpa) override;
   void unplace() override;
   void collect_dirty(std::vector<uint64_t>& bitmap) override;
@@ -130,7 +131,7 @@ class FakeDirectRegion : public gpu::DirectRegion {
   void touch(uint64_t page);
 
  private:
-  std::vector<std::byte> mem_;
+  ZeroedMemory mem_;
   mutable std::mutex mu_;
   std::optional<uint64_t> placed_;
   unsigned placements_ = 0;
