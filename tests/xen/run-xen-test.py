@@ -6,6 +6,10 @@ it needs from the build (`# needs: dm ctl xl-scripts guest-tools`) and a time li
 `XENTEST-PASS|FAIL|SKIP <check> [detail]`, `XENTEST-TIME`, `XENTEST-METRIC`, `XENTEST-STAGE` lines and finally
 `XENTEST-DONE` on its console, which Xen forwards to the emulated serial port (a file here).
 
+A guest's triple fault or crash before that guest reached its first marker (dom0's XENTEST-GUEST-STARTED) is a lab
+fault: the scenario boots again on a fresh machine, up to --attempts boots, each retry printed as a LAB-RETRY line and
+appended to the --lab-summary file (docs/real-xen-testing.md, "Lab faults").
+
 Exit status: 0 every declared check passed; 1 a check failed, is missing, or the run broke (timeout, panic);
 77 skipped (lab packages or a needed build product absent, or a check reported SKIP).
 """
@@ -468,7 +472,8 @@ def main() -> int:
         if not a.lab_fault:
             break
         reason = f"{a.lab_fault}, {a.wall:.0f} s after QEMU started"
-        print(f"xen-test {args.scenario}: attempt {attempt_no} ended in a lab fault: {reason}; Xen's report:", flush=True)
+        print(f"xen-test {args.scenario}: attempt {attempt_no} ended in a lab fault: {reason}; Xen's report:",
+              flush=True)
         print("\n".join("  | " + line for line in a.lab_fault_context), flush=True)
         lab_faults.append(f"attempt {attempt_no}: {reason}")
         elapsed = time.monotonic() - t_start

@@ -59,11 +59,11 @@ xt_scenario_arg() {
   printf '%s' "$2"
 }
 
-# xt_guest_started NAME [DOMID]: tells the runner that guest NAME has reached its first marker (the GUEST-MARKER line of its
-# init, printed before any task touches the vGPU). A triple fault of that domain before this line is a lab fault
-# (QEMU's nested SVM emulation, docs/real-xen-testing.md "Lab faults") and the runner boots the scenario again; after
-# it, the fault fails the test. Called by the helpers that wait for the marker; a scenario that waits by other means
-# calls it itself. Pass DOMID when the guest may already have powered itself off.
+# xt_guest_started NAME [DOMID]: tells the runner that guest NAME has reached its first marker (the GUEST-MARKER line
+# of its init, printed before any task touches the vGPU). A triple fault of that domain before this line is a lab
+# fault (QEMU's nested SVM emulation, docs/real-xen-testing.md "Lab faults") and the runner boots the scenario again;
+# after it, the fault fails the test. Called by the helpers that wait for the marker; a scenario that waits by other
+# means calls it itself. Pass DOMID when the guest may already have powered itself off.
 xt_guest_started() {
   printf 'XENTEST-%s domid=%s name=%s\n' GUEST-STARTED "${2:-$(xl domid "$1" 2>/dev/null)}" "$1"
 }
