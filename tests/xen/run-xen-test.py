@@ -6,6 +6,10 @@ it needs from the build (`# needs: dm ctl xl-scripts guest-tools`) and a time li
 `XENTEST-PASS|FAIL|SKIP <check> [detail]`, `XENTEST-TIME`, `XENTEST-METRIC`, `XENTEST-STAGE` lines and finally
 `XENTEST-DONE` on its console, which Xen forwards to the emulated serial port (a file here).
 
+A guest's triple fault or crash before that guest reached its first marker (dom0's XENTEST-GUEST-STARTED) is a lab
+fault: the scenario boots again on a fresh machine, up to --attempts boots, each retry printed as a LAB-RETRY line and
+appended to the --lab-summary file (docs/real-xen-testing.md, "Lab faults").
+
 Exit status: 0 every declared check passed; 1 a check failed, is missing, or the run broke (timeout, panic);
 77 skipped (lab packages or a needed build product absent, or a check reported SKIP).
 """
@@ -47,9 +51,16 @@ TIME_RE = re.compile(r"XENTEST-TIME (\S+) (\S+)")
 METRIC_RE = re.compile(r"XENTEST-METRIC (\S+) (\S+) (\S+)")
 TRACE_RE = re.compile(r"XT-TRACE ([A-Za-z0-9_.-]+\.trace) (.*)$")
 STAGE_RE = re.compile(r"XENTEST-STAGE (\S+) (\S+)")
-# Xen's report of a guest vCPU's triple fault ("d1v0 Triple fault - invoking HVM shutdown action 1").
-GUEST_TRIPLE_FAULT_RE = re.compile(r"d[1-9][0-9]*v[0-9]+ Triple fault[^\n]*")
-RETRY_ENV = "XVGPU_XEN_TEST_RETRY_OF"
+# Xen's reports of a guest vCPU's death, each followed by the vCPU's state: a triple fault ("d1v0 Triple fault -
+# invoking HVM shutdown action 1", hvm_triple_fault()) or a crash ("Domain 1 (vcpu#0) crashed on cpu#1:",
+# __domain_crash()).
+GUEST_FAULT_RE = re.compile(r"\bd(\d+)v(\d+) Triple fault[^\n]*|Domain (\d+) \(vcpu#(\d+)\) crashed on cpu#\d+")
+# dom0 (lib.sh xt_guest_started): the domain has reached its first marker; a fault from then on is the product's.
+GUEST_STARTED_RE = re.compile(r"XENTEST-GUEST-STARTED domid=(\d+)")
+NOTE_RE = re.compile(r"XENTEST-NOTE (.*)$")
+# Boots of one scenario when each earlier one ended in a lab fault (docs/real-xen-testing.md, "Lab faults").
+DEFAULT_ATTEMPTS = 4
+LAB_SUMMARY_ENV = "XVGPU_LAB_RETRY_LOG"
 BROKEN_RE = re.compile(r"Panic on CPU|Kernel panic - not syncing|FATAL TRAP|Reboot in five seconds")
 
 
@@ -61,7 +72,7 @@ def skip(msg: str) -> int:
 def parse_header(script: Path) -> dict[str, str]:
     header: dict[str, str] = {}
     for line in script.read_text().splitlines():
-        m = re.match(r"#\s*(checks|needs|timeout):\s*(.*)$", line)
+        m = re.match(r"#\s*(checks|needs|timeout|guest-triple-faults):\s*(.*)$", line)
         if m:
             # checks and needs may span several lines.
             header[m.group(1)] = (header.get(m.group(1), "") + " " + m.group(2)).strip()
@@ -190,6 +201,134 @@ def save_traces(work: Path, serial: Path) -> list[Path]:
     return saved
 
 
+class Attempt:
+    """What one boot of the emulated machine showed."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[str, tuple[str, str, float]] = {}
+        self.order: list[str] = []
+        self.times: list[tuple[str, str]] = []
+        self.metrics: list[tuple[str, str, str]] = []
+        self.stages: list[tuple[str, float]] = []
+        self.notes: list[str] = []
+        self.started: set[int] = set()  # domains that reached their first marker
+        self.done = False
+        self.broken = ""  # the line that ended the run: a panic or a guest fault
+        self.lab_fault = ""  # set when that line is a guest's fault before its first marker
+        self.lab_fault_context: list[str] = []
+        self.timed_out = False
+        self.wall = 0.0
+        self.qemu_out = ""
+
+
+def guest_fault(line: str) -> tuple[int, str] | None:
+    """(domid, description) when the line is Xen's report of a guest vCPU's triple fault or crash."""
+    m = GUEST_FAULT_RE.search(line)
+    if not m:
+        return None
+    if m.group(1) is not None:
+        domid, what = int(m.group(1)), f"d{m.group(1)}v{m.group(2)} triple fault"
+    else:
+        domid, what = int(m.group(3)), f"d{m.group(3)}v{m.group(4)} crashed"
+    return (domid, what) if domid != 0 else None
+
+
+def boot(qemu: list[str], serial: Path, monitor: Path, serial_sock: Path, work: Path, limit: float,
+         stall_dump_s: float, count_faults: bool, name: str) -> Attempt:
+    """Runs QEMU until dom0's DONE, a crash, a guest fault or the time limit; collects what dom0 reported."""
+    a = Attempt()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(qemu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    pos = 0
+    pending = ""
+    last_output = time.monotonic()
+    stall_dumped = False
+    stop_by = None  # after a crash: read on until the console is quiet, so that Xen's vCPU dump is in the log
+    context_left = 0
+    while True:
+        exited = proc.poll() is not None
+        if serial.exists():
+            with serial.open("rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos += len(chunk)
+            if chunk:
+                last_output = time.monotonic()
+            pending += chunk.decode("utf-8", "replace").replace("\r", "")
+            *lines, pending = pending.split("\n")
+            now = time.monotonic() - t0
+            for line in lines:
+                if context_left > 0:
+                    a.lab_fault_context.append(line)
+                    context_left -= 1
+                if m := VERDICT_RE.search(line):
+                    if m.group(2) not in a.verdicts:
+                        a.order.append(m.group(2))
+                    # A check keeps its worst verdict.
+                    prev = a.verdicts.get(m.group(2))
+                    if prev is None or prev[0] == "PASS" or m.group(1) == "FAIL":
+                        a.verdicts[m.group(2)] = (m.group(1), m.group(3).strip(), now)
+                elif m := TIME_RE.search(line):
+                    a.times.append((m.group(1), m.group(2)))
+                elif m := METRIC_RE.search(line):
+                    a.metrics.append((m.group(1), m.group(2), m.group(3)))
+                elif m := STAGE_RE.search(line):
+                    a.stages.append((m.group(1), now))
+                elif m := GUEST_STARTED_RE.search(line):
+                    a.started.add(int(m.group(1)))
+                elif m := NOTE_RE.search(line):
+                    a.notes.append(m.group(1).strip())
+                    print(f"xen-test {name}: {m.group(1).strip()} (at {now:.1f} s)", flush=True)
+                elif "XENTEST-DONE" in line:
+                    a.done = True
+                elif a.broken:
+                    continue
+                elif BROKEN_RE.search(line):
+                    a.broken = line.strip()
+                elif (fault := guest_fault(line)) and not count_faults:
+                    domid, what = fault
+                    a.broken = line.strip()
+                    if domid not in a.started:
+                        a.lab_fault = f"{what} before the guest's first marker (domain {domid})"
+                        a.lab_fault_context = [line]
+                        context_left = 60
+        if exited:
+            break
+        if time.monotonic() - t0 > limit:
+            a.timed_out = True
+            break
+        if stall_dump_s > 0 and not stall_dumped and time.monotonic() - last_output > stall_dump_s:
+            stall_dumped = True
+            stall_dump(work, monitor, serial_sock, time.monotonic() - t0, time.monotonic() - last_output)
+        if a.broken:
+            if stop_by is None:
+                stop_by = time.monotonic() + 15
+            # Xen prints the vCPU's registers and stack after the line; stop once the console has been quiet for 2 s.
+            if time.monotonic() - last_output > 2 or time.monotonic() > stop_by:
+                break
+        time.sleep(0.1)
+    a.wall = time.monotonic() - t0
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    a.qemu_out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+    return a
+
+
+def record_lab_event(summary: Path, text: str) -> None:
+    """Appends one line to the run-wide summary that .ci/run counts."""
+    try:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        with summary.open("a") as f:
+            f.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + text + "\n")
+    except OSError as e:
+        print(f"xen-test: cannot append to the lab summary {summary}: {e}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", required=True, help="name of a script in tests/xen/scenarios (without .sh)")
@@ -204,12 +343,25 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, help="override the scenario's time limit (seconds)")
     ap.add_argument("--memory", default="2G", help="memory of the emulated machine")
     ap.add_argument("--xen-arg", action="append", default=[], help="extra Xen command-line argument (repeatable)")
+    ap.add_argument("--scenario-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="parameter for the scenario (xentest.KEY=VALUE on dom0's command line; lib.sh "
+                         "xt_scenario_arg), repeatable")
     ap.add_argument("--qemu-cpu", default="qemu64,+svm,+npt", help="QEMU -cpu model")
     ap.add_argument("--qemu-accel", default="tcg", help="QEMU -accel value, e.g. tcg,thread=single")
     ap.add_argument("--stall-dump", type=float, default=120.0,
                     help="seconds without serial output after which the emulated machine's state is dumped once "
                          "through the QEMU monitor (0: never)")
+    ap.add_argument("--attempts", type=int, default=DEFAULT_ATTEMPTS,
+                    help="boots at most, when each earlier one ended in a lab fault (a guest's triple fault or "
+                         f"crash before its first marker); default {DEFAULT_ATTEMPTS}")
+    ap.add_argument("--budget", type=float,
+                    help="seconds for the whole run, images and every attempt: no further attempt starts unless "
+                         "the scenario's time limit still fits (ctest passes its TIMEOUT minus a margin)")
+    ap.add_argument("--lab-summary", type=Path,
+                    help=f"file each lab retry is appended to (default ${LAB_SUMMARY_ENV}, else "
+                         "WORK/../lab-retries.log)")
     args = ap.parse_args()
+    t_start = time.monotonic()
 
     scenario = HERE / "scenarios" / f"{args.scenario}.sh"
     if not scenario.is_file():
@@ -219,6 +371,13 @@ def main() -> int:
     checks = header.get("checks", "").split()
     needs = header.get("needs", "").split()
     limit = args.timeout or float(header.get("timeout", "300"))
+    # A measurement scenario counts guest faults itself instead of having the run stopped by them.
+    count_faults = header.get("guest-triple-faults", "") == "counted"
+    for kv in args.scenario_arg:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*=\S*", kv):
+            print(f"FAIL: --scenario-arg {kv!r}: expected key=value (key lower case, no spaces in the value)")
+            return 1
+    summary = args.lab_summary or Path(os.environ.get(LAB_SUMMARY_ENV) or args.work_dir.parent / "lab-retries.log")
 
     # Prerequisites: absent lab packages or build products are a skip, reported as such, never a pass.
     missing = [str(p) for p in LAB_FILES if not p.exists()] + [t for t in LAB_TOOLS if not shutil.which(t)]
@@ -237,8 +396,8 @@ def main() -> int:
 
     work = args.work_dir
     cache = args.cache_dir or work.parent / "cache"
-    if work.exists():
-        shutil.rmtree(work)
+    for old in [work, *work.parent.glob(f"{work.name}-attempt*")]:
+        shutil.rmtree(old, ignore_errors=True)
     work.mkdir(parents=True)
     t_prep = time.monotonic()
 
@@ -288,6 +447,7 @@ def main() -> int:
         for part in (base, overlay):
             with part.open("rb") as src:
                 shutil.copyfileobj(src, out)
+    overlay.unlink()
     prep_s = time.monotonic() - t_prep
 
     serial = work / "serial.log"
@@ -301,6 +461,7 @@ def main() -> int:
     if args.xen_arg:
         xen_args += " " + " ".join(args.xen_arg)
     dom0_args = "console=hvc0 earlyprintk=xen loglevel=4"
+    dom0_args += "".join(f" xentest.{kv}" for kv in args.scenario_arg)
     # The serial port is a socket chardev that also logs to the file: the runner can then type Xen debug keys into a
     # stalled machine (a UART interrupt also tells whether it still takes interrupts at all). The monitor socket
     # serves the stall dump.
@@ -315,134 +476,92 @@ def main() -> int:
             "-serial", "chardev:ser0", "-monitor", f"unix:{monitor},server=on,wait=off",
             "-kernel", str(xen_elf), "-append", xen_args,
             "-initrd", f"/boot/vmlinuz-{kver} {dom0_args},{dom0_img}"]
-    (work / "qemu-cmdline.txt").write_text(" ".join(qemu) + "\n")
     print(f"xen-test {args.scenario}: images ready in {prep_s:.1f} s; booting (limit {limit:.0f} s), serial log {serial}",
           flush=True)
 
-    t0 = time.monotonic()
-    proc = subprocess.Popen(qemu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    verdicts: dict[str, tuple[str, str, float]] = {}
-    order: list[str] = []
-    times: list[tuple[str, str]] = []
-    metrics: list[tuple[str, str, str]] = []
-    stages: list[tuple[str, float]] = []
-    done = False
-    broken = ""
-    pos = 0
-    pending = ""
-    timed_out = False
-    last_output = time.monotonic()
-    stall_dumped = False
+    # A guest's triple fault or crash before its first marker is the lab's (QEMU's nested SVM emulation, see
+    # docs/real-xen-testing.md "Lab faults"): the scenario boots again on a fresh machine, up to --attempts boots, each
+    # faulted attempt's files kept in WORK-attemptN. Every retry is printed and appended to the run's summary.
+    lab_faults: list[str] = []
+    attempt_no = 1
     while True:
-        exited = proc.poll() is not None
-        if serial.exists():
-            with serial.open("rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-                pos += len(chunk)
-            if chunk:
-                last_output = time.monotonic()
-            pending += chunk.decode("utf-8", "replace").replace("\r", "")
-            *lines, pending = pending.split("\n")
-            now = time.monotonic() - t0
-            for line in lines:
-                if m := VERDICT_RE.search(line):
-                    if m.group(2) not in verdicts:
-                        order.append(m.group(2))
-                    # A check keeps its worst verdict.
-                    prev = verdicts.get(m.group(2))
-                    if prev is None or prev[0] == "PASS" or m.group(1) == "FAIL":
-                        verdicts[m.group(2)] = (m.group(1), m.group(3).strip(), now)
-                elif m := TIME_RE.search(line):
-                    times.append((m.group(1), m.group(2)))
-                elif m := METRIC_RE.search(line):
-                    metrics.append((m.group(1), m.group(2), m.group(3)))
-                elif m := STAGE_RE.search(line):
-                    stages.append((m.group(1), now))
-                elif "XENTEST-DONE" in line:
-                    done = True
-                elif (BROKEN_RE.search(line) or GUEST_TRIPLE_FAULT_RE.search(line)) and not broken:
-                    broken = line.strip()
-        if exited:
+        (work / "qemu-cmdline.txt").write_text(" ".join(qemu) + "\n")
+        a = boot(qemu, serial, monitor, serial_sock, work, limit, args.stall_dump, count_faults, args.scenario)
+        if not a.lab_fault:
             break
-        if time.monotonic() - t0 > limit:
-            timed_out = True
+        reason = f"{a.lab_fault}, {a.wall:.0f} s after QEMU started"
+        print(f"xen-test {args.scenario}: attempt {attempt_no} ended in a lab fault: {reason}; Xen's report:",
+              flush=True)
+        print("\n".join("  | " + line for line in a.lab_fault_context), flush=True)
+        lab_faults.append(f"attempt {attempt_no}: {reason}")
+        elapsed = time.monotonic() - t_start
+        give_up = ""
+        if attempt_no >= args.attempts:
+            give_up = f"attempts={attempt_no}"
+        elif args.budget and elapsed + limit > args.budget:
+            give_up = (f"attempts={attempt_no} (no time for another boot: {args.budget - elapsed:.0f} s left of the "
+                       f"budget, a boot may take {limit:.0f} s)")
+        if give_up:
+            # The last attempt's files stay in WORK for the failure report.
+            line = f"LAB-GIVE-UP scenario={args.scenario} {give_up} reason=\"{reason}\" logs={work}"
+            print(line, flush=True)
+            record_lab_event(summary, line)
             break
-        if args.stall_dump > 0 and not stall_dumped and time.monotonic() - last_output > args.stall_dump:
-            stall_dumped = True
-            stall_dump(work, monitor, serial_sock, time.monotonic() - t0, time.monotonic() - last_output)
-        if broken and time.monotonic() - t0 > 0:
-            # Give the console a moment to flush the panic's details, then stop.
-            time.sleep(2)
-            break
-        time.sleep(0.1)
-    wall = time.monotonic() - t0
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    qemu_out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+        kept = work.parent / f"{work.name}-attempt{attempt_no}"
+        shutil.rmtree(kept, ignore_errors=True)
+        work.rename(kept)
+        work.mkdir()
+        (kept / dom0_img.name).rename(dom0_img)
+        if a.qemu_out.strip():
+            (kept / "qemu-output.txt").write_text(a.qemu_out)
+        attempt_no += 1
+        line = f"LAB-RETRY scenario={args.scenario} attempt={attempt_no} reason=\"{reason}\" logs={kept}"
+        print(line, flush=True)
+        record_lab_event(summary, line)
     if sock_dir != work:
         shutil.rmtree(sock_dir, ignore_errors=True)
 
     # Report.
-    print(f"xen-test {args.scenario}: QEMU ran {wall:.1f} s (images {prep_s:.1f} s)")
-    for name, at in stages:
+    print(f"xen-test {args.scenario}: QEMU ran {a.wall:.1f} s (images {prep_s:.1f} s)"
+          + (f", attempt {attempt_no}" if attempt_no > 1 else ""))
+    for name, at in a.stages:
         print(f"  stage {name:<24} at {at:6.1f} s")
-    for name, val in times:
+    for name, val in a.times:
         print(f"  time  {name:<24} {val} s (dom0 clock)")
-    for name, val, unit in metrics:
+    for name, val, unit in a.metrics:
         print(f"  metric {name:<23} {val} {unit}")
     for path in save_traces(work, serial):
         print(f"  ioreq trace {path}")
     failures = []
     skipped = []
-    for name in order + [c for c in checks if c not in verdicts]:
-        verdict, detail, at = verdicts.get(name, ("MISSING", "no verdict reported", wall))
+    for name in a.order + [c for c in checks if c not in a.verdicts]:
+        verdict, detail, at = a.verdicts.get(name, ("MISSING", "no verdict reported", a.wall))
         print(f"  {verdict:<7} {name:<28} {detail}" + (f" (at {at:.1f} s)" if verdict != "MISSING" else ""))
         if verdict in ("FAIL", "MISSING"):
             failures.append(name)
         elif verdict == "SKIP":
             skipped.append(name)
-    if timed_out:
+    if a.timed_out:
         failures.append(f"timeout after {limit:.0f} s")
-    if broken:
-        failures.append(f"crash: {broken}")
-    if not done and not timed_out and not broken:
+    if a.broken:
+        failures.append(("lab fault, attempts spent: " if a.lab_fault else "crash: ") + a.broken)
+    if not a.done and not a.timed_out and not a.broken:
         failures.append("dom0 did not report DONE")
-    if qemu_out.strip():
-        print("QEMU said:\n" + qemu_out.strip())
+    if a.qemu_out.strip():
+        print("QEMU said:\n" + a.qemu_out.strip())
+    if lab_faults:
+        print(f"xen-test {args.scenario}: earlier attempts ended in lab faults: " + "; ".join(lab_faults))
     if failures:
         tail = serial.read_bytes().decode("utf-8", "replace").replace("\r", "").splitlines()[-120:] if serial.exists() else []
         print(f"FAIL: {args.scenario}: " + "; ".join(failures))
         print(f"---- last {len(tail)} lines of {serial} ----")
         print("\n".join(tail))
         print("---- end of serial log ----")
-        text = serial.read_bytes().decode("utf-8", "replace") if serial.exists() else ""
-        fault = GUEST_TRIPLE_FAULT_RE.search(text)
-        if fault and not os.environ.get(RETRY_ENV):
-            # A guest vCPU that triple-faults under this nested emulation has been QEMU's emulation of SVM, twice
-            # in about 30 two-vCPU runs, once with the vCPU's state showing Xen's own code segment and RIP (see
-            # docs/real-xen-testing.md, "Triple faults"). One more boot, with the first one's log kept; a second
-            # fault fails the test.
-            first = work.parent / f"{work.name}-attempt1"
-            shutil.rmtree(first, ignore_errors=True)
-            work.rename(first)
-            print(f"xen-test {args.scenario}: the guest triple-faulted ({fault.group(0).strip()}); first attempt's "
-                  f"logs in {first}; booting once more", flush=True)
-            os.environ[RETRY_ENV] = fault.group(0).strip()
-            sys.stdout.flush()
-            os.execv(sys.executable, [sys.executable, *sys.argv])
         return 1
-    if os.environ.get(RETRY_ENV):
-        print(f"xen-test {args.scenario}: passed on the second boot; the first ended in a guest triple fault "
-              f"({os.environ[RETRY_ENV]})")
     if skipped:
         return skip(f"{args.scenario}: checks skipped: {', '.join(skipped)}")
-    print(f"PASS: {args.scenario}: {len(checks)} checks passed in {wall:.1f} s")
+    print(f"PASS: {args.scenario}: {len(checks)} checks passed in {a.wall:.1f} s"
+          + (f" on attempt {attempt_no}" if attempt_no > 1 else ""))
     return 0
 
 

@@ -49,6 +49,25 @@ xt_marker() { printf '%s' "$1" | sha256sum | cut -c1-16; }
 
 xt_new_nonce() { cat /proc/sys/kernel/random/uuid; }
 
+# xt_scenario_arg KEY DEFAULT: the value of the runner's --scenario-arg KEY=VALUE (xentest.KEY=VALUE on dom0's
+# command line), or DEFAULT.
+xt_scenario_arg() {
+  local a
+  for a in $(cat /proc/cmdline); do
+    case "$a" in "xentest.$1="*) printf '%s' "${a#*=}"; return 0 ;; esac
+  done
+  printf '%s' "$2"
+}
+
+# xt_guest_started NAME [DOMID]: tells the runner that guest NAME has reached its first marker (the GUEST-MARKER line
+# of its init, printed before any task touches the vGPU). A triple fault of that domain before this line is a lab
+# fault (QEMU's nested SVM emulation, docs/real-xen-testing.md "Lab faults") and the runner boots the scenario again;
+# after it, the fault fails the test. Called by the helpers that wait for the marker; a scenario that waits by other
+# means calls it itself. Pass DOMID when the guest may already have powered itself off.
+xt_guest_started() {
+  printf 'XENTEST-%s domid=%s name=%s\n' GUEST-STARTED "${2:-$(xl domid "$1" 2>/dev/null)}" "$1"
+}
+
 # xt_relay FILE LABEL: copy a log into dom0's console, prefixed, with verdict markers defused.
 xt_relay() {
   [ "$1" = - ] || [ -e "$1" ] || { xt_log "($1 missing)"; return 0; }
@@ -342,10 +361,12 @@ xt_check_destroy() {
 # xt_check_guest_runs P NAME NONCE LIMIT: check P-guest-runs -- the guest, just unpaused, prints the marker of this
 # run's nonce on its console within LIMIT seconds (the time it took goes out as P-guest-marker-after-unpause).
 xt_check_guest_runs() {
-  local p=$1 name=$2 nonce=$3 limit=$4 log t0
+  local p=$1 name=$2 nonce=$3 limit=$4 log t0 domid
   log=$(xt_console_log "$name")
+  domid=$(xl domid "$name" 2>/dev/null)
   t0=$(xt_uptime)
   if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" "$limit"; then
+    xt_guest_started "$name" "$domid"
     xt_time "$p-guest-marker-after-unpause" "$(xt_since "$t0")"
     xt_pass "$p-guest-runs" "$(grep -m1 GUEST-MARKER "$log")"
   else
@@ -508,7 +529,7 @@ xt_check_hostile() {
 # dom0 command line, unpaused, prints the marker derived from this run's nonce within MARKER_S seconds, powers
 # itself off. Checks TYPE-guest-runs and TYPE-guest-poweroff; returns 1 when the guest never ran.
 xt_smoke_guest() {
-  local type=$1 marker_s=$2 name=smoke-$1 nonce t0 log
+  local type=$1 marker_s=$2 name=smoke-$1 nonce t0 log domid
   nonce=$(xt_new_nonce)
   xt_write_cfg /tmp/$name.cfg $name $type "$nonce" ""
   t0=$(xt_uptime)
@@ -518,9 +539,11 @@ xt_smoke_guest() {
     return 1
   fi
   xt_time $type-create-paused "$(xt_since "$t0")"
+  domid=$(xl domid $name)
   xl unpause $name
   log=$(xt_console_log $name)
   if xt_wait_grep "$log" "GUEST-MARKER $(xt_marker "$nonce")" "$marker_s"; then
+    xt_guest_started $name "$domid"
     xt_time $type-guest-marker "$(xt_since "$t0")"
     xt_pass $type-guest-runs "$(grep -m1 GUEST-MARKER "$log")"
   else
