@@ -55,12 +55,6 @@ std::vector<TracedShape> load(const fs::path& p) {
   return shapes;
 }
 
-// The first byte and the byte after the last of an MMIO request.
-std::pair<uint64_t, uint64_t> mmio_span(const TracedShape& s) {
-  const uint64_t bytes = uint64_t{s.count} * s.size;
-  return s.df ? std::pair{s.addr + s.size - bytes, s.addr + s.size} : std::pair{s.addr, s.addr + bytes};
-}
-
 class TraceReplay : public ::testing::TestWithParam<fs::path> {
  protected:
   void SetUp() override {
@@ -90,8 +84,9 @@ class TraceReplay : public ::testing::TestWithParam<fs::path> {
     for (const auto& s : shapes) {
       if (s.refusal) continue;
       if (s.type == IOREQ_TYPE_COPY) {
-        const auto [first, end] = mmio_span(s);
-        for (uint64_t p = first / kPage; p <= (end - 1) / kPage; ++p) pages.insert(p);
+        const auto span = rep_span(s.addr, s.count, static_cast<uint8_t>(s.size), s.df != 0);
+        if (!span) continue;
+        for (uint64_t p = span->first / kPage; p <= span->last / kPage; ++p) pages.insert(p);
       } else if (s.type == IOREQ_TYPE_PIO) {
         cf8 = cf8 || (s.addr >= 0xcf8 && s.addr <= 0xcfb);
         if (s.addr < 0xcf8 || s.addr > 0xcfb) {
@@ -183,14 +178,16 @@ class TraceReplay : public ::testing::TestWithParam<fs::path> {
 TEST_P(TraceReplay, RealXenClippedEveryRepAtItsPages) {
   for (const auto& s : load(GetParam())) {
     if (s.count <= 1) continue;
+    const auto size = static_cast<uint8_t>(s.size);
     if (s.type == IOREQ_TYPE_COPY) {
-      const auto [first, end] = mmio_span(s);
-      EXPECT_EQ(first / kPage, (end - 1) / kPage) << format_shape(s, 1);
+      const auto span = rep_span(s.addr, s.count, size, s.df != 0);
+      ASSERT_TRUE(span) << format_shape(s, 1);
+      EXPECT_EQ(span->first / kPage, span->last / kPage) << format_shape(s, 1);
     }
-    if (s.data_is_ptr) {
-      const uint64_t bytes = uint64_t{s.count} * s.size;
-      const uint64_t lo = s.df ? kPage + s.buffer_offset + s.size - bytes : kPage + s.buffer_offset;
-      EXPECT_EQ(lo / kPage, (lo + bytes - 1) / kPage) << format_shape(s, 1);
+    if (s.data_is_ptr) {  // the buffer's page offset is what the trace keeps of it
+      const auto span = rep_span(16 * kPage + s.buffer_offset, s.count, size, s.df != 0);
+      ASSERT_TRUE(span) << format_shape(s, 1);
+      EXPECT_EQ(span->first / kPage, span->last / kPage) << format_shape(s, 1);
     }
   }
 }
