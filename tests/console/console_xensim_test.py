@@ -383,7 +383,11 @@ try:
 
     # --- noVNC in headless Chromium (the console's port also speaks WebSocket) ---
     # noVNC asks for Tight encoding with JPEG quality 6, so the page matches within JPEG error.
-    if shutil.which("chromium") and os.path.exists("/usr/share/novnc/vnc_lite.html"):
+    if os.environ.get("XVGPU_SKIP_NOVNC"):
+        # CI's ASan job: the instrumented device model answers noVNC too slowly for Chromium's
+        # headless time budget; the plain build's run checks it.
+        print("skip noVNC: XVGPU_SKIP_NOVNC=%s" % os.environ["XVGPU_SKIP_NOVNC"])
+    elif shutil.which("chromium") and os.path.exists("/usr/share/novnc/vnc_lite.html"):
         found = None
         for attempt in range(3):  # the page connects asynchronously: a first shot may be early
             page = novnc_screenshot(where1, "novnc-%d.png" % attempt)
