@@ -30,25 +30,28 @@ constexpr auto kTeardownWait = std::chrono::seconds(10);
 
 RateLimiter g_vnc_log{20};
 
-void vnc_log(const char* format, ...) {
+// libvncserver's printf-style log line, without its trailing newlines.
+std::string vnc_message(const char* format, va_list ap) {
   char buf[512];
-  va_list ap;
-  va_start(ap, format);
   (void)std::vsnprintf(buf, sizeof buf, format, ap);
-  va_end(ap);
   std::string_view msg(buf);
   while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  return std::string(msg);
+}
+
+void vnc_log(const char* format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  const std::string msg = vnc_message(format, ap);
+  va_end(ap);
   spdlog::debug("vnc: {}", msg);
 }
 
 void vnc_err(const char* format, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, format);
-  (void)std::vsnprintf(buf, sizeof buf, format, ap);
+  const std::string msg = vnc_message(format, ap);
   va_end(ap);
-  std::string_view msg(buf);
-  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
   XVGPU_LOG_LIMITED(g_vnc_log, spdlog::level::warn, "vnc: {}", msg);
 }
 
