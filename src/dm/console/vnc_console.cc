@@ -31,7 +31,7 @@ constexpr auto kTeardownWait = std::chrono::seconds(10);
 RateLimiter g_vnc_log{20};
 
 // libvncserver's printf-style log line, without its trailing newlines.
-std::string vnc_message(const char* format, va_list ap) {
+__attribute__((format(printf, 1, 0))) std::string vnc_message(const char* format, va_list ap) {
   char buf[512];
   (void)std::vsnprintf(buf, sizeof buf, format, ap);
   std::string_view msg(buf);
@@ -39,7 +39,7 @@ std::string vnc_message(const char* format, va_list ap) {
   return std::string(msg);
 }
 
-void vnc_log(const char* format, ...) {
+__attribute__((format(printf, 1, 2))) void vnc_log(const char* format, ...) {
   va_list ap;
   va_start(ap, format);
   const std::string msg = vnc_message(format, ap);
@@ -47,7 +47,7 @@ void vnc_log(const char* format, ...) {
   spdlog::debug("vnc: {}", msg);
 }
 
-void vnc_err(const char* format, ...) {
+__attribute__((format(printf, 1, 2))) void vnc_err(const char* format, ...) {
   va_list ap;
   va_start(ap, format);
   const std::string msg = vnc_message(format, ap);
