@@ -1,7 +1,8 @@
 #!/bin/bash
 # The vGPU's expansion ROM through the production xvgpu-dm on xensimd, as a guest BIOS reaches it: ROM BAR sizing
 # through CF8/CFC, enable, the whole image copied out with `rep movsl` into guest RAM and compared byte for byte with
-# the file; hostile writes change nothing; rom=off reads 0; a bad ROM file stops xvgpu-dm with one line naming it.
+# the file; hostile writes change nothing; rom=off reads 0; a hot-added vGPU gets the default ROM under seccomp; a bad
+# ROM file stops xvgpu-dm with one line naming it.
 # Usage: rom_xensim_test.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -43,7 +44,7 @@ check "bad ROM file: one line naming file and problem" \
 check "bad ROM file: no device model left" test ! -e "$tmp/run/x.pid"
 
 # The default ROM (SeaVGABIOS for Bochs displays) on a simgpu vGPU.
-check "start with the default ROM" "$ctl" start --domain "$d" --hot-add-room 16M --vgpu "uuid=$U1,type=simgpu-16,bdf=00:05.0" >/dev/null
+check "start with the default ROM" "$ctl" start --domain "$d" --hot-add-room 32M --vgpu "uuid=$U1,type=simgpu-16,bdf=00:05.0" >/dev/null
 "$xensim" unpause "$d"
 size=$(stat -c %s "$rom")
 bar=32768
@@ -76,6 +77,14 @@ check "ROM disabled: not decoded" test "$(mmio_read $romaddr 2)" = 0xffff
 check "hot-add with rom=off" "$ctl" hot-add --domain "$d" "uuid=$U2,type=simgpu-16,bdf=00:06.0,rom=off" >/dev/null
 pci write 00:06.0 0x30 0xffffffff >/dev/null
 check "rom=off: the ROM BAR reads 0" test "$(pci read 00:06.0 0x30)" = 0x0
+
+# A hot-add takes the default ROM too, under the serving phase's seccomp policy.
+U3=8f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
+check "hot-add with the default ROM" "$ctl" hot-add --domain "$d" "uuid=$U3,type=simgpu-16,bdf=00:07.0" >/dev/null
+pci write 00:07.0 0x30 0xfffff800 >/dev/null
+check "hot-added vGPU: ROM BAR sizes to $bar bytes" \
+  test "$(pci read 00:07.0 0x30)" = "$(printf '0x%x' $((0xffffffff & ~(bar - 1))))"
+check "device model still serving" test "$(pci read 00:05.0 0x0)" = 0x11111234
 
 echo "$fails failure(s)"
 [[ $fails -eq 0 ]]
