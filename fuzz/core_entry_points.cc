@@ -73,7 +73,7 @@ void check_direct_placement(const test::FakeDirectMemory& direct) {
 
 void fuzz_config_space(const uint8_t* data, size_t size) {
   static const DeviceLayout layout = fuzz_layout();
-  PciConfigSpace cfg(layout);
+  PciConfigSpace cfg(layout, 0x8000);  // with a 32 KiB expansion ROM BAR
   BarMapper mapper;
   CheckingHooks hooks;
   test::FakeInterruptSink sink;
@@ -114,6 +114,8 @@ void fuzz_config_space(const uint8_t* data, size_t size) {
     check(cfg.raw_read(0, 4) == identity);
     // BAR 2 (4 KiB, 64-bit): the low 12 address bits always read back as the type bits.
     check((cfg.read(pci::kBar0 + 8, 4) & 0xfff) == 0x4);
+    // The ROM BAR: address bits below 32 KiB and the reserved bits 10..1 always read 0.
+    check((cfg.read(pci::kRomBar, 4) & 0x7ffe) == 0);
   }
   mapper.reconcile(cfg, false, hooks);
   check(hooks.live() == 0);

@@ -9,6 +9,7 @@ pkgs=(build-essential cmake pkg-config ninja-build
 # Console tests: real VNC clients (vnccapture, vncsnapshot) and noVNC in headless Chromium.
 pkgs+=(libnet-vnc-perl vncsnapshot novnc chromium python3-pil)
 pkgs+=(clang libclang-rt-dev)  # libFuzzer for fuzz/ (scripts/fuzz-smoke.sh)
+pkgs+=(seabios)  # SeaVGABIOS for Bochs displays: the simgpu vGPU's default expansion ROM
 if [[ "${1:-}" == "--xen-lab" ]]; then
   pkgs+=(qemu-system-x86 qemu-system-xen xen-hypervisor-4.17-amd64 xen-utils-4.17 linux-image-amd64
          busybox-static cpio pciutils linux-headers-amd64 kmod xz-utils)

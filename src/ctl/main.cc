@@ -218,6 +218,7 @@ struct DefineArgs {
   bool replace = false;
   std::string vnc;                // console address (spec key vnc=)
   std::string vnc_password_file;  // spec key vnc-password-file=
+  std::string rom;                // spec key rom=
 };
 
 void cmd_define(const Globals& g, const DefineArgs& a) {
@@ -227,6 +228,7 @@ void cmd_define(const Globals& g, const DefineArgs& a) {
   if (!a.bdf.empty()) text += ",bdf=" + a.bdf;
   if (!a.vnc.empty()) text += ",vnc=" + a.vnc;
   if (!a.vnc_password_file.empty()) text += ",vnc-password-file=" + a.vnc_password_file;
+  if (!a.rom.empty()) text += ",rom=" + a.rom;
   for (const auto& k : a.knobs) text += "," + k;
   Definition d;
   try {
@@ -710,6 +712,9 @@ int run(int argc, char** argv) {
                      "Console: off, HOST:PORT (0 = free port) or unix:PATH (default 127.0.0.1:0)");
   define->add_option("--vnc-password-file", da.vnc_password_file,
                      "VNC password: the first line of this file");
+  define->add_option("--rom", da.rom,
+                     "Expansion ROM: an option ROM file, or off (default: SeaVGABIOS for Bochs displays "
+                     "where it fits the type)");
 
   std::string uuid1;
   auto* undefine = app.add_subcommand("undefine", "Remove a vGPU definition");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "dm/rom_file.h"
 #include "gpu/knob_value.h"
 
 namespace xvgpu::dm {
@@ -67,6 +68,7 @@ const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec)
       throw Error("knob '" + name + "' of type " + type->name + " cannot be set at creation");
     (void)gpu::parse_knob_value(*k, value);  // throws naming the knob, value and what is accepted
   }
+  if (spec.rom && *spec.rom != "off") (void)resolve_rom(spec.rom, *type);  // the file loads and fits
   return *type;
 }
 
@@ -78,6 +80,7 @@ PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<
   p.config.uuid = spec.uuid;
   p.config.type = spec.type;
   p.config.params = spec.knobs;
+  p.config.rom = resolve_rom(spec.rom, *type);
   if (spec.bdf) {
     if (!used_slots.insert(*spec.bdf).second)
       throw Error("PCI address " + spec.bdf->to_string() + " is taken");

@@ -1,7 +1,7 @@
 // From operator vGPU specs to the core's VgpuConfig: the type must be offered by a loaded
 // vendor, every knob must be a creation-time knob of that type with a valid value, and each vGPU
-// gets a distinct guest PCI slot (the one given, else 00:05.0 and up). Checked before xvgpu-dm
-// touches Xen, and again for each hot-add.
+// gets a distinct guest PCI slot (the one given, else 00:05.0 and up) and its expansion ROM
+// (rom_file.h). Checked before xvgpu-dm touches Xen, and again for each hot-add.
 #pragma once
 
 #include <cstdint>

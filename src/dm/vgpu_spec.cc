@@ -74,6 +74,11 @@ VgpuSpec VgpuSpec::parse(std::string_view text) {
       if (spec.vnc_password_file) throw Error("vnc-password-file given twice");
       if (value[0] != '/') throw Error("vnc-password-file '" + value + "' must be an absolute path");
       spec.vnc_password_file = value;
+    } else if (key == "rom") {
+      if (spec.rom) throw Error("rom given twice");
+      if (value != "off" && value[0] != '/')
+        throw Error("rom '" + value + "' must be an absolute path or off");
+      spec.rom = value;
     } else {
       if (!valid_name(key)) throw Error("knob name '" + key + "' is not valid");
       if (std::any_of(spec.knobs.begin(), spec.knobs.end(), [&](const auto& k) { return k.first == key; })) {
@@ -93,6 +98,7 @@ std::string VgpuSpec::to_string() const {
   if (bdf) out += ",bdf=" + bdf_text(*bdf);
   if (vnc) out += ",vnc=" + *vnc;
   if (vnc_password_file) out += ",vnc-password-file=" + *vnc_password_file;
+  if (rom) out += ",rom=" + *rom;
   for (const auto& [k, v] : knobs) out += "," + k + "=" + v;
   return out;
 }
@@ -102,6 +108,7 @@ nlohmann::json VgpuSpec::to_json() const {
   if (bdf) j["bdf"] = bdf_text(*bdf);
   if (vnc) j["vnc"] = *vnc;
   if (vnc_password_file) j["vnc_password_file"] = *vnc_password_file;
+  if (rom) j["rom"] = *rom;
   for (const auto& [k, v] : knobs) j["knobs"][k] = v;
   return j;
 }
@@ -112,6 +119,7 @@ VgpuSpec VgpuSpec::from_json(const nlohmann::json& j) {
   if (j.contains("vnc") && !j["vnc"].is_null()) text += ",vnc=" + j["vnc"].get<std::string>();
   if (j.contains("vnc_password_file") && !j["vnc_password_file"].is_null())
     text += ",vnc-password-file=" + j["vnc_password_file"].get<std::string>();
+  if (j.contains("rom") && !j["rom"].is_null()) text += ",rom=" + j["rom"].get<std::string>();
   if (j.contains("knobs")) {
     for (const auto& [k, v] : j["knobs"].items())
       text += "," + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());

@@ -1,5 +1,5 @@
 // One vGPU as an operator writes it:
-// "uuid=U,type=T[,bdf=BB:DD.F][,vnc=ADDR][,vnc-password-file=PATH][,knob=value...]".
+// "uuid=U,type=T[,bdf=BB:DD.F][,vnc=ADDR][,vnc-password-file=PATH][,rom=PATH|off][,knob=value...]".
 // Used by xvgpu-dm --vgpu, xvgpuctl define/start and the control protocol's hot-add.
 #pragma once
 
@@ -22,6 +22,7 @@ struct VgpuSpec {
   std::optional<Sbdf> bdf;
   std::optional<std::string> vnc;                // console address (console_address.h); default loopback
   std::optional<std::string> vnc_password_file;  // VNC authentication with the file's first line
+  std::optional<std::string> rom;  // expansion ROM image: an absolute path or "off"; default rom_file.h
   std::vector<std::pair<std::string, std::string>> knobs;  // in the order given
 
   // Throws Error with a message that names the offending field.

@@ -31,6 +31,19 @@ std::optional<BarWindow> BarMapper::wanted(const PciConfigSpace& cfg, const BarL
   return BarWindow{bar.io ? IoSpace::Port : IoSpace::Mmio, *addr, last};
 }
 
+std::optional<BarWindow> BarMapper::wanted_rom(const PciConfigSpace& cfg) {
+  const auto addr = cfg.rom_address();
+  if (!addr || !cfg.rom_enabled() || (cfg.command() & pci::kCmdMemory) == 0 || *addr == 0) {
+    return std::nullopt;
+  }
+  const uint64_t size = cfg.rom_bar_size();
+  // Firmware sizes the ROM BAR by writing all ones: that is not an address.
+  if (*addr == (static_cast<uint32_t>(~(size - 1)) & pci::kRomAddressMask)) {
+    return std::nullopt;
+  }
+  return BarWindow{IoSpace::Mmio, *addr, *addr + size - 1};
+}
+
 unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& hooks) {
   unsigned refused = 0;
   for (const auto& bar : cfg.layout().bars) {
@@ -52,6 +65,30 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
         static RateLimiter limiter;
         XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "BAR {} at {:#x}..{:#x} left unmapped: {}", bar.index,
                           want->first, want->last, e.what());
+      }
+    }
+  }
+  if (cfg.rom_bar_size() != 0) {
+    const std::optional<BarWindow> want = attached ? wanted_rom(cfg) : std::nullopt;
+    auto& cur = current_.at(kRomBar);
+    if (cur != want) {
+      BarLayout as_bar;
+      as_bar.index = kRomBar;
+      as_bar.size = cfg.rom_bar_size();
+      if (cur) {
+        hooks.unmap_bar(as_bar, *cur);
+        cur.reset();
+      }
+      if (want) {
+        try {
+          hooks.map_bar(as_bar, *want);
+          cur = want;
+        } catch (const std::exception& e) {
+          ++refused;
+          static RateLimiter limiter;
+          XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "expansion ROM at {:#x}..{:#x} left unmapped: {}",
+                            want->first, want->last, e.what());
+        }
       }
     }
   }

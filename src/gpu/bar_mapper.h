@@ -4,7 +4,9 @@
 // space (I/O or memory), and its address is usable: not 0, not the all-ones sizing pattern of
 // its low dword, not wrapping, and within 16 bits for I/O. reconcile() compares that wish with
 // what is mapped now and unmaps / maps the difference, so a moved BAR is released at its old
-// place and claimed at the new one, and decode off releases everything.
+// place and claimed at the new one, and decode off releases everything. The expansion ROM
+// (config offset 0x30) is mapped as "BAR" kRomBar while memory decode and its own enable bit
+// are on; the hooks see it as a memory BarLayout with that index.
 #pragma once
 
 #include <array>
@@ -34,7 +36,10 @@ class BarMapper {
     virtual void unmap_bar(const BarLayout& bar, const BarWindow& window) noexcept = 0;
   };
 
+  static constexpr unsigned kRomBar = 6;  // the index PCI firmware gives the ROM BAR
+
   static std::optional<BarWindow> wanted(const PciConfigSpace& cfg, const BarLayout& bar);
+  static std::optional<BarWindow> wanted_rom(const PciConfigSpace& cfg);
 
   // Returns how many BARs could not be mapped (refused by the hooks).
   unsigned reconcile(const PciConfigSpace& cfg, bool attached, Hooks& hooks);
@@ -52,7 +57,7 @@ class BarMapper {
   static constexpr size_t kMaxLegacyRanges = 8;
 
  private:
-  std::array<std::optional<BarWindow>, 6> current_{};
+  std::array<std::optional<BarWindow>, 7> current_{};  // BARs 0..5 and the ROM
   std::array<std::optional<BarWindow>, kMaxLegacyRanges> legacy_{};
 };
 

@@ -59,8 +59,13 @@ CapabilityPlacement place_capabilities(const DeviceLayout& layout) {
   return p;
 }
 
-PciConfigSpace::PciConfigSpace(const DeviceLayout& layout)
-    : layout_(layout), placement_(place_capabilities(layout)) {
+PciConfigSpace::PciConfigSpace(const DeviceLayout& layout, uint64_t rom_bar_size)
+    : layout_(layout), rom_bar_size_(rom_bar_size), placement_(place_capabilities(layout)) {
+  if (rom_bar_size_ != 0 &&
+      (!std::has_single_bit(rom_bar_size_) || rom_bar_size_ < 2048 || rom_bar_size_ > (uint64_t{1} << 31))) {
+    throw Error(
+        fmt::format("expansion ROM BAR size {:#x} is not a power of two from 2 KiB to 2 GiB", rom_bar_size_));
+  }
   build();
 }
 
@@ -119,6 +124,12 @@ void PciConfigSpace::build() {
         set_mask32(wmask_, off + 4, static_cast<uint32_t>(addr_mask >> 32));
       }
     }
+  }
+
+  if (rom_bar_size_ != 0) {
+    has_mem = true;  // the ROM decodes with the memory space enable
+    set_mask32(wmask_, pci::kRomBar,
+               (static_cast<uint32_t>(~(rom_bar_size_ - 1)) & pci::kRomAddressMask) | pci::kRomEnable);
   }
 
   uint16_t cmd_mask = pci::kCmdBusMaster | pci::kCmdParity | pci::kCmdSerr | pci::kCmdIntxDisable;
@@ -236,6 +247,17 @@ std::optional<uint64_t> PciConfigSpace::bar_address(unsigned index) const {
     addr |= uint64_t{raw_read(off + 4, 4)} << 32;
   }
   return addr;
+}
+
+std::optional<uint64_t> PciConfigSpace::rom_address() const {
+  if (rom_bar_size_ == 0) {
+    return std::nullopt;
+  }
+  return uint64_t{raw_read(pci::kRomBar, 4) & pci::kRomAddressMask};
+}
+
+bool PciConfigSpace::rom_enabled() const {
+  return rom_bar_size_ != 0 && (raw_read(pci::kRomBar, 4) & pci::kRomEnable) != 0;
 }
 
 void PciConfigSpace::set_status_bits(uint16_t bits) {

@@ -37,6 +37,8 @@ inline constexpr unsigned kBar0 = 0x10;
 inline constexpr unsigned kSubsystemVendorId = 0x2c;
 inline constexpr unsigned kSubsystemId = 0x2e;
 inline constexpr unsigned kRomBar = 0x30;
+inline constexpr uint32_t kRomEnable = 1u << 0;
+inline constexpr uint32_t kRomAddressMask = 0xfffff800u;
 inline constexpr unsigned kCapPtr = 0x34;
 inline constexpr unsigned kInterruptLine = 0x3c;
 inline constexpr unsigned kInterruptPin = 0x3d;
@@ -85,7 +87,9 @@ enum class ConfigOwner : uint8_t { Core, Vendor };
 
 class PciConfigSpace {
  public:
-  explicit PciConfigSpace(const DeviceLayout& layout);
+  // rom_bar_size: the expansion ROM BAR's size (a power of two >= 2 KiB), 0 = no ROM (the
+  // register reads 0 and ignores writes).
+  explicit PciConfigSpace(const DeviceLayout& layout, uint64_t rom_bar_size = 0);
 
   // Back to the power-on state (device reset): command 0, BARs 0, MSI off.
   void reset();
@@ -102,6 +106,10 @@ class PciConfigSpace {
   [[nodiscard]] uint16_t command() const { return read16(pci::kCommand); }
   // The BAR's programmed base address (I/O or memory), or nullopt if the BAR is not present.
   [[nodiscard]] std::optional<uint64_t> bar_address(unsigned index) const;
+  [[nodiscard]] uint64_t rom_bar_size() const { return rom_bar_size_; }
+  // The ROM BAR's address and enable bit as programmed (nullopt: no ROM).
+  [[nodiscard]] std::optional<uint64_t> rom_address() const;
+  [[nodiscard]] bool rom_enabled() const;
   // Status bits the device itself sets (e.g. received master abort on a failed DMA).
   void set_status_bits(uint16_t bits);
   // Reflects the INTx line in the status register (read-only for the guest).
@@ -128,6 +136,7 @@ class PciConfigSpace {
   void build();
 
   DeviceLayout layout_;
+  uint64_t rom_bar_size_ = 0;
   CapabilityPlacement placement_;
   std::array<uint8_t, pci::kConfigSize> bytes_{};
   std::array<uint8_t, pci::kConfigSize> wmask_{};

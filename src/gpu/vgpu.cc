@@ -89,7 +89,8 @@ Vgpu::Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, con
       bus_(bus),
       accounting_(accounting),
       sbdf_(config.sbdf),
-      cfg_(type_.layout) {
+      rom_(config.rom),
+      cfg_(type_.layout, config.rom ? config.rom->bar_size() : 0) {
   const auto u = normalize_uuid(config.uuid);
   if (!u) {
     throw Error(fmt::format("invalid vGPU uuid '{}' (want 8-4-4-4-12 hex digits)", config.uuid));
@@ -103,6 +104,11 @@ Vgpu::Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, con
     vm_uuid_ = *vm;
   }
   vm_name_ = config.vm_name.substr(0, 255);
+  if (rom_ && (rom_->vendor_id() != type_.layout.vendor_id || rom_->device_id() != type_.layout.device_id)) {
+    throw Error(
+        fmt::format("the expansion ROM is for PCI {} but type {} is {:04x}:{:04x} (a BIOS would not run it)",
+                    rom_->ids_text(), type_.name, type_.layout.vendor_id, type_.layout.device_id));
+  }
   if (!sbdf_.valid()) {
     throw Error("invalid PCI address for vGPU " + uuid_);
   }
@@ -579,6 +585,17 @@ uint64_t Vgpu::bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vc
   if (hit && hit->bar >= XVGPU_REGION_LEGACY_IO) {
     return legacy_access_locked(*hit, addr, size, vcpu, is_write, value);
   }
+  if (hit && hit->bar == BarMapper::kRomBar) {
+    if (is_write) {
+      return 0;  // read-only memory: a write changes nothing
+    }
+    if (!rom_ || hit->offset + size > hit->size) {
+      count_bad("expansion ROM read", addr, size);
+      return ones;
+    }
+    ++counters_.rom_reads;
+    return rom_->read(hit->offset, size);
+  }
   const BarLayout* bar = hit ? type_.layout.bar(hit->bar) : nullptr;
   if (bar == nullptr) {
     count_bad(is_write ? "write outside BARs" : "read outside BARs", addr, size);
@@ -689,7 +706,7 @@ std::vector<Counter> Vgpu::stats() {
       {"core.bad_accesses", counters_.bad_accesses},   {"core.vendor_errors", counters_.vendor_errors},
       {"core.msi_delivered", counters_.msi_delivered}, {"core.msi_pended", counters_.msi_pended},
       {"core.msi_dropped", counters_.msi_dropped},     {"core.dma_errors", counters_.dma_errors},
-      {"core.unmapped_bars", counters_.unmapped_bars},
+      {"core.unmapped_bars", counters_.unmapped_bars}, {"core.rom_reads", counters_.rom_reads},
   };
   std::lock_guard lock(mu_);
   const auto& ops = pgpu_.ops();

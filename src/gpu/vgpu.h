@@ -31,6 +31,7 @@
 #include "gpu/bar_mapper.h"
 #include "gpu/dirty_page_fanout.h"
 #include "gpu/display_damage.h"
+#include "gpu/expansion_rom.h"
 #include "gpu/host_accounting.h"
 #include "gpu/host_services.h"
 #include "gpu/io_handler.h"
@@ -53,6 +54,9 @@ struct VgpuConfig {
   Sbdf sbdf{0, 0, 5, 0};                                    // where the guest sees it
   std::string vm_uuid;                                      // the VM's identity for the vendor (optional)
   std::string vm_name;
+  // The expansion ROM the guest sees at config offset 0x30 (nullptr: none). Its PCI IDs must
+  // be the type's, or no BIOS would run it.
+  std::shared_ptr<const ExpansionRom> rom;
 };
 
 struct Counter {
@@ -91,6 +95,7 @@ struct CoreCounters {
   std::atomic<uint64_t> msi_dropped{0};
   std::atomic<uint64_t> dma_errors{0};
   std::atomic<uint64_t> unmapped_bars{0};  // BAR placements the platform refused
+  std::atomic<uint64_t> rom_reads{0};      // reads of the expansion ROM (firmware copying it)
 };
 
 class Vgpu : public std::enable_shared_from_this<Vgpu> {
@@ -112,6 +117,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // The VM it serves, as given in VgpuConfig ("" when unknown).
   [[nodiscard]] const std::string& vm_uuid() const { return vm_uuid_; }
   [[nodiscard]] const std::string& vm_name() const { return vm_name_; }
+  // The expansion ROM (nullptr: none).
+  [[nodiscard]] const std::shared_ptr<const ExpansionRom>& rom() const { return rom_; }
 
   void create();
   void start();
@@ -207,6 +214,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   Sbdf sbdf_;
   std::string vm_uuid_;
   std::string vm_name_;
+  std::shared_ptr<const ExpansionRom> rom_;
   std::vector<xvgpu_knob_value> create_params_;
   std::vector<std::string> param_texts_;  // storage behind create_params_[i].text
 

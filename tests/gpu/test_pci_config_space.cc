@@ -194,5 +194,55 @@ TEST(BarMapper, WindowsFollowDecodeAndAddress) {
   EXPECT_FALSE(BarMapper::wanted(cfg, mmio)) << "address 0 is unassigned";
 }
 
+TEST(PciConfigSpace, RomBarSizesEnablesAndKeepsItsAddress) {
+  PciConfigSpace none(full_layout());
+  none.write(pci::kRomBar, 4, 0xffffffff);
+  EXPECT_EQ(none.read(pci::kRomBar, 4), 0u) << "no ROM: the register is hardwired to 0";
+  EXPECT_FALSE(none.rom_address());
+
+  PciConfigSpace cfg(full_layout(), 0x8000);
+  EXPECT_EQ(cfg.read(pci::kRomBar, 4), 0u);
+  cfg.write(pci::kRomBar, 4, 0xfffff800);  // sizing as firmware does it: enable bit clear
+  EXPECT_EQ(cfg.read(pci::kRomBar, 4), 0xffff8000u) << "32 KiB";
+  EXPECT_FALSE(cfg.rom_enabled());
+  cfg.write(pci::kRomBar, 4, 0xffffffff);
+  EXPECT_EQ(cfg.read(pci::kRomBar, 4), 0xffff8001u) << "bits 10..1 are reserved zero";
+  cfg.write(pci::kRomBar, 4, 0xfebc1235);  // address bits below the size are dropped
+  EXPECT_EQ(cfg.read(pci::kRomBar, 4), 0xfebc0001u);
+  EXPECT_EQ(cfg.rom_address(), 0xfebc0000u);
+  EXPECT_TRUE(cfg.rom_enabled());
+  cfg.write(pci::kRomBar, 1, 0x00);
+  EXPECT_FALSE(cfg.rom_enabled()) << "a byte write reaches the enable bit alone";
+  EXPECT_EQ(cfg.rom_address(), 0xfebc0000u);
+  cfg.reset();
+  EXPECT_EQ(cfg.read(pci::kRomBar, 4), 0u);
+
+  DeviceLayout io_only = full_layout();
+  io_only.bars = {io_only.bars[2]};  // the I/O BAR alone
+  PciConfigSpace rom_only(io_only, 0x800);
+  rom_only.write(pci::kCommand, 2, 0xffff);
+  EXPECT_NE(rom_only.read(pci::kCommand, 2) & pci::kCmdMemory, 0u)
+      << "the ROM decodes with the memory enable";
+  EXPECT_THROW(PciConfigSpace(full_layout(), 0x3000), Error) << "not a power of two";
+  EXPECT_THROW(PciConfigSpace(full_layout(), 0x400), Error) << "below 2 KiB";
+}
+
+TEST(PciConfigSpace, RomWindowNeedsEnableMemoryDecodeAndAnAddress) {
+  PciConfigSpace cfg(full_layout(), 0x8000);
+  cfg.write(pci::kRomBar, 4, 0xfebc0001);
+  EXPECT_FALSE(BarMapper::wanted_rom(cfg)) << "memory decode off";
+  cfg.write(pci::kCommand, 2, pci::kCmdMemory);
+  const auto w = BarMapper::wanted_rom(cfg);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->first, 0xfebc0000u);
+  EXPECT_EQ(w->last, 0xfebc7fffu);
+  cfg.write(pci::kRomBar, 4, 0xfebc0000);
+  EXPECT_FALSE(BarMapper::wanted_rom(cfg)) << "enable bit clear";
+  cfg.write(pci::kRomBar, 4, 0xffffffff);
+  EXPECT_FALSE(BarMapper::wanted_rom(cfg)) << "the sizing pattern with enable set is no address";
+  cfg.write(pci::kRomBar, 4, 0x1);
+  EXPECT_FALSE(BarMapper::wanted_rom(cfg)) << "address 0";
+}
+
 }  // namespace
 }  // namespace xvgpu::gpu

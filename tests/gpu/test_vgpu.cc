@@ -14,6 +14,7 @@
 
 #include "gpu/vgpu_manager.h"
 #include "support/fake_platform.h"
+#include "support/rom_image.h"
 #include "temp_dir.h"
 
 namespace xvgpu::gpu {
@@ -43,8 +44,10 @@ class VgpuTest : public ::testing::Test {
 
   std::shared_ptr<Vgpu> make(const char* uuid, Sbdf slot = kSlot5,
                              std::vector<std::pair<std::string, std::string>> params = {}, bool direct = true,
-                             const char* type = "minimal-1") {
+                             const char* type = "minimal-1",
+                             std::shared_ptr<const ExpansionRom> rom = nullptr) {
     VgpuConfig c;
+    c.rom = std::move(rom);
     c.uuid = uuid;
     c.type = type;
     c.sbdf = slot;
@@ -684,6 +687,74 @@ TEST_F(VgpuTest, DomainInfoReachesTheVendor) {
   ASSERT_EQ(v->svc_domain_info(&small), 0);
   EXPECT_EQ(small.domid, 1);
   EXPECT_EQ(small.vm_uuid[0], 0x7f) << "nothing written beyond its struct_size";
+}
+
+TEST_F(VgpuTest, ExpansionRomIsReadOnlyMemoryWhileEnabledAndDecoded) {
+  const auto image = test::make_rom_image(0x1af4, 0x10f0, 5);  // the example plugin's IDs; 2.5 KiB
+  auto v = make(kUuid1, kSlot5, {}, true, "minimal-1", std::make_shared<const ExpansionRom>(image));
+  v->start();
+  constexpr uint64_t kRom = 0xfe000000;
+  cfg_write(kSlot5, 0x30, 4, 0xfffff800);
+  EXPECT_EQ(cfg_read(kSlot5, 0x30, 4), 0xfffff000u) << "4 KiB ROM BAR";
+  program(kSlot5);
+  cfg_write(kSlot5, 0x30, 4, kRom);
+  EXPECT_EQ(fp.claims.ranges().count({IoSpace::Mmio, kRom, kRom + 0xfff}), 0u) << "enable bit clear";
+  EXPECT_EQ(mmio_read(kRom, 2), 0xffffu) << "not routed";
+
+  cfg_write(kSlot5, 0x30, 4, kRom | 1);
+  EXPECT_EQ(fp.claims.ranges().count({IoSpace::Mmio, kRom, kRom + 0xfff}), 1u) << "claimed as MMIO";
+  EXPECT_EQ(mmio_read(kRom, 2), 0xaa55u);
+  EXPECT_EQ(mmio_read(kRom + 0x203, 1), image[0x203]);
+  uint64_t want8 = 0;
+  for (unsigned i = 0; i < 8; ++i)
+    want8 |= uint64_t{0x9fc + i < image.size() ? image[0x9fc + i] : 0xffu} << (8 * i);
+  EXPECT_EQ(mmio_read(kRom + 0x9fc, 8), want8) << "across the image's end: the rest reads erased";
+  EXPECT_EQ(mmio_read(kRom + 0xffc, 4), 0xffffffffu) << "past the image, inside the BAR";
+  const uint64_t reads = stat(*v, "core.rom_reads");
+  EXPECT_EQ(reads, 4u);
+
+  // Hostile writes change nothing and reach no vendor.
+  mmio_write(kRom, 4, 0);
+  mmio_write(kRom + 0x203, 1, 0xee);
+  mmio_write(kRom + 0xff8, 8, 0);
+  EXPECT_EQ(mmio_read(kRom, 2), 0xaa55u);
+  EXPECT_EQ(mmio_read(kRom + 0x203, 1), image[0x203]);
+  EXPECT_EQ(stat(*v, "core.vendor_errors"), 0u);
+
+  cfg_write(kSlot5, 0x30, 4, 0xffffffff);  // sizing with the enable bit set: unmapped
+  EXPECT_EQ(fp.claims.ranges().count({IoSpace::Mmio, kRom, kRom + 0xfff}), 0u);
+  cfg_write(kSlot5, 0x30, 4, kRom | 1);
+  cfg_write(kSlot5, 0x04, 2, 0x0);  // memory decode off releases it
+  EXPECT_EQ(fp.claims.ranges().count({IoSpace::Mmio, kRom, kRom + 0xfff}), 0u);
+  cfg_write(kSlot5, 0x04, 2, 0x2);
+  EXPECT_EQ(fp.claims.ranges().count({IoSpace::Mmio, kRom, kRom + 0xfff}), 1u);
+  v->stop();
+  EXPECT_TRUE(fp.claims.ranges().empty());
+  EXPECT_EQ(fp.claims.violations(), 0u);
+}
+
+TEST_F(VgpuTest, ExpansionRomOverlappingABarIsRefusedNotMapped) {
+  auto v = make(kUuid1, kSlot5, {}, true, "minimal-1",
+                std::make_shared<const ExpansionRom>(test::make_rom_image(0x1af4, 0x10f0)));
+  v->start();
+  program(kSlot5);
+  cfg_write(kSlot5, 0x30, 4, kRegs | 1);  // on top of the register BAR
+  EXPECT_EQ(fp.claims.ranges().size(), 1u) << "only the register BAR";
+  EXPECT_EQ(stat(*v, "core.unmapped_bars"), 1u);
+  EXPECT_EQ(mmio_read(kRegs + kId, 4), 0x4d494e31u) << "the BAR still answers";
+}
+
+TEST_F(VgpuTest, ExpansionRomForOtherPciIdsIsRefused) {
+  try {
+    (void)make(kUuid1, kSlot5, {}, true, "minimal-1",
+               std::make_shared<const ExpansionRom>(test::make_rom_image(0x1234, 0x1111)));
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("the expansion ROM is for PCI 1234:1111 but type minimal-1 is 1af4:10f0"),
+        std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -30,6 +30,8 @@ cp -a /etc/xen/xl.conf "$ROOT"/etc/xen/
 add_exe /usr/libexec/xen-qemu-system-i386
 add_file /usr/lib/xen-4.17/boot/hvmloader
 add_file /usr/share/seabios/bios-256k.bin
+# SeaVGABIOS for Bochs displays: xvgpu-dm's default expansion ROM for simgpu vGPUs.
+add_file /usr/share/seabios/vgabios-bochs-display.bin
 # pvh.bin: qemu-xen loads an ELF kernel with a PVH entry note straight into guest memory and starts it through
 # this ROM (machine xenfv-4.2), so only the initramfs is read through the slow byte-wise fw_cfg port.
 for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin pvh.bin; do add_file /usr/share/qemu/$f; done

@@ -261,6 +261,9 @@ static uint64_t model_read(unsigned off, unsigned size) {
 static void load_known_registers(volatile uint8_t* bar2) {
   static const uint16_t v[NREGS] = {kDispiIdValue, 0x1201, 0x3403, 0x5605, 0, 0x7807,
                                     0x9a09,        0xbc0b, 0xde0d, 0xf00f, 0};
+  // The display off first: the firmware's VGA ROM may have left a mode on, and while ENABLE is
+  // set the device clamps the mode registers to VRAM and the type's maximum.
+  wr16(bar2, DISPI_OFF(ENABLE), 0);
   for (unsigned i = 0; i < NREGS; i++) {
     if (i == VIDEO_MEMORY_64K) continue;
     wr16(bar2, DISPI_OFF(i), v[i]);

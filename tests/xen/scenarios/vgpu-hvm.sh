@@ -6,6 +6,9 @@
 # vt.global_cursor_default=0 (the fbcon cursor would blink over the drawn pattern before the screenshot) and
 # iomem=relaxed (once bochs-drm holds the BARs, the workload's sysfs mmap of them is refused otherwise). One guest boot:
 #   hvm-vgpu-dm-started          the wrapper started xvgpu-dm for the domain before qemu-xen
+#   hvm-firmware-text            issue 15: with vga="none", SeaBIOS ran the vGPU's expansion ROM (SeaVGABIOS): row 0
+#                                of the vGPU's screen reads "SeaBIOS (version V)" before the guest kernel printed
+#   hvm-rom-read                 ... and read the whole ROM through the ROM BAR (core.rom_reads)
 #   hvm-guest-runs               the guest prints the marker of this run's nonce
 #   hvm-vgpu-lspci               scenario 1: lspci -vvv shows 1234:1111 class 0300, its BARs, the MSI capability
 #   hvm-vgpu-vram-direct         VRAM written through BAR0 reads back intact
@@ -35,6 +38,7 @@
 # checks: hvm-probe-config-ro hvm-probe-read-sizes hvm-probe-past-end hvm-probe-rep-stos-up hvm-probe-rep-stos-down hvm-probe-rep-movs
 # checks: hvm-probe-rep-across hvm-probe-bar-sizing hvm-probe-decode-off hvm-probe-bar-move hvm-probe-engine-junk hvm-probe-alive
 # checks: hvm-timeoffset hvm-buffered-only-timeoffset hvm-invalidate hvm-intx
+# checks: hvm-firmware-text hvm-rom-read
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
 . /etc/xentest/lib.sh
@@ -72,4 +76,5 @@ else
   exit 1
 fi
 xl unpause $name
+xt_check_firmware_text hvm "$domid" "$uuid" "$(xt_console_log "$name")"
 xt_vgpu_flow hvm $name "$domid" "$uuid" $type 64M "$before" "$nonce"
