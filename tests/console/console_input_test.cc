@@ -139,10 +139,22 @@ class FakeQemu {
   std::string buf_;
 };
 
+// A directory of this process's sockets, removed at exit.
+struct SocketDir {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("xvgpu-input-" + std::to_string(::getpid()));
+  SocketDir() { std::filesystem::create_directories(path); }
+  ~SocketDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  SocketDir(const SocketDir&) = delete;
+  SocketDir& operator=(const SocketDir&) = delete;
+};
+
 std::string socket_path(const char* name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("xvgpu-input-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static const SocketDir dir;
+  return (dir.path / name).string();
 }
 
 bool wait_until(const std::function<bool()>& cond) {
