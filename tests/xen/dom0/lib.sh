@@ -385,12 +385,13 @@ xt_check_vnc_mode_change() {
 # Return into the console with a real client (Net::VNC); the guest must have got exactly the Linux key codes CODES
 # (comma-separated, key presses in order: Shift included) (P-vnc-input-reaches-guest).
 xt_check_input() {
-  local p=$1 log=$2 text=$3 want=$4 r got
+  local p=$1 log=$2 text=$3 want=$4 r got t0
   if ! xt_wait_grep "$log" '^GUEST-EVDEV-READY' 180; then
     xt_fail "$p-vnc-input-reaches-guest" "the guest did not start reading its keyboard"
     return 1
   fi
   grep -m1 '^GUEST-EVDEV-READY' "$log" | xt_relay - guest
+  t0=$(xt_uptime)
   # shellcheck disable=SC2016
   r=$(bash -c 'exec 3<>/dev/tcp/10.0.2.100/80 || { echo "error=no-connection-to-the-host-helper"; exit 0; }
     printf "vnc-type %s %s %s\n" "$1" "$2" "$3" >&3
@@ -405,10 +406,12 @@ xt_check_input() {
     return 1
   fi
   got=$(sed -n 's/^GUEST-KEYS n=[0-9]* codes=\([0-9,]*\).*/\1/p' "$log" | head -n1)
+  xt_time "$p-vnc-input" "$(xt_since "$t0")"
   if [ "$got" = "$want" ]; then
     xt_pass "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC: guest key codes expected=$want got=$got"
   else
     xt_fail "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC ($r): guest key codes expected=$want got=$got"
+    grep -h 'input QMP' /run/xvgpu/dm-*.log 2>/dev/null | tail -n 10 | xt_relay - xvgpu-dm
   fi
 }
 
