@@ -90,7 +90,7 @@ def main() -> None:
         reply(f"error=short-screenshot:{len(png)}/{size}")
         return
     try:
-        from PIL import Image
+        from PIL import Image, ImageChops
     except ImportError:
         reply("unavailable=python3-pil")
         return
@@ -115,8 +115,9 @@ def main() -> None:
     cap = Image.open(cap_path).convert("RGB")
     differing = -1
     if cap.size == shot.size:
-        a, b = cap.tobytes(), shot.tobytes()
-        differing = sum(1 for i in range(0, len(a), 3) if a[i:i + 3] != b[i:i + 3])
+        # A pixel differs when any channel does: the per-pixel maximum of the channels' differences is non-zero.
+        r, g, b = ImageChops.difference(cap, shot).split()
+        differing = sum(ImageChops.lighter(ImageChops.lighter(r, g), b).histogram()[1:])
 
     t0 = time.monotonic()
     snap_path = d / f"{tag}-vncsnapshot.jpg"
@@ -130,8 +131,9 @@ def main() -> None:
     snap = Image.open(snap_path).convert("RGB")
     mean = -1.0
     if snap.size == shot.size:
-        a, b = snap.tobytes(), shot.tobytes()
-        mean = sum(abs(a[i] - b[i]) for i in range(len(a))) / len(a)
+        # Mean |difference| over every channel of every pixel, from the difference image's histogram (256 per band).
+        hist = ImageChops.difference(snap, shot).histogram()
+        mean = sum((i % 256) * n for i, n in enumerate(hist)) / (3 * shot.size[0] * shot.size[1])
     colors = len(shot.getcolors(1 << 24) or [])
     reply(f"shot={shot.size[0]}x{shot.size[1]} capture={cap.size[0]}x{cap.size[1]} capture_differing={differing} "
           f"snapshot={snap.size[0]}x{snap.size[1]} snapshot_mean_abs={mean:.2f} colors={colors} "
