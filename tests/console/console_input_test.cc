@@ -158,7 +158,7 @@ std::string socket_path(const char* name) {
 }
 
 bool wait_until(const std::function<bool()>& cond) {
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < 3000; ++i) {  // 30 s: sanitizer builds on a loaded machine
     if (cond()) return true;
     std::this_thread::sleep_for(10ms);
   }
