@@ -60,6 +60,9 @@ void SimgpuHarness::enumerate() {
 }
 
 bool SimgpuHarness::wait_engine_idle() {
+  // The engine runs its ring on the vGPU's worker: sleep until that is idle rather than poll
+  // the status register, so the fuzzer's CPU time goes to the engine.
+  vgpu().wait_for_queued_work();
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::seconds(10);
   for (auto now = start; now < deadline; now = std::chrono::steady_clock::now()) {

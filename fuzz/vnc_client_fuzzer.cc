@@ -11,12 +11,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/error.h"
 #include "common/temp_dir.h"
@@ -60,16 +63,19 @@ struct Console {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::fprintf(stderr, "vnc_client fuzzer: connect to the console: %s\n", std::strerror(errno));
+      std::abort();
+    }
     return fd;
   }
 };
 
-// Reads until the peer closes or `ms` pass; the bytes read.
-std::string drain(int fd, int ms) {
+// Reads until `want` bytes arrived, the peer closes or `ms` pass; the bytes read.
+std::string read_some(int fd, size_t want, int ms) {
   std::string got;
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  for (;;) {
+  while (got.size() < want) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
     if (left.count() <= 0) return got;
@@ -80,6 +86,7 @@ std::string drain(int fd, int ms) {
     if (n <= 0) return got;
     if (got.size() < 65536) got.append(buf, static_cast<size_t>(n));
   }
+  return got;
 }
 
 void raw_bytes(const uint8_t* data, size_t size) {
@@ -92,14 +99,31 @@ void raw_bytes(const uint8_t* data, size_t size) {
       if (n <= 0) break;
       off += static_cast<size_t>(n);
     }
-    (void)drain(fd.get(), 50);
+    // End of input: the console reads everything sent, then sees the client leave and closes
+    // its side, which ends this read without guessing how long processing takes.
+    (void)::shutdown(fd.get(), SHUT_WR);
+    (void)read_some(fd.get(), SIZE_MAX, 2000);
   }
-  // The console still serves: a new client gets the version string (it may have to wait for a
-  // slot while the previous connection is torn down).
-  for (int attempt = 0;; ++attempt) {
+  // The console still serves: a new client gets the version string. It may be refused (closed
+  // at once) while the previous connections are torn down and hold the console's client slots:
+  // try again for up to 5 s. The probe speaks first: libvncserver waits up to 100 ms for a
+  // silent client's first bytes (to tell WebSocket from RFB) before it sends its version.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
     UniqueFd probe = c.connect();
-    if (drain(probe.get(), 300).starts_with("RFB 003.")) break;
-    if (attempt == 20) std::abort();
+    (void)::send(probe.get(), "RFB 003.008\n", 12, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (read_some(probe.get(), 12, 300).starts_with("RFB 003.")) break;
+    if (std::chrono::steady_clock::now() > give_up) {
+      const dm::ConsoleCounters k = c.console->counters();
+      std::fprintf(
+          stderr,
+          "vnc_client fuzzer: the console stopped answering new clients (clients now %u, total %llu, "
+          "refused %llu, dropped %llu)\n",
+          k.clients_now, static_cast<unsigned long long>(k.clients_total),
+          static_cast<unsigned long long>(k.refused), static_cast<unsigned long long>(k.dropped));
+      std::abort();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 

@@ -46,6 +46,9 @@ class GuestMemory {
   virtual void write(uint64_t gpa, std::span<const std::byte> in) = 0;
   // Pins [gpa, gpa+len) for direct access. A writable mapping is reported dirty on release.
   virtual std::unique_ptr<GuestMapping> map(uint64_t gpa, uint64_t len, bool writable) = 0;
+  // False when [gpa, gpa+len) is certainly not guest memory, so the DMA path refuses it without
+  // the cost of an exception; true when unknown (read/write/map still check and throw).
+  [[nodiscard]] virtual bool may_hold(uint64_t /*gpa*/, uint64_t /*len*/) const noexcept { return true; }
 };
 
 class InterruptSink {

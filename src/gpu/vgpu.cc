@@ -317,6 +317,12 @@ void Vgpu::destroy() {
   state_ = next;
 }
 
+void Vgpu::wait_for_queued_work() {
+  if (worker_) {
+    worker_->drain();
+  }
+}
+
 void Vgpu::abandon() noexcept {
   std::lock_guard lock(mu_);
   if (state_ == VgpuState::Destroyed || state_ == VgpuState::Defined) {
@@ -883,18 +889,14 @@ int Vgpu::svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept {
   if (buf == nullptr || len > kMaxDmaCopy) {
     return -EINVAL;
   }
+  if (!platform_.memory->may_hold(gpa, len)) {
+    return dma_fault("read", gpa, len, "not guest memory");
+  }
   try {
     platform_.memory->read(gpa, std::span<std::byte>(static_cast<std::byte*>(buf), len));
     return 0;
   } catch (const std::exception& e) {
-    ++counters_.dma_errors;
-    {
-      std::lock_guard hw(hw_mu_);
-      cfg_.set_status_bits(pci::kStatusMasterAbort);
-    }
-    XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: DMA read at {:#x}+{:#x}: {}", uuid_, gpa,
-                      len, e.what());
-    return -EFAULT;
+    return dma_fault("read", gpa, len, e.what());
   }
 }
 
@@ -905,19 +907,26 @@ int Vgpu::svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept 
   if (buf == nullptr || len > kMaxDmaCopy) {
     return -EINVAL;
   }
+  if (!platform_.memory->may_hold(gpa, len)) {
+    return dma_fault("write", gpa, len, "not guest memory");
+  }
   try {
     platform_.memory->write(gpa, std::span<const std::byte>(static_cast<const std::byte*>(buf), len));
     return 0;
   } catch (const std::exception& e) {
-    ++counters_.dma_errors;
-    {
-      std::lock_guard hw(hw_mu_);
-      cfg_.set_status_bits(pci::kStatusMasterAbort);
-    }
-    XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: DMA write at {:#x}+{:#x}: {}", uuid_, gpa,
-                      len, e.what());
-    return -EFAULT;
+    return dma_fault("write", gpa, len, e.what());
   }
+}
+
+int Vgpu::dma_fault(const char* what, uint64_t gpa, uint64_t len, const char* why) noexcept {
+  ++counters_.dma_errors;
+  {
+    std::lock_guard hw(hw_mu_);
+    cfg_.set_status_bits(pci::kStatusMasterAbort);
+  }
+  XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: DMA {} at {:#x}+{:#x}: {}", uuid_, what, gpa,
+                    len, why);
+  return -EFAULT;
 }
 
 int Vgpu::svc_sg_map(const xvgpu_sg_entry* entries, uint32_t count, bool writable, xvgpu_host_segment* out,

@@ -122,6 +122,9 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // holds (claims, reservation, memory) without calling the vendor again; the vendor's
   // instance data is leaked rather than used after its plugin is unloaded.
   void abandon() noexcept;
+  // Blocks until every vendor job queued so far (svc_queue_work) has run, including jobs those
+  // jobs queue. Not from a vendor job.
+  void wait_for_queued_work();
 
   [[nodiscard]] std::vector<Counter> stats();
   [[nodiscard]] std::string knob_get(const std::string& name);
@@ -180,6 +183,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   std::optional<DisplaySurface> display_surface_locked(uint32_t head);  // mu_ held
   void release_resources_locked() noexcept;
   void count_bad(const char* what, uint64_t addr, unsigned size) noexcept;
+  // A refused DMA access: counted, Master Abort latched, logged (rate-limited). Returns -EFAULT.
+  int dma_fault(const char* what, uint64_t gpa, uint64_t len, const char* why) noexcept;
   uint64_t bar_access(IoSpace space, uint64_t addr, unsigned size, VcpuId vcpu, bool is_write,
                       uint64_t value) noexcept;
   // Legacy I/O range access (mu_ held).

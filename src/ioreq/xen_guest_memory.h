@@ -20,6 +20,12 @@ class XenGuestMemory final : public gpu::GuestMemory {
   // One pin per call: for scatter-gather, map each element; an element inside one bucket
   // (1 MiB by default) costs a lookup, not a hypercall, after first use.
   std::unique_ptr<gpu::GuestMapping> map(uint64_t gpa, uint64_t len, bool writable) override;
+  // Nothing at or above 2^52 (x86's widest physical address) is memory: refused without a
+  // hypercall. Below it, only the mapping can tell.
+  [[nodiscard]] bool may_hold(uint64_t gpa, uint64_t len) const noexcept override {
+    constexpr uint64_t kPhysLimit = uint64_t{1} << 52;
+    return len <= kPhysLimit && gpa <= kPhysLimit - len;
+  }
 
   [[nodiscard]] MapCache& cache() { return *cache_; }
 

@@ -1,12 +1,20 @@
 // The console's pieces without a server: the address syntax (and the spec keys carrying it), the
-// client policy's verdicts, and the copy from scan-out formats into the framebuffer.
+// client policy's verdicts, the copy from scan-out formats into the framebuffer, and the
+// watchdog over client admission.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
+#include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
 #include "dm/console/console_address.h"
 #include "dm/console/frame_copy.h"
@@ -117,7 +125,7 @@ TEST(FrameCopy, EachShownFormatLandsAsRgbInTheFramebuffer) {
   for (const auto& c : cases) {
     const uint32_t bpp = bytes_per_pixel(c.fourcc);
     const uint32_t stride = 2 * bpp + 5;
-    std::vector<std::byte> vram(stride * 2, std::byte{0xee});
+    std::vector<std::byte> vram(size_t{stride} * 2, std::byte{0xee});
     std::memcpy(vram.data() + stride + bpp, c.bytes.data(), c.bytes.size());
     gpu::DisplaySurface s;
     s.fourcc = c.fourcc;
@@ -135,6 +143,52 @@ TEST(FrameCopy, EachShownFormatLandsAsRgbInTheFramebuffer) {
   unknown.fourcc = fourcc('C', '8', ' ', ' ');
   std::vector<uint32_t> fb(1);
   EXPECT_FALSE(copy_to_framebuffer(unknown, {0, 0, 1, 1}, fb));
+}
+
+// libvncserver's first-bytes peek, as it behaves: a short peek means "try again", so it only
+// ends with 4 bytes, the end of the stream, or 100 ms without anything to read.
+int peek_like_libvncserver(int fd) {
+  for (;;) {
+    std::array<char, 4> buf{};
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 4 || n == 0) return static_cast<int>(n);
+    if (n < 0) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) == 0) return -1;  // quiet: a client that waits for the server
+    }
+  }
+}
+
+TEST(AdmissionWatchdog, ConsumesTheFewBytesAStuckAdmissionSpinsOn) {
+  std::array<int, 2> sv{};
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), 0);
+  UniqueFd server(sv[0]);
+  UniqueFd client(sv[1]);
+  ASSERT_EQ(::send(client.get(), "RF", 2, 0), 2);  // 2 of the 4 bytes, then nothing
+
+  AdmissionWatchdog dog(50ms);
+  dog.begin(server.get());
+  const int peeked = peek_like_libvncserver(server.get());
+  dog.end();
+  EXPECT_EQ(peeked, -1);  // the 2 bytes were consumed: it then saw a quiet socket
+  EXPECT_EQ(dog.unstuck(), 1u);
+}
+
+TEST(AdmissionWatchdog, LeavesAnAdmissionThatEndsInTimeAlone) {
+  std::array<int, 2> sv{};
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), 0);
+  UniqueFd server(sv[0]);
+  UniqueFd client(sv[1]);
+  ASSERT_EQ(::send(client.get(), "RFB 003.008\n", 12, 0), 12);
+
+  AdmissionWatchdog dog(1s);
+  dog.begin(server.get());
+  EXPECT_EQ(peek_like_libvncserver(server.get()), 4);
+  dog.end();
+  std::this_thread::sleep_for(50ms);
+  std::array<char, 12> got{};
+  EXPECT_EQ(::recv(server.get(), got.data(), got.size(), MSG_DONTWAIT), 12);  // nothing consumed
+  EXPECT_EQ(dog.unstuck(), 0u);
 }
 
 }  // namespace

@@ -399,6 +399,19 @@ try:
     c.close()
     check("half handshake dropped", wait_closed(half, 15))
     check("silent connection dropped (handshake deadline)", wait_closed(mute, 15))
+    # Silent at first, then 2 of the 4 bytes libvncserver peeks at (during its 100 ms wait) to
+    # tell WebSocket from RFB, then nothing: its peek would spin for ever, admitting nobody else,
+    # without the console's admission watchdog.
+    tiny = rfb_client.connect(where1)
+    time.sleep(0.03)
+    tiny.sendall(b"RF")
+    time.sleep(0.3)
+    t0 = time.time()
+    c = rfb_client.Client(where1)
+    ok = c.frame()[2] == shot.tobytes()
+    c.close()
+    check("a client is admitted after one stopped within its first 4 bytes (%.2fs)" % (time.time() - t0), ok)
+    check("the client stopped within its first 4 bytes is dropped", wait_closed(tiny, 15))
 
     flood = rfb_client.Client(where1)
     stop = threading.Event()

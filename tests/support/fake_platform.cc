@@ -12,8 +12,16 @@ namespace xvgpu::test {
 
 FakeGuestMemory::FakeGuestMemory(uint64_t size, uint64_t base) : base_(base), ram_(size) {}
 
+bool FakeGuestMemory::in_ram(uint64_t gpa, uint64_t len) const noexcept {
+  return gpa >= base_ && len <= ram_.size() && gpa - base_ <= ram_.size() - len;
+}
+
+bool FakeGuestMemory::may_hold(uint64_t gpa, uint64_t len) const noexcept {
+  return in_ram(gpa, len);
+}
+
 void FakeGuestMemory::check(uint64_t gpa, uint64_t len) const {
-  if (gpa < base_ || len > ram_.size() || gpa - base_ > ram_.size() - len) {
+  if (!in_ram(gpa, len)) {
     throw gpu::GuestMemoryError(gpa, fmt::format("gpa {:#x}+{:#x} is outside guest RAM", gpa, len));
   }
   std::lock_guard lock(mu_);

@@ -27,6 +27,7 @@ class FakeGuestMemory : public gpu::GuestMemory {
   void read(uint64_t gpa, std::span<std::byte> out) override;
   void write(uint64_t gpa, std::span<const std::byte> in) override;
   std::unique_ptr<gpu::GuestMapping> map(uint64_t gpa, uint64_t len, bool writable) override;
+  [[nodiscard]] bool may_hold(uint64_t gpa, uint64_t len) const noexcept override;
 
   // Direct access for the test itself (no dirty logging, bounds-checked).
   std::span<std::byte> bytes(uint64_t gpa, uint64_t len);
@@ -39,6 +40,7 @@ class FakeGuestMemory : public gpu::GuestMemory {
  private:
   friend class FakeGuestMapping;
   void check(uint64_t gpa, uint64_t len) const;
+  [[nodiscard]] bool in_ram(uint64_t gpa, uint64_t len) const noexcept;
   void mark_dirty(uint64_t gpa, uint64_t len);
 
   uint64_t base_;

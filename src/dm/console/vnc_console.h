@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
 #include "dm/console/console_listener.h"
 #include "dm/console/qmp_input.h"
@@ -112,6 +113,7 @@ class VncConsole {
   // date, so that their ServerInit already carries the current mode.
   std::vector<_rfbClientRec*> on_hold_;
 
+  AdmissionWatchdog admission_;
   std::thread acceptor_;
   std::thread refresher_;
 };
