@@ -109,6 +109,10 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_flag("--emulate-pci-cf8", o.emulate_pci_cf8,
                "Claim ports 0xcf8-0xcfb and answer the PCI address register (PVH guests only; "
                "never with QEMU)");
+  std::string input_qmp;
+  app.add_option("--input-qmp", input_qmp,
+                 "Listen on UNIX socket PATH for the guest's QEMU QMP monitor (HVM: xvgpu-qemu-wrapper "
+                 "passes it) and send the consoles' keyboard and pointer events there");
   std::string trace_path;
   app.add_option("--ioreq-trace", trace_path,
                  "Record the shape and verdict of every request Xen sends (bounded) and write them to "
@@ -131,6 +135,10 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   o.domid = Domid{static_cast<uint16_t>(domid)};
   if (!trace_path.empty()) {
     o.ioreq_trace = trace_path;
+  }
+  if (!input_qmp.empty()) {
+    if (input_qmp.front() != '/') throw UsageError("--input-qmp " + input_qmp + ": must be an absolute path");
+    o.input_qmp = input_qmp;
   }
   if (!room_text.empty()) {
     try {

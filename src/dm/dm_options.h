@@ -60,6 +60,9 @@ struct DmOptions {
   // Write the shape and verdict of every request Xen sent to this file when serving ends
   // (src/ioreq/ioreq_trace.h); unset: no trace.
   std::optional<std::string> ioreq_trace;
+  // UNIX socket the guest's QEMU connects its input QMP monitor to (HVM: the wrapper passes it);
+  // the consoles' keyboard and pointer events go there. Unset: console input is ignored.
+  std::optional<std::string> input_qmp;
   bool help_requested = false;
   std::string help_text;
 };

@@ -281,6 +281,12 @@ int run(int argc, char** argv) {
     std::optional<PidFile> pidfile;
     ConsoleSet consoles;
     try {
+      // Before the consoles (they hand it their clients' input) and, like them, before seccomp.
+      if (o.input_qmp) {
+        auto input = std::make_shared<QmpInput>(*o.input_qmp);
+        spdlog::info("console input: waiting for the guest's QEMU on {}", input->where());
+        consoles.set_input(std::move(input));
+      }
       for (size_t i = 0; i < plan.size(); ++i) {
         auto v = manager.create_vgpu(plan[i].config, frontend->platform());
         v->start();

@@ -15,10 +15,17 @@ EOS
 cat > "$tmp/xvgpuctl" <<'EOS'
 #!/bin/bash
 printf '%s\n' "$@" > "$STANDIN_DIR/ctl.args"
+# A device model that listens for console input, as xvgpu-dm --input-qmp does.
+for a in "$@"; do
+  case "$a" in
+    --dm-arg=--input-qmp=*) [ -n "${STANDIN_LISTEN:-}" ] && python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "${a#--dm-arg=--input-qmp=}" ;;
+  esac
+done
 exit "${STANDIN_CTL_RC:-0}"
 EOS
 chmod +x "$tmp/qemu" "$tmp/xvgpuctl"
-export STANDIN_DIR=$tmp XVGPU_QEMU=$tmp/qemu XVGPUCTL=$tmp/xvgpuctl
+export STANDIN_DIR=$tmp XVGPU_QEMU=$tmp/qemu XVGPUCTL=$tmp/xvgpuctl XVGPU_RUN_DIR=$tmp/run
+mkdir -p "$tmp/run"
 
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U2=7f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
@@ -28,7 +35,7 @@ check() {  # check NAME CONDITION-COMMAND...
   shift
   if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
-run() { rm -f "$tmp/qemu.args" "$tmp/ctl.args"; "$wrapper" "$@" 2> "$tmp/stderr"; }
+run() { rm -f "$tmp/qemu.args" "$tmp/ctl.args" "$tmp"/run/*; "$wrapper" "$@" 2> "$tmp/stderr"; }
 has() { grep -qxF -- "$2" "$tmp/$1"; }
 hasnt() { ! grep -qF -- "$2" "$tmp/$1" 2>/dev/null; }
 
@@ -52,6 +59,20 @@ check "xvgpuctl start subcommand" has ctl.args start
 check "first vGPU gets the top free slot 1f" has ctl.args "uuid=$U1,type=simgpu-64,bdf=00:1f.0"
 check "explicit bdf kept" has ctl.args "uuid=$U2,type=simgpu-16,bdf=00:06.0,weight=3"
 check "xenstore node beside qemu's" has ctl.args "--dm-arg=--xenstore-node=/local/domain/0/device-model/7/xvgpu"
+check "console input: xvgpu-dm listens for qemu's QMP" has ctl.args "--dm-arg=--input-qmp=$tmp/run/input-qmp-7.sock"
+check "console input: no device model listening, no monitor for qemu" hasnt qemu.args xvgpu-input
+
+# Console input: qemu-xen's own QMP monitor connects to the device model's socket.
+STANDIN_LISTEN=1 run -xen-domid 8 -m 512 -xvgpu "uuid=$U1,type=simgpu-64"
+check "console input: qemu gets a QMP monitor connecting to xvgpu-dm" \
+  has qemu.args "socket,id=xvgpu-input,path=$tmp/run/input-qmp-8.sock,reconnect=1"
+check "console input: in control mode" has qemu.args "chardev=xvgpu-input,mode=control"
+STANDIN_LISTEN=1 run -xen-domid 8 -m 512 -xvgpu "uuid=$U1,type=simgpu-64" -xvgpu-console-input off
+check "-xvgpu-console-input off: no --input-qmp" hasnt ctl.args --input-qmp
+check "-xvgpu-console-input off: no monitor for qemu" hasnt qemu.args xvgpu-input
+check "-xvgpu-console-input off: removed from qemu's arguments" hasnt qemu.args -xvgpu-console-input
+run -xen-domid 8 -xvgpu "uuid=$U1,type=simgpu-64" -xvgpu-console-input maybe
+check "-xvgpu-console-input maybe: refused" grep -q "expected on or off" "$tmp/stderr"
 
 # No -xvgpu at all: the VM's autostart definitions (xvgpuctl decides; none is no failure), then qemu.
 run -xen-domid 3 -m 512

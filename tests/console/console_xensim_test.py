@@ -3,7 +3,8 @@
 (Debian's vnccapture: lossless PNG; vncsnapshot: JPEG) against `xvgpuctl screenshot`, before and
 after a mode change; several clients at once; the client limit; a slow client; hostile clients
 (half handshake, update-request flood, malformed and oversized messages, many connections); VNC
-authentication on and off; a console on a UNIX socket. The guest keeps running throughout.
+authentication on and off; a console on a UNIX socket; keys and pointer from a real client (Net::VNC) reaching a
+fake guest QEMU as QMP input events (xvgpu-dm --input-qmp). The guest keeps running throughout.
 Usage: console_xensim_test.py BUILD_DIR"""
 import json
 import os
@@ -164,6 +165,60 @@ def set_mode(width, height):
         run(xensim, "io", str(dom), "mmio", "write", hex(0xE4000000 + off), str(value), "--size", "2")
 
 
+class FakeQemuQmp:
+    """The guest's QEMU as xvgpu-dm's --input-qmp sees it: greets, accepts qmp_capabilities, answers
+    query-mice with a current mouse that is absolute (a USB tablet) or not, and records every
+    input-send-event it gets."""
+
+    def __init__(self, path, absolute):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(path)
+        self.s.settimeout(10)
+        self.f = self.s.makefile("rwb")
+        self.absolute = absolute
+        self.events = []
+        self.send({"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": []}})
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def send(self, msg):
+        self.f.write(json.dumps(msg).encode() + b"\n")
+        self.f.flush()
+
+    def serve(self):
+        try:
+            for line in self.f:
+                cmd = json.loads(line)
+                if cmd.get("execute") == "query-mice":
+                    self.send({"id": cmd.get("id"), "return": [
+                        {"name": "QEMU PS/2 Mouse", "index": 0, "current": not self.absolute, "absolute": False},
+                        {"name": "QEMU HID Tablet", "index": 1, "current": self.absolute, "absolute": True}]})
+                    continue
+                if cmd.get("execute") == "input-send-event":
+                    self.events += cmd["arguments"]["events"]
+                self.send({"return": {}})
+        except (OSError, ValueError):
+            pass
+
+    def close(self):
+        self.s.close()
+
+
+def vnc_type(where, perl):
+    """Runs `perl` (statements on $v, a logged-in Net::VNC client: Debian's libnet-vnc-perl) against
+    the console."""
+    host, port = where.rsplit(":", 1)
+    script = ("use Net::VNC; my $v = Net::VNC->new({hostname => '%s', port => %s}); $v->depth(24); "
+              "$v->login; %s; sleep 1;" % (host, port, perl))
+    p = subprocess.run(["perl", "-e", script], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("perl Net::VNC exit %d: %s" % (p.returncode, p.stderr.strip()[-300:]))
+
+
+def key(qcode, down):
+    return {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}}
+
+
 def console_of(uuid):
     return run(ctl, "console", uuid).stdout.strip()
 
@@ -188,7 +243,8 @@ try:
     dom = int(run(xensim, "create", "--vcpus", "2", "--ram", "128").stdout.strip())
     with open(tmp + "/password", "w") as f:
         f.write(PASSWORD + "\n")
-    run(ctl, "start", "--domain", str(dom),
+    # Console input goes to the guest's QEMU through QMP (HVM): a fake QEMU takes it here.
+    run(ctl, "start", "--domain", str(dom), "--dm-arg=--input-qmp=%s/input-qmp.sock" % tmp,
         "--vgpu", "uuid=%s,type=simgpu-64,bdf=00:05.0" % U1,
         "--vgpu", "uuid=%s,type=simgpu-16,bdf=00:06.0,vnc=unix:%s/c2.sock" % (U2, tmp),
         "--vgpu", "uuid=%s,type=simgpu-16,bdf=00:07.0,vnc=127.0.0.1:0,vnc-password-file=%s/password" % (U3, tmp))
@@ -240,6 +296,29 @@ try:
     w, h, rgb = watcher.frame()
     check("...and then the new frame", (w, h) == (800, 600) and rgb == shot.tobytes(), (w, h))
     watcher.close()
+
+    # --- input: keys and pointer from a real client reach the guest's QEMU as QMP events ---
+    check("status shows console input through QMP", json.loads(run(ctl, "--json", "get", U1).stdout)
+          .get("console", {}).get("input") == "qmp")
+    qemu = FakeQemuQmp(tmp + "/input-qmp.sock", absolute=True)
+    time.sleep(0.5)  # handshake and the first query-mice
+    vnc_type(where1, "$v->send_key_event_down(0xffe1); $v->send_key_event(ord('H')); "
+             "$v->send_key_event_up(0xffe1); $v->send_key_event(ord('i')); $v->send_key_event(0xff0d); "
+             "$v->mouse_move_to(100, 50); $v->mouse_click")
+    time.sleep(0.5)
+    typed = [e for e in qemu.events if e["type"] == "key"]
+    want = [key("shift", True), key("h", True), key("h", False), key("shift", False), key("i", True),
+            key("i", False), key("ret", True), key("ret", False)]
+    check("Net::VNC's keys reach QEMU as qcode events in order", typed == want, typed)
+    # 800x600 now: QEMU's absolute axes run 0..0x7fff over the screen.
+    ax, ay = 100 * 0x7fff // 799, 50 * 0x7fff // 599
+    moves = [e["data"]["value"] for e in qemu.events if e["type"] == "abs"]
+    buttons = [(e["data"]["button"], e["data"]["down"]) for e in qemu.events if e["type"] == "btn"]
+    check("pointer at (100, 50) of 800x600 reaches a tablet as abs (%d, %d)" % (ax, ay),
+          moves[-2:] == [ax, ay] and len(moves) >= 2, moves)
+    check("a click is left down then up", buttons == [("left", True), ("left", False)], buttons)
+    qemu.close()
+    check("the guest progresses after input", guest_progresses())
 
     # --- JPEG client ---
     jpg = os.path.join(tmp, "snap.jpg")

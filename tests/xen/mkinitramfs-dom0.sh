@@ -39,6 +39,8 @@ mkdir -p "$ROOT"/usr/share/qemu
 cp -a /usr/share/qemu/keymaps "$ROOT"/usr/share/qemu/
 
 add_modules "$kver" /etc/xentest/dom0-modules xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs
+# The lab network's card (QEMU's e1000, scenarios with `# host-vnc-port:`); init loads it only when the card is there.
+add_modules "$kver" /etc/xentest/dom0-net-modules e1000
 
 # The guest kernel (the same Debian kernel boots as PVH and HVM guest): the ELF inside the bzImage, unpacked here once
 # (unpacking the xz payload in dom0 under TCG takes seconds); HVM guests get it repackaged below.

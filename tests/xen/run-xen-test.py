@@ -6,6 +6,11 @@ it needs from the build (`# needs: dm ctl xl-scripts guest-tools`) and a time li
 `XENTEST-PASS|FAIL|SKIP <check> [detail]`, `XENTEST-TIME`, `XENTEST-METRIC`, `XENTEST-STAGE` lines and finally
 `XENTEST-DONE` on its console, which Xen forwards to the emulated serial port (a file here).
 
+A scenario whose header says `# host-vnc-port: PORT` gets a network card in the emulated machine (QEMU's user network,
+restricted: no route out) with two forwards: a free port on the host's 127.0.0.1 to dom0's 10.0.2.15:PORT (a vGPU
+console), and dom0's connections to 10.0.2.100:80 to host-vnc-check.py, which runs real VNC clients on the host
+against that console (docs/real-xen-testing.md, "Consoles").
+
 A guest's triple fault or crash before that guest reached its first marker (dom0's XENTEST-GUEST-STARTED) is a lab
 fault: the scenario boots again on a fresh machine, up to --attempts boots, each retry printed as a LAB-RETRY line and
 appended to the --lab-summary file (docs/real-xen-testing.md, "Lab faults").
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +68,10 @@ NOTE_RE = re.compile(r"XENTEST-NOTE (.*)$")
 # Boots of one scenario when each earlier one ended in a lab fault (docs/real-xen-testing.md, "Lab faults").
 DEFAULT_ATTEMPTS = 4
 LAB_SUMMARY_ENV = "XVGPU_LAB_RETRY_LOG"
+# dom0's address on the lab network (QEMU's user network gives the guest 10.0.2.15) and the host helper's.
+LAB_NET_DOM0 = "10.0.2.15"
+LAB_NET_HELPER = "10.0.2.100:80"
+HOSTFWD_RE = re.compile(r"TCP\[HOST_FORWARD\]\s+\d+\s+127\.0\.0\.1\s+(\d+)\s+" + re.escape(LAB_NET_DOM0) + r"\s+(\d+)")
 BROKEN_RE = re.compile(r"Panic on CPU|Kernel panic - not syncing|FATAL TRAP|Reboot in five seconds")
 
 
@@ -72,7 +83,7 @@ def skip(msg: str) -> int:
 def parse_header(script: Path) -> dict[str, str]:
     header: dict[str, str] = {}
     for line in script.read_text().splitlines():
-        m = re.match(r"#\s*(checks|needs|timeout|guest-triple-faults):\s*(.*)$", line)
+        m = re.match(r"#\s*(checks|needs|timeout|guest-triple-faults|host-vnc-port):\s*(.*)$", line)
         if m:
             # checks and needs may span several lines.
             header[m.group(1)] = (header.get(m.group(1), "") + " " + m.group(2)).strip()
@@ -145,6 +156,23 @@ def hmp(sock_path: Path, commands: list[str], timeout: float = 20.0) -> str:
             s.sendall(cmd.encode() + b"\n")
             out.append(f"==== {cmd}\n" + read_prompt().replace("\r", "").removesuffix("(qemu) "))
     return "\n".join(out)
+
+
+def record_host_ports(monitor: Path, work: Path) -> None:
+    """Writes WORK/lab-net.json: the host port QEMU picked for each forward to dom0 (`info usernet`), read by
+    host-vnc-check.py. Runs in its own thread while QEMU starts."""
+    for _ in range(100):
+        try:
+            ports = {g: h for h, g in HOSTFWD_RE.findall(hmp(monitor, ["info usernet"], timeout=5))}
+            if ports:
+                tmp = work / "lab-net.json.tmp"
+                tmp.write_text(json.dumps({"hostfwd": ports}) + "\n")
+                tmp.rename(work / "lab-net.json")
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    print("xen-test: no host forward found in QEMU's `info usernet`", flush=True)
 
 
 def serial_type(sock_path: Path, keys: bytes) -> None:
@@ -234,11 +262,13 @@ def guest_fault(line: str) -> tuple[int, str] | None:
 
 
 def boot(qemu: list[str], serial: Path, monitor: Path, serial_sock: Path, work: Path, limit: float,
-         stall_dump_s: float, count_faults: bool, name: str) -> Attempt:
+         stall_dump_s: float, count_faults: bool, name: str, lab_net: bool = False) -> Attempt:
     """Runs QEMU until dom0's DONE, a crash, a guest fault or the time limit; collects what dom0 reported."""
     a = Attempt()
     t0 = time.monotonic()
     proc = subprocess.Popen(qemu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    if lab_net:
+        threading.Thread(target=record_host_ports, args=(monitor, work), daemon=True).start()
     pos = 0
     pending = ""
     last_output = time.monotonic()
@@ -371,6 +401,10 @@ def main() -> int:
     checks = header.get("checks", "").split()
     needs = header.get("needs", "").split()
     limit = args.timeout or float(header.get("timeout", "300"))
+    vnc_port = header.get("host-vnc-port", "")
+    if vnc_port and not vnc_port.isdigit():
+        print(f"FAIL: {scenario}: host-vnc-port must be a port number, not {vnc_port!r}")
+        return 1
     # A measurement scenario counts guest faults itself instead of having the run stopped by them.
     count_faults = header.get("guest-triple-faults", "") == "counted"
     for kv in args.scenario_arg:
@@ -476,6 +510,16 @@ def main() -> int:
             "-serial", "chardev:ser0", "-monitor", f"unix:{monitor},server=on,wait=off",
             "-kernel", str(xen_elf), "-append", xen_args,
             "-initrd", f"/boot/vmlinuz-{kver} {dom0_args},{dom0_img}"]
+    if vnc_port:
+        # restrict=on: dom0 reaches nothing but the forwards. libslirp spawns the helper per connection (guestfwd
+        # cmd:, split into arguments shell-style, no shell), the connection on its stdin, stdout and stderr; the helper
+        # logs to WORK/host-vnc-check.log.
+        helper = f"/usr/bin/python3 {HERE / 'host-vnc-check.py'} {work}"
+        if "," in helper or " " in str(work):
+            print(f"FAIL: a comma or space in {helper!r} would split QEMU's -netdev option or the helper's arguments")
+            return 1
+        qemu += ["-netdev", f"user,id=lab,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:0-{LAB_NET_DOM0}:{vnc_port},"
+                 f"guestfwd=tcp:{LAB_NET_HELPER}-cmd:{helper}", "-device", "e1000,netdev=lab"]
     print(f"xen-test {args.scenario}: images ready in {prep_s:.1f} s; booting (limit {limit:.0f} s), serial log {serial}",
           flush=True)
 
@@ -486,7 +530,8 @@ def main() -> int:
     attempt_no = 1
     while True:
         (work / "qemu-cmdline.txt").write_text(" ".join(qemu) + "\n")
-        a = boot(qemu, serial, monitor, serial_sock, work, limit, args.stall_dump, count_faults, args.scenario)
+        a = boot(qemu, serial, monitor, serial_sock, work, limit, args.stall_dump, count_faults, args.scenario,
+                 lab_net=bool(vnc_port))
         if not a.lab_fault:
             break
         reason = f"{a.lab_fault}, {a.wall:.0f} s after QEMU started"

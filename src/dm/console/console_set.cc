@@ -36,11 +36,21 @@ ConsoleOptions console_options(const VgpuSpec& spec) {
   return o;
 }
 
+void ConsoleSet::set_input(std::shared_ptr<InputSink> input) {
+  std::lock_guard lock(mu_);
+  input_ = std::move(input);
+}
+
 void ConsoleSet::open(const std::shared_ptr<gpu::Vgpu>& vgpu, const ConsoleOptions& options) {
   if (options.address.kind == ConsoleAddress::Kind::Off) return;
+  ConsoleOptions with_input = options;
+  {
+    std::lock_guard lock(mu_);
+    if (!with_input.input) with_input.input = input_;
+  }
   std::unique_ptr<VncConsole> c;
   try {
-    c = std::make_unique<VncConsole>(vgpu, options);
+    c = std::make_unique<VncConsole>(vgpu, with_input);
   } catch (const std::exception& e) {
     throw Error("vGPU " + vgpu->uuid() + ": " + e.what());
   }
@@ -77,6 +87,7 @@ nlohmann::json ConsoleSet::describe(const std::string& uuid) const {
   if (it == consoles_.end()) return {{"vnc", "off"}};
   return {{"vnc", it->second->where()},
           {"auth", it->second->authenticated() ? "vnc" : "none"},
+          {"input", it->second->has_input() ? "qmp" : "none"},
           {"clients", it->second->counters().clients_now}};
 }
 

@@ -20,16 +20,20 @@ ConsoleOptions console_options(const VgpuSpec& spec);
 
 class ConsoleSet {
  public:
+  // Where the consoles opened from now on send keyboard and pointer events (--input-qmp).
+  void set_input(std::shared_ptr<InputSink> input);
   // Opens the console (nothing for vnc=off). Throws naming the vGPU and the address.
   void open(const std::shared_ptr<gpu::Vgpu>& vgpu, const ConsoleOptions& options);
   void close(const std::string& uuid) noexcept;
   void close_all() noexcept;
-  // {"vnc": "127.0.0.1:5901" | "unix:/path" | "off", "auth": "vnc" | "none", "clients": n}
+  // {"vnc": "127.0.0.1:5901" | "unix:/path" | "off", "auth": "vnc" | "none", "input": "qmp" | "none",
+  //  "clients": n}
   [[nodiscard]] nlohmann::json describe(const std::string& uuid) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<VncConsole>> consoles_;
+  std::shared_ptr<InputSink> input_;
 };
 
 }  // namespace xvgpu::dm

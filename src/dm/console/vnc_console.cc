@@ -107,6 +107,13 @@ VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
   screen_->newClientHook = [](rfbClientPtr cl) { return static_cast<rfbNewClientAction>(on_new_client(cl)); };
   screen_->permitFileTransfer = FALSE;
   screen_->cursor = nullptr;  // the guest draws its own: no server-side cursor over its pixels
+  // Input: handed to the sink (which only queues); without one, libvncserver's defaults drop it.
+  if (options_.input) {
+    screen_->kbdAddEvent = [](rfbBool down, rfbKeySym key, rfbClientPtr cl) {
+      on_key(down != FALSE, key, cl);
+    };
+    screen_->ptrAddEvent = [](int mask, int x, int y, rfbClientPtr cl) { on_pointer(mask, x, y, cl); };
+  }
   if (options_.password) {
     password_storage_.assign(options_.password->begin(), options_.password->end());
     password_storage_.push_back('\0');
@@ -172,6 +179,19 @@ void VncConsole::on_update_request(_rfbClientRec* cl, void* /*request*/) {
   if (auto* info = static_cast<ClientInfo*>(cl->clientData)) {
     std::atomic_ref<uint64_t>(info->update_requests).fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void VncConsole::on_key(bool down, uint32_t keysym, _rfbClientRec* cl) {
+  auto* self = static_cast<VncConsole*>(cl->screen->screenData);
+  if (cl->viewOnly == FALSE) self->options_.input->key(keysym, down);
+}
+
+void VncConsole::on_pointer(int buttons, int x, int y, _rfbClientRec* cl) {
+  auto* self = static_cast<VncConsole*>(cl->screen->screenData);
+  if (cl->viewOnly != FALSE) return;
+  self->options_.input->pointer(static_cast<uint8_t>(buttons), static_cast<uint32_t>(std::max(0, x)),
+                                static_cast<uint32_t>(std::max(0, y)), self->shown_width_.load(),
+                                self->shown_height_.load());
 }
 
 void VncConsole::on_client_gone(_rfbClientRec* cl) {
@@ -259,6 +279,8 @@ void VncConsole::show(uint32_t width, uint32_t height) {
   // Clients that support it get a desktop-size update; the buffer itself never moves.
   rfbNewFramebuffer(screen_, reinterpret_cast<char*>(framebuffer_.data()), static_cast<int>(width),
                     static_cast<int>(height), 8, 3, 4);
+  shown_width_ = width;
+  shown_height_ = height;
   std::lock_guard lock(mu_);
   ++counters_.resizes;
 }

@@ -29,6 +29,7 @@
 #include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
 #include "dm/console/console_listener.h"
+#include "dm/console/qmp_input.h"
 #include "gpu/vgpu.h"
 
 // libvncserver's own struct names (rfb/rfb.h stays out of this header: it defines macros).
@@ -43,6 +44,7 @@ struct ConsoleOptions {
   unsigned max_clients = 4;
   std::chrono::milliseconds poll_interval{33};  // dirty-log polls while clients are connected
   ClientLimits limits;
+  std::shared_ptr<InputSink> input;  // where clients' keys and pointer go (none: ignored)
 };
 
 struct ConsoleCounters {
@@ -67,6 +69,7 @@ class VncConsole {
   // "127.0.0.1:5901" or "unix:/path": what a viewer connects to.
   [[nodiscard]] std::string where() const { return listener_.bound.to_string(); }
   [[nodiscard]] bool authenticated() const { return options_.password.has_value(); }
+  [[nodiscard]] bool has_input() const { return options_.input != nullptr; }
   [[nodiscard]] ConsoleCounters counters() const;
 
  private:
@@ -74,6 +77,8 @@ class VncConsole {
   static int on_new_client(_rfbClientRec* cl);
   static void on_client_gone(_rfbClientRec* cl);
   static void on_update_request(_rfbClientRec* cl, void* request);
+  static void on_key(bool down, uint32_t keysym, _rfbClientRec* cl);
+  static void on_pointer(int buttons, int x, int y, _rfbClientRec* cl);
 
   void accept_loop();
   void refresh_loop();
@@ -94,6 +99,9 @@ class VncConsole {
   // Sized once for the type's largest mode: clients' threads read it while modes change, so it
   // never moves. A surface larger than the type declares is not shown.
   std::vector<uint32_t> framebuffer_;
+  // The size clients see, for scaling pointer positions (read on clients' threads).
+  std::atomic<uint32_t> shown_width_{640};
+  std::atomic<uint32_t> shown_height_{480};
   std::optional<gpu::DisplaySurface> shown_;
   std::chrono::steady_clock::time_point last_policed_{};
 

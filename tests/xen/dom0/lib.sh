@@ -316,10 +316,11 @@ xt_check_fb() {
   # The guest's msync flushes its fbdev's deferred I/O, but DRM's fbdev emulation copies the damage into VRAM from a
   # worker of its own: under a loaded emulation the last pages may land a moment later. A few tries, each an exact
   # comparison.
-  local try=1
+  local try=1 shot_ok=""
   while :; do
     if xvgpuctl screenshot "$uuid" /tmp/shot.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/shot.png "$w" "$h" >>/tmp/shot.txt 2>&1; then
       xt_pass "$p-screenshot-matches" "$(tail -n1 /tmp/shot.txt) ($mode, screenshot $try)"
+      shot_ok=1
       break
     fi
     if [ $try -ge 5 ]; then
@@ -330,7 +331,11 @@ xt_check_fb() {
     try=$((try + 1))
     sleep 1
   done
+  # The console through real VNC clients on the host (scenarios with XT_VNC_PORT), while the pattern stays on screen.
+  [ -n "${XT_VNC_PORT:-}" ] && xt_check_vnc "$p" "$uuid" drawn "${shot_ok:+/tmp/shot.png}" "$w" "$h" \
+    "$p-vnc-capture-matches"
   xt_go "$domid" screenshot
+  [ -n "${XT_VNC_MODE:-}" ] && xt_check_vnc_mode_change "$p" "$domid" "$uuid" "$log"
   pixels=$((w * h))
   if [ -n "$r0" ] && [ -n "$r1" ]; then
     n=$((r1 - r0))
@@ -344,6 +349,116 @@ xt_check_fb() {
   else
     xt_fail "$p-draw-ioreqs-near-zero" "no ioreq count in xvgpuctl stats"
     xvgpuctl --json stats --domain "$domid" 2>&1 | head -c 2000 | xt_relay - "xvgpuctl stats"
+  fi
+}
+
+# ---- the console through real VNC clients (docs/real-xen-testing.md, "Consoles") ----
+# The scenario's vGPU console listens on dom0's lab-network address (vnc=10.0.2.15:$XT_VNC_PORT); the runner forwards
+# a host port to it and spawns tests/xen/host-vnc-check.py for each connection to 10.0.2.100:80, which captures the
+# console with Debian's vnccapture (lossless PNG) and vncsnapshot (JPEG) and compares both with dom0's screenshot.
+
+# xt_host_vnc TAG PNG: sends PNG (dom0's screenshot) to the host helper; prints its one-line answer of measured values.
+xt_host_vnc() {
+  # shellcheck disable=SC2016
+  bash -c 'exec 3<>/dev/tcp/10.0.2.100/80 || { echo "error=no-connection-to-the-host-helper"; exit 0; }
+    printf "vnc-check %s %s %s\n" "$1" "$2" "$(stat -c %s "$3")" >&3
+    cat "$3" >&3
+    IFS= read -r -t 300 reply <&3 || reply="error=no-answer-from-the-host-helper"
+    printf "%s\n" "$reply"' xt-host-vnc "$1" "$XT_VNC_PORT" "$2"
+}
+
+# xt_check_vnc P UUID TAG PNG W H CAPTURE_CHECK: the vGPU's console is where it should be, vnccapture's PNG equals
+# the screenshot PNG (of W x H, more than one colour) pixel for pixel (CAPTURE_CHECK), vncsnapshot's JPEG has its size
+# and is within JPEG error of it: mean |difference| per channel < 6 (P-vnc-snapshot-matches, which keeps the worst of
+# its calls). An empty PNG (no good screenshot) fails both.
+xt_check_vnc() {
+  local p=$1 uuid=$2 tag=$3 png=$4 w=$5 h=$6 cc=$7 where r t0 shot cap diff snap mean colors
+  if [ -z "$png" ]; then
+    xt_fail "$cc" "no screenshot to compare with"
+    xt_fail "$p-vnc-snapshot-matches" "no screenshot to compare with ($tag)"
+    return 1
+  fi
+  where=$(xvgpuctl console "$uuid" 2>&1)
+  t0=$(xt_uptime)
+  r=$(xt_host_vnc "$p-$tag" "$png")
+  xt_time "$p-vnc-clients-$tag" "$(xt_since "$t0")"
+  xt_log "host VNC clients ($tag, console $where): $r"
+  case "$r" in
+    error=no-connection*)
+      { ip addr; ip route; dmesg | grep -iE 'e1000|eth0' | tail -n 20; } 2>&1 | xt_relay - "lab network"
+      ;;
+  esac
+  case "$r" in
+    unavailable=*)
+      xt_skip "$cc" "$r"
+      xt_skip "$p-vnc-snapshot-matches" "$r"
+      return 1
+      ;;
+  esac
+  shot=$(xt_kv "$r" shot)
+  cap=$(xt_kv "$r" capture)
+  diff=$(xt_kv "$r" capture_differing)
+  snap=$(xt_kv "$r" snapshot)
+  mean=$(xt_kv "$r" snapshot_mean_abs)
+  colors=$(xt_kv "$r" colors)
+  if [ "$where" = "10.0.2.15:$XT_VNC_PORT" ] && [ "$shot" = "${w}x$h" ] && [ "$cap" = "$shot" ] &&
+    [ "$diff" = 0 ] && [ "${colors:-0}" -gt 1 ]; then
+    xt_pass "$cc" "vnccapture $cap == screenshot $shot: 0 pixels differ ($colors colours; console $where)"
+  else
+    xt_fail "$cc" "console $where, expected 10.0.2.15:$XT_VNC_PORT; screenshot $shot (expected ${w}x$h), vnccapture $cap, $diff pixels differ, $colors colours: $r"
+  fi
+  if [ -n "$snap" ] && [ "$snap" = "$shot" ] && [ -n "$mean" ] && awk -v m="$mean" 'BEGIN { exit !(m >= 0 && m < 6) }'; then
+    xt_pass "$p-vnc-snapshot-matches" "vncsnapshot JPEG $snap, mean |d| $mean < 6 ($tag)"
+  else
+    xt_fail "$p-vnc-snapshot-matches" "vncsnapshot $snap vs screenshot $shot, mean |d| $mean ($tag): $r"
+  fi
+}
+
+# xt_check_vnc_mode_change P DOMID UUID LOG: the guest sets mode $XT_VNC_MODE (task fbpattern); the screenshot has the
+# new size and the host's clients see it (P-vnc-capture-after-mode-change); then the guest moves on.
+xt_check_vnc_mode_change() {
+  local p=$1 domid=$2 uuid=$3 log=$4 w=${XT_VNC_MODE%x*} h=${XT_VNC_MODE#*x} png=""
+  if xt_wait_grep "$log" '^GUEST-FB-MODE2 ' 120; then
+    grep -m1 '^GUEST-FB-MODE2' "$log" | xt_relay - guest
+    xvgpuctl screenshot "$uuid" /tmp/shot2.png >/tmp/shot2.txt 2>&1 && png=/tmp/shot2.png
+  else
+    xt_log "the guest did not change the mode"
+  fi
+  xt_check_vnc "$p" "$uuid" mode2 "$png" "$w" "$h" "$p-vnc-capture-after-mode-change"
+  xt_go "$domid" vnc2
+}
+
+# xt_check_input P LOG TEXT CODES: the guest's task input listens on its keyboard (evdev); the host types TEXT and
+# Return into the console with a real client (Net::VNC); the guest must have got exactly the Linux key codes CODES
+# (comma-separated, key presses in order: Shift included) (P-vnc-input-reaches-guest).
+xt_check_input() {
+  local p=$1 log=$2 text=$3 want=$4 r got t0
+  if ! xt_wait_grep "$log" '^GUEST-EVDEV-READY' 180; then
+    xt_fail "$p-vnc-input-reaches-guest" "the guest did not start reading its keyboard"
+    return 1
+  fi
+  grep -m1 '^GUEST-EVDEV-READY' "$log" | xt_relay - guest
+  t0=$(xt_uptime)
+  # shellcheck disable=SC2016
+  r=$(bash -c 'exec 3<>/dev/tcp/10.0.2.100/80 || { echo "error=no-connection-to-the-host-helper"; exit 0; }
+    printf "vnc-type %s %s %s\n" "$1" "$2" "$3" >&3
+    IFS= read -r -t 120 reply <&3 || reply="error=no-answer-from-the-host-helper"
+    printf "%s\n" "$reply"' xt-host-vnc "$p-input" "$XT_VNC_PORT" "$text")
+  xt_log "host VNC client typed: $r"
+  case "$r" in
+    unavailable=*) xt_skip "$p-vnc-input-reaches-guest" "$r"; return 1 ;;
+  esac
+  if ! xt_wait_grep "$log" '^GUEST-KEYS ' 120; then
+    xt_fail "$p-vnc-input-reaches-guest" "the guest reported no keys ($r)"
+    return 1
+  fi
+  got=$(sed -n 's/^GUEST-KEYS n=[0-9]* codes=\([0-9,]*\).*/\1/p' "$log" | head -n1)
+  xt_time "$p-vnc-input" "$(xt_since "$t0")"
+  if [ "$got" = "$want" ]; then
+    xt_pass "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC: guest key codes expected=$want got=$got"
+  else
+    xt_fail "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC ($r): guest key codes expected=$want got=$got"
+    grep -h 'input QMP' /run/xvgpu/dm-*.log 2>/dev/null | tail -n 10 | xt_relay - xvgpu-dm
   fi
 }
 
@@ -491,6 +606,9 @@ xt_vgpu_flow() {
 
   # Scenario 2.
   xt_check_fb "$p" "$domid" "$uuid" "$log"
+
+  # Console input (HVM guests running the input task).
+  [ -n "${XT_INPUT_TEXT:-}" ] && xt_check_input "$p" "$log" "$XT_INPUT_TEXT" "$XT_INPUT_CODES"
 
   # Scenario 5.
   xt_check_destroy "$p-destroy-mid-workload" "$name" "$domid" "$type" "$before" "$log"

@@ -31,6 +31,12 @@
 #   hvm-screenshot-matches       scenario 2: xvgpuctl screenshot equals the pattern the guest drew, pixel for pixel
 #   hvm-draw-ioreqs-near-zero    scenario 2: drawing the frame cost < 1 ioreq per 100 pixels
 #   hvm-destroy-mid-workload     scenario 5: xl destroy while the guest works; xvgpu-dm exits cleanly by itself
+#   hvm-vnc-capture-matches      the console through real clients on the host (QEMU user network, host-vnc-check.py):
+#                                vnccapture's PNG equals xvgpuctl screenshot pixel for pixel
+#   hvm-vnc-snapshot-matches     ... vncsnapshot's JPEG is within JPEG error of it (both times)
+#   hvm-vnc-capture-after-mode-change  ... again after the guest set 800x600
+#   hvm-vnc-input-reaches-guest  keys typed into the console by Net::VNC reach the guest's PS/2 keyboard (evdev)
+#                                through qemu-xen's QMP: the exact Linux key codes
 #   hvm-dm-gone-within-1s        ... and has exited at most 1 s after xl destroy returned (the domain's death;
 #                                metric hvm-dm-exit-after-domain-death)
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
@@ -39,7 +45,9 @@
 # checks: hvm-probe-rep-across hvm-probe-bar-sizing hvm-probe-decode-off hvm-probe-bar-move hvm-probe-engine-junk hvm-probe-alive
 # checks: hvm-timeoffset hvm-buffered-only-timeoffset hvm-invalidate hvm-intx
 # checks: hvm-firmware-text hvm-rom-read
+# checks: hvm-vnc-capture-matches hvm-vnc-snapshot-matches hvm-vnc-capture-after-mode-change hvm-vnc-input-reaches-guest
 # needs: dm ctl xl-scripts guest-tools dom0-tools
+# host-vnc-port: 5900
 # timeout: 900
 . /etc/xentest/lib.sh
 name=vgpu-hvm
@@ -51,12 +59,18 @@ xt_pin_dom0
 XT_KMOD=copy
 XT_RTC=1
 XT_BALLOON_MB=32
+# The vGPU's console on dom0's lab-network address, captured by real VNC clients on the host (xt_check_vnc).
+XT_VNC_PORT=5900
+XT_VNC_MODE=800x600
+# Typed into the console (Shift+x, v, g, p, u, Return): the guest's keyboard must get these Linux key codes.
+XT_INPUT_TEXT=Xvgpu
+XT_INPUT_CODES=42,45,47,34,25,22,28
 XT_INTX=1
-XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0 xentest.balloon_mb=$XT_BALLOON_MB xentest.intx=$XT_INTX" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,rtc,kmod,fbpattern,workload" \
+XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.refdev=0000:00:07.0 xentest.balloon_mb=$XT_BALLOON_MB xentest.vnc_mode=$XT_VNC_MODE xentest.input_keys=7 xentest.intx=$XT_INTX" \
+  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "bootlog,lspci,perf,hostile,rtc,kmod,fbpattern,input,workload" \
   "videoram = 16" \
   "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
-  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"
+  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0,vnc=10.0.2.15:$XT_VNC_PORT\", \"-device\", \"bochs-display,addr=07.0,romfile=\" ]"
 t0=$(xt_uptime)
 if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
   xt_dump $name

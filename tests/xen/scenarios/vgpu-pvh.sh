@@ -13,7 +13,9 @@
 # checks: pvh-probe-config-ro pvh-probe-read-sizes pvh-probe-past-end pvh-probe-rep-stos-up pvh-probe-rep-stos-down pvh-probe-rep-movs
 # checks: pvh-probe-rep-across pvh-probe-bar-sizing pvh-probe-decode-off pvh-probe-bar-move pvh-probe-engine-junk pvh-probe-alive
 # checks: pvh-invalidate
+# checks: pvh-vnc-capture-matches pvh-vnc-snapshot-matches pvh-vnc-capture-after-mode-change
 # needs: dm ctl xl-scripts guest-tools dom0-tools
+# host-vnc-port: 5900
 # timeout: 660
 . /etc/xentest/lib.sh
 name=vgpu-pvh
@@ -23,10 +25,13 @@ uuid=$(xt_new_nonce)
 before=$(xt_available $type)
 XT_KMOD=copy
 XT_BALLOON_MB=32
-XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.balloon_mb=$XT_BALLOON_MB" \
+# The vGPU's console on dom0's lab-network address, captured by real VNC clients on the host (xt_check_vnc).
+XT_VNC_PORT=5900
+XT_VNC_MODE=800x600
+XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0 xentest.balloon_mb=$XT_BALLOON_MB xentest.vnc_mode=$XT_VNC_MODE" \
   xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "lspci,perf,hostile,kmod,fbpattern,workload"
 t0=$(xt_uptime)
-if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05.0" /tmp/$name.cfg \
+if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create --vgpu "uuid=$uuid,type=$type,bdf=00:05.0,vnc=10.0.2.15:$XT_VNC_PORT" /tmp/$name.cfg \
   >/tmp/$name-create.log 2>&1; then
   xt_dump $name
   xt_fail pvh-vgpu-dm-started "xvgpu-xl-create failed"

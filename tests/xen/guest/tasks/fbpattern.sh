@@ -26,3 +26,16 @@ echo "GUEST-FB-READY fb=$fb"
 xt_wait_go draw || exit 1
 echo "GUEST-FB $(xt-fbpattern "$fb")"
 xt_wait_go screenshot
+# The console's mode change (dom0 sets xentest.vnc_mode=WxH): what Linux's bochs driver does for a new mode, as
+# register writes to the DISPI block (BAR2 + 0x500); NOCLEARMEM keeps the drawn pattern in VRAM, now shown at the new
+# width. dom0 captures the console again before the guest moves on.
+if [ -n "$XT_VNC_MODE" ]; then
+  w=${XT_VNC_MODE%x*}
+  h=${XT_VNC_MODE#*x}
+  # ENABLE 0, BPP 32, XRES, YRES, VIRT_WIDTH, VIRT_HEIGHT, X_OFFSET 0, Y_OFFSET 0, ENABLE = ENABLED|LFB|NOCLEARMEM.
+  for reg in 0x508=0 0x506=32 0x502=$w 0x504=$h 0x50c=$w 0x50e=$h 0x510=0 0x512=0 0x508=0xc1; do
+    xt-mmio write "$XT_VGPU" 2 "${reg%=*}" 2 "${reg#*=}" || echo "GUEST-FB-MODE2-ERROR $reg"
+  done
+  echo "GUEST-FB-MODE2 mode=${w}x${h} xres=$(xt-mmio read "$XT_VGPU" 2 0x502 2) yres=$(xt-mmio read "$XT_VGPU" 2 0x504 2)"
+  xt_wait_go vnc2
+fi
