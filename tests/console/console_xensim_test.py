@@ -511,12 +511,33 @@ try:
 
     check("the guest still progresses at the end", guest_progresses())
 finally:
+    pids = []
     for f in os.listdir(tmp + "/run") if os.path.isdir(tmp + "/run") else []:
         if f.endswith(".pid"):
             try:
-                os.kill(int(open(os.path.join(tmp, "run", f)).read().strip()), 15)
+                pid = int(open(os.path.join(tmp, "run", f)).read().strip())
+                os.kill(pid, 15)
+                pids.append(pid)
             except (OSError, ValueError):
                 pass
+    # A device model that does not stop on SIGTERM (a hung teardown) must not outlive the test.
+    def running(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as st:
+                return st.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    end = time.time() + 10
+    while pids and time.time() < end:
+        pids = [p for p in pids if running(p)]
+        time.sleep(0.1)
+    for p in pids:
+        check("device model %d stopped on SIGTERM" % p, False)
+        try:
+            os.kill(p, 9)
+        except OSError:
+            pass
     subprocess.run([xensim, "stop"], env=env, capture_output=True)
     if fails:
         log = [f for f in os.listdir(tmp + "/run")] if os.path.isdir(tmp + "/run") else []
