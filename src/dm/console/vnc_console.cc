@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
@@ -157,6 +158,13 @@ ConsoleCounters VncConsole::counters() const {
 
 int VncConsole::on_new_client(_rfbClientRec* cl) {
   auto* self = static_cast<VncConsole*>(cl->screen->screenData);
+  // A WebSocket client's path is read only during the handshake, which is over. With a thread
+  // pair per client, rfbCloseClient frees it without clearing it, once per thread that meets the
+  // dead socket: a client resetting mid-update gets both threads there, a double free that aborts
+  // the device model. Freed and cleared here, every later free is of a null pointer.
+  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): libvncserver's strdup
+  std::free(cl->wspath);
+  cl->wspath = nullptr;
   std::lock_guard lock(self->mu_);
   if (self->stopping_ || self->counters_.clients_now >= self->options_.max_clients) {
     ++self->counters_.refused;
