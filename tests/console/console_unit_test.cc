@@ -1,6 +1,6 @@
 // The console's pieces without a server: the address syntax (and the spec keys carrying it), the
-// client policy's verdicts, the copy from scan-out formats into the framebuffer, and the
-// watchdog over client admission.
+// client policy's verdicts, the copy from scan-out formats into the framebuffer, the wait for
+// a new connection's first bytes, and the watchdog over client admission.
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -18,6 +18,7 @@
 #include "dm/console/client_policy.h"
 #include "dm/console/console_address.h"
 #include "dm/console/frame_copy.h"
+#include "dm/console/opening_wait.h"
 #include "dm/pixel_format.h"
 #include "dm/vgpu_spec.h"
 
@@ -189,6 +190,74 @@ TEST(AdmissionWatchdog, LeavesAnAdmissionThatEndsInTimeAlone) {
   std::array<char, 12> got{};
   EXPECT_EQ(::recv(server.get(), got.data(), got.size(), MSG_DONTWAIT), 12);  // nothing consumed
   EXPECT_EQ(dog.unstuck(), 0u);
+}
+
+struct Connection {
+  UniqueFd server;
+  UniqueFd client;
+};
+
+Connection connection() {
+  std::array<int, 2> sv{};
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), 0);
+  return {UniqueFd(sv[0]), UniqueFd(sv[1])};
+}
+
+// One poll of what `wait` holds (no wait) and its verdict at `now`.
+std::vector<UniqueFd> poll_and_take(OpeningWait& wait, OpeningWait::Clock::time_point now) {
+  std::vector<pollfd> fds;
+  wait.add_poll_fds(fds);
+  EXPECT_GE(::poll(fds.data(), fds.size(), 0), 0);
+  return wait.take_ready(fds, now);
+}
+
+TEST(OpeningWait, ReleasesAConnectionAsSoonAsItSpeaks) {
+  const auto t0 = OpeningWait::Clock::now();
+  OpeningWait wait(500ms, 4);
+  Connection quiet = connection();
+  Connection browser = connection();
+  const int quiet_fd = quiet.server.get();
+  const int browser_fd = browser.server.get();
+  ASSERT_TRUE(wait.hold(std::move(quiet.server), t0));
+  ASSERT_TRUE(wait.hold(std::move(browser.server), t0));
+  EXPECT_EQ(wait.poll_timeout_ms(t0), 500);
+  EXPECT_TRUE(poll_and_take(wait, t0 + 10ms).empty());
+
+  ASSERT_EQ(::send(browser.client.get(), "GET ", 4, 0), 4);
+  std::vector<UniqueFd> ready = poll_and_take(wait, t0 + 20ms);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].get(), browser_fd);
+  EXPECT_EQ(wait.held(), 1u);
+  EXPECT_EQ(wait.poll_timeout_ms(t0 + 20ms), 480);
+
+  ready = poll_and_take(wait, t0 + 500ms);  // the quiet one: an RFB viewer waiting for the greeting
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].get(), quiet_fd);
+  EXPECT_EQ(wait.held(), 0u);
+  EXPECT_EQ(wait.poll_timeout_ms(t0 + 500ms), -1);
+}
+
+TEST(OpeningWait, ReleasesAConnectionClosedBeforeSpeaking) {
+  const auto t0 = OpeningWait::Clock::now();
+  OpeningWait wait(500ms, 4);
+  Connection c = connection();
+  ASSERT_TRUE(wait.hold(std::move(c.server), t0));
+  c.client.reset();  // hang-up: libvncserver sees it and closes
+  EXPECT_EQ(poll_and_take(wait, t0 + 1ms).size(), 1u);
+}
+
+TEST(OpeningWait, RefusesBeyondItsCapacity) {
+  const auto t0 = OpeningWait::Clock::now();
+  OpeningWait wait(500ms, 2);
+  std::vector<Connection> cs;
+  for (int i = 0; i < 3; ++i) cs.push_back(connection());
+  EXPECT_TRUE(wait.hold(std::move(cs[0].server), t0));
+  EXPECT_TRUE(wait.hold(std::move(cs[1].server), t0 + 100ms));
+  EXPECT_FALSE(wait.hold(std::move(cs[2].server), t0 + 200ms));
+  EXPECT_EQ(wait.held(), 2u);
+  char byte = 0;
+  EXPECT_EQ(::recv(cs[2].client.get(), &byte, 1, 0), 0);  // the refused one is closed
+  EXPECT_EQ(wait.poll_timeout_ms(t0 + 200ms), 300);       // the earliest deadline counts
 }
 
 }  // namespace

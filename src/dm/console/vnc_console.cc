@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/rate_limited_log.h"
 #include "dm/console/frame_copy.h"
+#include "dm/console/opening_wait.h"
 
 namespace xvgpu::dm {
 
@@ -31,6 +32,10 @@ constexpr auto kTeardownWait = std::chrono::seconds(10);
 // Longer than any admission of a client that is not stuck (libvncserver waits 100 ms for a silent
 // client's first bytes).
 constexpr auto kAdmissionStall = std::chrono::seconds(1);
+// How long a new connection may take to speak first (a browser's WebSocket opening) before it is
+// taken for an RFB viewer, and how many may be opening at once (OpeningWait).
+constexpr auto kOpeningWait = std::chrono::milliseconds(500);
+constexpr size_t kMaxOpening = 32;
 
 RateLimiter g_vnc_log{20};
 
@@ -217,35 +222,42 @@ void VncConsole::on_client_gone(_rfbClientRec* cl) {
 }
 
 void VncConsole::accept_loop() {
+  OpeningWait opening(kOpeningWait, kMaxOpening);
+  std::vector<pollfd> fds;
   for (;;) {
-    pollfd fds[2] = {{listener_.fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    fds.assign({{listener_.fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}});
+    opening.add_poll_fds(fds);
+    if (::poll(fds.data(), fds.size(), opening.poll_timeout_ms(OpeningWait::Clock::now())) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("console {}: poll: {}", where(), std::strerror(errno));
       return;
     }
     if (fds[1].revents != 0) return;
+    for (UniqueFd& fd : opening.take_ready(std::span(fds).subspan(2), OpeningWait::Clock::now())) {
+      admit(std::move(fd));
+    }
     if ((fds[0].revents & POLLIN) == 0) continue;
     UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!fd) continue;  // EAGAIN, ECONNABORTED, EMFILE (the limit below keeps us far from it)
-    {
-      std::lock_guard lock(mu_);
-      if (counters_.clients_now >= options_.max_clients) {
-        ++counters_.refused;
-        continue;  // closed: over the limit
-      }
+    if (!fd) continue;  // EAGAIN, ECONNABORTED, EMFILE (the limits below keep us far from it)
+    std::lock_guard lock(mu_);
+    if (counters_.clients_now >= options_.max_clients ||
+        !opening.hold(std::move(fd), OpeningWait::Clock::now())) {
+      ++counters_.refused;  // closed: over the limit, or too many still opening
     }
-    admission_.begin(fd.get());
-    rfbClientPtr cl = rfbNewClient(screen_, fd.release());  // nullptr: refused and closed
-    admission_.end();
-    if (cl == nullptr) continue;
-    {
-      std::lock_guard lock(mu_);
-      on_hold_.push_back(cl);  // the refresher starts it (refresh_loop)
-    }
-    cv_.notify_all();
-    vgpu_->display_damage().interrupt();  // now, not after the refresher's current poll interval
   }
+}
+
+void VncConsole::admit(UniqueFd fd) {
+  admission_.begin(fd.get());
+  rfbClientPtr cl = rfbNewClient(screen_, fd.release());  // nullptr: refused and closed
+  admission_.end();
+  if (cl == nullptr) return;
+  {
+    std::lock_guard lock(mu_);
+    on_hold_.push_back(cl);  // the refresher starts it (refresh_loop)
+  }
+  cv_.notify_all();
+  vgpu_->display_damage().interrupt();  // now, not after the refresher's current poll interval
 }
 
 void VncConsole::refresh_loop() {

@@ -81,6 +81,7 @@ class VncConsole {
   static void on_pointer(int buttons, int x, int y, _rfbClientRec* cl);
 
   void accept_loop();
+  void admit(UniqueFd fd);
   void refresh_loop();
   void refresh(bool full);
   void show(uint32_t width, uint32_t height);
