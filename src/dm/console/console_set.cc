@@ -85,10 +85,12 @@ nlohmann::json ConsoleSet::describe(const std::string& uuid) const {
   std::lock_guard lock(mu_);
   auto it = consoles_.find(uuid);
   if (it == consoles_.end()) return {{"vnc", "off"}};
-  return {{"vnc", it->second->where()},
-          {"auth", it->second->authenticated() ? "vnc" : "none"},
-          {"input", it->second->has_input() ? "qmp" : "none"},
-          {"clients", it->second->counters().clients_now}};
+  nlohmann::json d = {{"vnc", it->second->where()},
+                      {"auth", it->second->authenticated() ? "vnc" : "none"},
+                      {"input", it->second->has_input() ? "qmp" : "none"},
+                      {"clients", it->second->counters().clients_now}};
+  if (it->second->has_input()) d["input_events"] = it->second->input_status();
+  return d;
 }
 
 }  // namespace xvgpu::dm

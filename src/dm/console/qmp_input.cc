@@ -75,6 +75,19 @@ QmpInputCounters QmpInput::counters() const {
   return counters_;
 }
 
+nlohmann::json QmpInput::status() const {
+  const QmpInputCounters c = counters();
+  return {{"qemu_ready", c.ready},
+          {"absolute_pointer", c.absolute},
+          {"connections", c.connections},
+          {"keys_sent", c.keys_sent},
+          {"pointer_sent", c.pointer_sent},
+          {"dropped_offline", c.dropped_offline},
+          {"dropped_full", c.dropped_full},
+          {"unmapped", c.unmapped},
+          {"errors", c.errors}};
+}
+
 void QmpInput::key(uint32_t keysym, bool down) noexcept {
   push(Event{true, keysym, down, 0, 0, 0, 0, 0});
 }

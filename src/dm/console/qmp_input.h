@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/unique_fd.h"
 #include "dm/console/console_listener.h"
 
@@ -31,6 +33,8 @@ class InputSink {
   // RFB's PointerEvent: button mask (bit 0 left, 1 middle, 2 right, 3 wheel up, 4 wheel down) and
   // the position on a width x height screen.
   virtual void pointer(uint8_t buttons, uint32_t x, uint32_t y, uint32_t width, uint32_t height) noexcept = 0;
+  // What the sink has done so far, for `xvgpuctl status --json` (an object; empty when it keeps no count).
+  [[nodiscard]] virtual nlohmann::json status() const { return nlohmann::json::object(); }
 };
 
 struct QmpInputOptions {
@@ -65,6 +69,7 @@ class QmpInput final : public InputSink {
   void pointer(uint8_t buttons, uint32_t x, uint32_t y, uint32_t width, uint32_t height) noexcept override;
 
   [[nodiscard]] QmpInputCounters counters() const;
+  [[nodiscard]] nlohmann::json status() const override;
   [[nodiscard]] std::string where() const { return listener_.bound.to_string(); }
 
  private:

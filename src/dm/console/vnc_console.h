@@ -70,6 +70,10 @@ class VncConsole {
   [[nodiscard]] std::string where() const { return listener_.bound.to_string(); }
   [[nodiscard]] bool authenticated() const { return options_.password.has_value(); }
   [[nodiscard]] bool has_input() const { return options_.input != nullptr; }
+  // The input sink's counts (InputSink::status), an empty object without one.
+  [[nodiscard]] nlohmann::json input_status() const {
+    return options_.input ? options_.input->status() : nlohmann::json::object();
+  }
   [[nodiscard]] ConsoleCounters counters() const;
 
  private:
