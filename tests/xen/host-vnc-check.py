@@ -11,14 +11,19 @@ QEMU's user network (run-xen-test.py, scenario header `# host-vnc-port: PORT`) f
 and reads one line of measured values back (dom0 judges them: lib.sh xt_check_vnc):
 
     shot=WxH capture=WxH capture_differing=N snapshot=WxH snapshot_mean_abs=X colors=N capture_s=S snapshot_s=S
+    novnc=at:X,Y|none|unavailable:WHAT novnc_mean_abs=X novnc_far=F novnc_attempts=N novnc_s=S
 
 or `unavailable=TOOL` (a client or python3-pil missing: dom0 reports the checks skipped) or `error=TEXT`.
 
     vnc-type TAG GUEST_PORT TEXT\n
 
-types TEXT (letters and digits; Shift held for capitals) and Return into the console with Debian's Net::VNC (the
-library under vnccapture) and answers `typed=TEXT client_s=S` (dom0 compares what the guest's keyboard got).
-Debian's vnccapture (libnet-vnc-perl) writes a lossless PNG; vncsnapshot a JPEG. Files stay in WORK/vnc/.
+first moves the pointer to (100,100) and (300,250), clicks the left button, moves to (250,200) and clicks the right
+one, then types TEXT (letters and digits; Shift held for capitals) and Return into the console with Debian's Net::VNC
+(the library under vnccapture), and answers `typed=TEXT pointer=100,100:300,250:left:250,200:right client_s=S` (dom0
+compares what the guest's mouse and keyboard got).
+Debian's vnccapture (libnet-vnc-perl) writes a lossless PNG; vncsnapshot a JPEG; Debian's noVNC page in headless
+Chromium connects to the same port over WebSocket and is screenshotted (novnc=at:X,Y is where the frame lies on the
+page, novnc_far the share of its pixels off by more than 40). Files stay in WORK/vnc/.
 Usage: host-vnc-check.py WORK"""
 import io
 import json
@@ -28,6 +33,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "console"))
+import novnc_page  # noqa: E402
 
 work = Path(sys.argv[1])
 inp, out = sys.stdin.buffer, sys.stdout.buffer
@@ -57,7 +65,9 @@ def vnc_type(tag: str, guest_port: int, text: str) -> None:
     except (OSError, subprocess.CalledProcessError):
         reply("unavailable=libnet-vnc-perl")
         return
-    keys = []
+    # The console turns the moves into relative motion for a PS/2 mouse: +200,+150 then -50,-50.
+    keys = ["$v->mouse_move_to(100, 100)", "$v->mouse_move_to(300, 250)", "$v->mouse_click",
+            "$v->mouse_move_to(250, 200)", "$v->mouse_right_click"]
     for c in text:
         if c.isupper():
             keys += ["$v->send_key_event_down(0xffe1)", f"$v->send_key_event(ord('{c}'))", "$v->send_key_event_up(0xffe1)"]
@@ -72,7 +82,7 @@ def vnc_type(tag: str, guest_port: int, text: str) -> None:
     if p.returncode != 0:
         reply(f"error=net-vnc-exit-{p.returncode}:{p.stderr.strip()[-80:]!r}".replace(" ", "_"))
         return
-    reply(f"typed={text} client_s={time.monotonic() - t0:.2f}")
+    reply(f"typed={text} pointer=100,100:300,250:left:250,200:right client_s={time.monotonic() - t0:.2f}")
 
 
 def main() -> None:
@@ -137,7 +147,18 @@ def main() -> None:
     colors = len(shot.getcolors(1 << 24) or [])
     reply(f"shot={shot.size[0]}x{shot.size[1]} capture={cap.size[0]}x{cap.size[1]} capture_differing={differing} "
           f"snapshot={snap.size[0]}x{snap.size[1]} snapshot_mean_abs={mean:.2f} colors={colors} "
-          f"capture_s={capture_s:.2f} snapshot_s={snapshot_s:.2f}")
+          f"capture_s={capture_s:.2f} snapshot_s={snapshot_s:.2f} {novnc_values(tag, port, shot, d)}")
+
+
+def novnc_values(tag: str, port: int, shot, d: Path) -> str:
+    missing = novnc_page.available()
+    if missing:
+        return f"novnc=unavailable:{missing}"
+    found, attempts, seconds = novnc_page.shows("127.0.0.1", port, shot, str(d), f"{tag}-novnc")
+    if found is None:
+        return f"novnc=none novnc_attempts={attempts} novnc_s={seconds:.2f}"
+    return (f"novnc=at:{found[0]},{found[1]} novnc_mean_abs={found[2]:.2f} novnc_far={found[3]:.5f} "
+            f"novnc_attempts={attempts} novnc_s={seconds:.2f}")
 
 
 try:

@@ -33,8 +33,9 @@ if cc -shared -fPIC -O2 -Wl,-soname,libkmod.so.2 -Wl,--version-script="$ROOT/kmo
 fi
 rm -f "$ROOT/kmod.map" "$ROOT/kmod.so"
 add_modules "$kver" /etc/xentest/bochs-modules bochs
-# evdev: task input reads the guest's keyboard through /dev/input (the PS/2 drivers are built in).
-add_modules "$kver" /etc/xentest/input-modules evdev
+# evdev: task input reads the guest's keyboard and mouse through /dev/input (i8042 and the PS/2 keyboard are built
+# in, the PS/2 mouse driver is psmouse).
+add_modules "$kver" /etc/xentest/input-modules evdev psmouse
 install -m 0755 "$here"/guest/init "$ROOT"/init
 mkdir -p "$ROOT"/xentest/tasks "$ROOT"/xentest/bin
 cp "$here"/guest/tasks/*.sh "$ROOT"/xentest/tasks/

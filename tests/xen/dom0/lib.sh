@@ -370,12 +370,15 @@ xt_host_vnc() {
 # xt_check_vnc P UUID TAG PNG W H CAPTURE_CHECK: the vGPU's console is where it should be, vnccapture's PNG equals
 # the screenshot PNG (of W x H, more than one colour) pixel for pixel (CAPTURE_CHECK), vncsnapshot's JPEG has its size
 # and is within JPEG error of it: mean |difference| per channel < 6 (P-vnc-snapshot-matches, which keeps the worst of
-# its calls). An empty PNG (no good screenshot) fails both.
+# its calls), and noVNC in headless Chromium shows it (xt_check_novnc: P-novnc-shows-frame, -TAG after "drawn"). An
+# empty PNG (no good screenshot) fails all three.
 xt_check_vnc() {
-  local p=$1 uuid=$2 tag=$3 png=$4 w=$5 h=$6 cc=$7 where r t0 shot cap diff snap mean colors
+  local p=$1 uuid=$2 tag=$3 png=$4 w=$5 h=$6 cc=$7 where r t0 shot cap diff snap mean colors nc=$p-novnc-shows-frame
+  [ "$tag" = drawn ] || nc=$nc-$tag
   if [ -z "$png" ]; then
     xt_fail "$cc" "no screenshot to compare with"
     xt_fail "$p-vnc-snapshot-matches" "no screenshot to compare with ($tag)"
+    xt_fail "$nc" "no screenshot to compare with"
     return 1
   fi
   where=$(xvgpuctl console "$uuid" 2>&1)
@@ -392,6 +395,7 @@ xt_check_vnc() {
     unavailable=*)
       xt_skip "$cc" "$r"
       xt_skip "$p-vnc-snapshot-matches" "$r"
+      xt_skip "$nc" "$r"
       return 1
       ;;
   esac
@@ -412,6 +416,27 @@ xt_check_vnc() {
   else
     xt_fail "$p-vnc-snapshot-matches" "vncsnapshot $snap vs screenshot $shot, mean |d| $mean ($tag): $r"
   fi
+  xt_check_novnc "$nc" "$r"
+}
+
+# xt_check_novnc CHECK REPLY: noVNC in headless Chromium on the host showed the screenshot's frame on its page within
+# JPEG error (noVNC asks for Tight with JPEG quality 6): mean |d| < 6 as for vncsnapshot, and under 0.1% of the pixels
+# off by more than 40 (tests/console/novnc_page.py matches, the same rule).
+xt_check_novnc() {
+  local c=$1 r=$2 at mean far
+  at=$(xt_kv "$r" novnc)
+  mean=$(xt_kv "$r" novnc_mean_abs)
+  far=$(xt_kv "$r" novnc_far)
+  case "$at" in
+    unavailable:*) xt_skip "$c" "noVNC $at"; return ;;
+    at:*) ;;
+    *) xt_fail "$c" "the frame is not on noVNC's page (novnc=$at): $r"; return ;;
+  esac
+  if awk -v m="$mean" -v f="$far" 'BEGIN { exit !(m != "" && f != "" && m >= 0 && m < 6 && f >= 0 && f < 0.001) }'; then
+    xt_pass "$c" "noVNC page shows the frame ${at#at:}: mean |d| $mean < 6, share off by > 40: $far < 0.001 ($(xt_kv "$r" novnc_attempts) page loads, $(xt_kv "$r" novnc_s) s)"
+  else
+    xt_fail "$c" "noVNC page at ${at#at:}: mean |d| $mean (< 6 expected), share off by > 40: $far (< 0.001 expected): $r"
+  fi
 }
 
 # xt_check_vnc_mode_change P DOMID UUID LOG: the guest sets mode $XT_VNC_MODE (task fbpattern); the screenshot has the
@@ -428,15 +453,19 @@ xt_check_vnc_mode_change() {
   xt_go "$domid" vnc2
 }
 
-# xt_check_input P LOG TEXT CODES: the guest's task input listens on its keyboard (evdev); the host types TEXT and
-# Return into the console with a real client (Net::VNC); the guest must have got exactly the Linux key codes CODES
-# (comma-separated, key presses in order: Shift included) (P-vnc-input-reaches-guest).
+# xt_check_input P LOG TEXT CODES: the guest's task input listens on its keyboard and mouse (evdev); the host moves and
+# clicks the pointer, then types TEXT and Return into the console with a real client (Net::VNC); the guest must have
+# got exactly the Linux key codes CODES (comma-separated, key presses in order: Shift included)
+# (P-vnc-input-reaches-guest) and the pointer's motion and clicks (P-vnc-pointer-reaches-guest).
 xt_check_input() {
-  local p=$1 log=$2 text=$3 want=$4 r got t0
+  local p=$1 log=$2 text=$3 want=$4 r got t0 kc=$1-vnc-input-reaches-guest pc=$1-vnc-pointer-reaches-guest
+  local pwant="buttons=272,273 rel=150,100"
   if ! xt_wait_grep "$log" '^GUEST-EVDEV-READY' 180; then
-    xt_fail "$p-vnc-input-reaches-guest" "the guest did not start reading its keyboard"
+    xt_fail "$kc" "the guest did not start reading its keyboard"
+    xt_fail "$pc" "the guest did not start reading its mouse"
     return 1
   fi
+  grep -m1 '^GUEST-INPUT-DEVICES' "$log" | xt_relay - guest
   grep -m1 '^GUEST-EVDEV-READY' "$log" | xt_relay - guest
   t0=$(xt_uptime)
   # shellcheck disable=SC2016
@@ -446,19 +475,30 @@ xt_check_input() {
     printf "%s\n" "$reply"' xt-host-vnc "$p-input" "$XT_VNC_PORT" "$text")
   xt_log "host VNC client typed: $r"
   case "$r" in
-    unavailable=*) xt_skip "$p-vnc-input-reaches-guest" "$r"; return 1 ;;
+    unavailable=*) xt_skip "$kc" "$r"; xt_skip "$pc" "$r"; return 1 ;;
   esac
-  if ! xt_wait_grep "$log" '^GUEST-KEYS ' 120; then
-    xt_fail "$p-vnc-input-reaches-guest" "the guest reported no keys ($r)"
+  # xt-evdev prints the keys, then (a second later) the pointer.
+  if ! xt_wait_grep "$log" '^GUEST-POINTER ' 120; then
+    xt_fail "$kc" "the guest reported no keys ($r)"
+    xt_fail "$pc" "the guest reported no pointer events ($r)"
     return 1
   fi
   got=$(sed -n 's/^GUEST-KEYS n=[0-9]* codes=\([0-9,]*\).*/\1/p' "$log" | head -n1)
   xt_time "$p-vnc-input" "$(xt_since "$t0")"
   if [ "$got" = "$want" ]; then
-    xt_pass "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC: guest key codes expected=$want got=$got"
+    xt_pass "$kc" "typed '$text' + Return through VNC: guest key codes expected=$want got=$got"
   else
-    xt_fail "$p-vnc-input-reaches-guest" "typed '$text' + Return through VNC ($r): guest key codes expected=$want got=$got"
+    xt_fail "$kc" "typed '$text' + Return through VNC ($r): guest key codes expected=$want got=$got"
     grep -h 'input QMP' /run/xvgpu/dm-*.log 2>/dev/null | tail -n 10 | xt_relay - xvgpu-dm
+  fi
+  # The pointer: moves (100,100) -> (300,250) -> (250,200) reach the PS/2 mouse as motion +150,+100 in all; the left
+  # then the right button pressed (BTN_LEFT 272, BTN_RIGHT 273).
+  got=$(sed -n 's/^GUEST-POINTER //p' "$log" | head -n1)
+  if [ "$got" = "$pwant" ]; then
+    xt_pass "$pc" "moved and clicked through VNC: guest mouse expected=$pwant got=$got"
+  else
+    xt_fail "$pc" "moved and clicked through VNC ($r): guest mouse expected=$pwant got=$got"
+    xvgpuctl --json status 2>&1 | tr -d ' \n' | grep -o '"input_events":{[^}]*}' | xt_relay - xvgpuctl
   fi
 }
 
@@ -483,7 +523,12 @@ xt_check_destroy() {
   r1=$(xt_ioreqs "$domid")
   [ -n "$r0" ] && [ -n "$r1" ] && [ "$r1" -gt "$r0" ] || problems="$problems workload-not-reaching-the-vGPU($r0->$r1);"
   pid=$(xt_dm_pid "$domid")
-  [ -n "$pid" ] || { xt_fail "$check" "no xvgpu-dm before the destroy"; return 1; }
+  if [ -z "$pid" ]; then
+    xt_fail "$check" "no xvgpu-dm before the destroy"
+    tail -n 30 "/run/xvgpu/dm-$domid.log" 2>/dev/null | xt_relay - "xvgpu-dm log"
+    dmesg | tail -n 20 | xt_relay - "dom0 kernel"
+    return 1
+  fi
   t=$(xt_uptime)
   xl destroy "$name" || problems="$problems xl-destroy-failed;"
   t1=$(xt_uptime)

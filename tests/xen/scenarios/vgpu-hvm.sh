@@ -37,6 +37,10 @@
 #   hvm-vnc-capture-after-mode-change  ... again after the guest set 800x600
 #   hvm-vnc-input-reaches-guest  keys typed into the console by Net::VNC reach the guest's PS/2 keyboard (evdev)
 #                                through qemu-xen's QMP: the exact Linux key codes
+#   hvm-vnc-pointer-reaches-guest  ... and its pointer moves and clicks the guest's PS/2 mouse: the exact motion and
+#                                buttons
+#   hvm-novnc-shows-frame        noVNC in headless Chromium on the host shows the screenshot's frame (and -mode2 after
+#                                the mode change)
 #   hvm-dm-gone-within-1s        ... and has exited at most 1 s after xl destroy returned (the domain's death;
 #                                metric hvm-dm-exit-after-domain-death)
 # checks: hvm-vgpu-dm-started hvm-guest-runs hvm-vgpu-lspci hvm-vgpu-vram-direct hvm-perf-measured
@@ -46,6 +50,7 @@
 # checks: hvm-timeoffset hvm-buffered-only-timeoffset hvm-invalidate hvm-intx
 # checks: hvm-firmware-text hvm-rom-read
 # checks: hvm-vnc-capture-matches hvm-vnc-snapshot-matches hvm-vnc-capture-after-mode-change hvm-vnc-input-reaches-guest
+# checks: hvm-novnc-shows-frame hvm-novnc-shows-frame-mode2 hvm-vnc-pointer-reaches-guest
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # host-vnc-port: 5900
 # timeout: 900

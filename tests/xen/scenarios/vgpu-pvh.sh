@@ -14,6 +14,7 @@
 # checks: pvh-probe-rep-across pvh-probe-bar-sizing pvh-probe-decode-off pvh-probe-bar-move pvh-probe-engine-junk pvh-probe-alive
 # checks: pvh-invalidate
 # checks: pvh-vnc-capture-matches pvh-vnc-snapshot-matches pvh-vnc-capture-after-mode-change
+# checks: pvh-novnc-shows-frame pvh-novnc-shows-frame-mode2
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # host-vnc-port: 5900
 # timeout: 660
