@@ -1072,7 +1072,7 @@ xt_rb_teardown_metrics() {
   v=$(sed -n 's/.*ioreq server torn down in \([0-9]*\) ms (.* direct memory \([0-9]*\) ms).*/\1 \2/p' "$log" | tail -n1)
   [ -n "$v" ] && xt_metric $1-dm-teardown-ioreq-server "${v% *}" ms && xt_metric $1-dm-teardown-direct-memory "${v#* }" ms
   # "HH:MM:SS.mmm" of the first and last teardown lines.
-  v=$(awk '/the domain is gone, stopping/ { split($2, a, ":"); t0 = a[1] * 3600 + a[2] * 60 + a[3] }
+  v=$(awk '/the domain is gone.*stopping/ { split($2, a, ":"); t0 = a[1] * 3600 + a[2] * 60 + a[3] }
     /ioreq server for domain [0-9]+ torn down/ { split($2, a, ":"); t1 = a[1] * 3600 + a[2] * 60 + a[3] }
     END { if (t0 != "" && t1 != "") printf "%d", (t1 - t0) * 1000 }' "$log")
   [ -n "$v" ] && xt_metric $1-dm-noticed-to-torn-down "$v" ms
