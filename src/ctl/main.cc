@@ -28,6 +28,7 @@
 #include "dm/vgpu_plan.h"
 #include "dm/vgpu_spec.h"
 #include "dm/vm_ref.h"
+#include "ioreq/domain_end.h"
 #include "ioreq/domain_identity.h"
 
 namespace xvgpu::ctl {
@@ -559,7 +560,8 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
       char up[32];
       std::snprintf(up, sizeof(up), "%.1fs", st.value("uptime_s", 0.0));
       const std::string vm = vm_label(st);
-      if (vg.empty()) t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
+      if (vg.empty())
+        t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
       for (const auto& v : vg) {
         t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, str(v, "uuid"), str(v, "type"),
                str(v, "bdf"), str(v, "state"), str(obj(v, "console"), "vnc", "-")});
@@ -786,6 +788,12 @@ int run(int argc, char** argv) {
   auto* hot_remove = app.add_subcommand("hot-remove", "Remove a vGPU from its running device model");
   hot_remove->add_option("uuid", uuid1, "vGPU UUID")->required();
 
+  long we_domain = -1;
+  auto* wait_end = app.add_subcommand(
+      "wait-end",
+      "Wait until a domain shuts down or is gone; print how (reboot, poweroff, crash, ..., gone)");
+  wait_end->add_option("--domain,-d", we_domain, "Guest domain ID")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -812,6 +820,12 @@ int run(int argc, char** argv) {
   if (*console) cmd_console(g, uuid1);
   if (*hot_add) cmd_hot_add(g, ha_domain, ha_spec);
   if (*hot_remove) cmd_hot_remove(g, uuid1);
+  if (*wait_end) {
+    // For supervisors (the PVH launcher restarts a VM whose guest rebooted).
+    const Domid d = *domid_arg(we_domain);
+    const std::string how = ioreq::wait_domain_end(d);
+    print(g, json{{"domain", d.value}, {"end", how}}, [&] { std::cout << how << '\n'; });
+  }
   return kExitOk;
 }
 

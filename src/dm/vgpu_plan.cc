@@ -36,6 +36,16 @@ const gpu::TypeInfo* find_type(gpu::VgpuManager& manager, const std::string& nam
   return found;
 }
 
+// A reservation of this very vGPU exists (its VM's previous domain's device model is tearing
+// down, or another VM uses the UUID): its room becomes this one's, and creating the vGPU waits for
+// it or names the conflict.
+bool held_under_own_uuid(gpu::VgpuManager& manager, const VgpuSpec& spec) {
+  const auto records = manager.accounting().list();
+  return std::any_of(records.begin(), records.end(), [&](const gpu::ReservationRecord& r) {
+    return r.uuid == spec.uuid && (r.type == spec.type || spec.type.ends_with("/" + r.type));
+  });
+}
+
 }  // namespace
 
 std::string offered_types(gpu::VgpuManager& manager) {
@@ -97,7 +107,9 @@ PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<
     if (!placed) throw Error("no free PCI slot on bus 0");
   }
   p.direct_bytes = direct_bytes_of(*type);
-  if (available == 0) throw Error("no room for another " + type->name + " on this host (0 available)");
+  if (available == 0 && !held_under_own_uuid(manager, spec)) {
+    throw Error("no room for another " + type->name + " on this host (0 available)");
+  }
   return p;
 }
 

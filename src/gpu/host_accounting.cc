@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <thread>
 
 #include "common/error.h"
 #include "gpu/uuid.h"
@@ -25,9 +27,23 @@ fs::path reservations_dir(const fs::path& dir) {
   return dir / "reservations";
 }
 
-std::string serialize(long pid, const PgpuInfo& pgpu, const TypeInfo& type) {
+// A value on one record line: nothing that would end or split it.
+bool one_line(std::string_view v) {
+  return v.find_first_of("\n\r") == std::string_view::npos;
+}
+
+std::string serialize(long pid, const PgpuInfo& pgpu, const TypeInfo& type, const ReservationOwner& owner) {
   std::string s =
       fmt::format("pid={}\nvendor={}\npgpu={}\ntype={}\n", pid, pgpu.vendor, pgpu.name, type.name);
+  if (owner.domid >= 0) {
+    s += fmt::format("domid={}\n", owner.domid);
+  }
+  if (!owner.vm_uuid.empty() && one_line(owner.vm_uuid)) {
+    s += fmt::format("vm_uuid={}\n", owner.vm_uuid);
+  }
+  if (!owner.vm_name.empty() && one_line(owner.vm_name)) {
+    s += fmt::format("vm_name={}\n", owner.vm_name);
+  }
   for (size_t i = 0; i < pgpu.resources.size() && i < type.costs.size(); ++i) {
     if (type.costs[i] != 0) {
       s += fmt::format("cost.{}={}\n", pgpu.resources[i].name, type.costs[i]);
@@ -63,6 +79,12 @@ ReservationRecord parse(const std::string& uuid, std::string_view body) {
       r.pgpu = val;
     } else if (key == "type") {
       r.type = val;
+    } else if (key == "domid" && parse_u64(val, n) && n <= 0xffff) {
+      r.owner.domid = static_cast<long>(n);
+    } else if (key == "vm_uuid") {
+      r.owner.vm_uuid = val;
+    } else if (key == "vm_name") {
+      r.owner.vm_name = val;
     } else if (key.starts_with("cost.") && parse_u64(val, n)) {
       r.costs[std::string(key.substr(5))] = n;
     }
@@ -90,7 +112,31 @@ int flock_retry(int fd, int op) {
   return rc;
 }
 
+// Waits until nobody holds the reservation file at `path` (its owner released it or died) or
+// `deadline` passes. True when it was released.
+bool wait_released(const fs::path& path, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd || flock_retry(fd.get(), LOCK_SH | LOCK_NB) == 0) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    // The owner holds the lock without a way to be told about waiters; a short poll.
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 }  // namespace
+
+bool is_predecessor(const ReservationRecord& held, const ReservationOwner& owner) {
+  if (held.owner.domid < 0 || owner.domid < 0 || held.owner.domid == owner.domid) {
+    return false;
+  }
+  return (!owner.vm_uuid.empty() && held.owner.vm_uuid == owner.vm_uuid) ||
+         (!owner.vm_name.empty() && held.owner.vm_name == owner.vm_name);
+}
 
 Reservation::Reservation(fs::path dir, std::string uuid, UniqueFd fd)
     : dir_(std::move(dir)), uuid_(std::move(uuid)), fd_(std::move(fd)) {}
@@ -204,17 +250,48 @@ PgpuUsage HostAccounting::usage(const std::string& vendor, const std::string& pg
 }
 
 std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, const PgpuInfo& pgpu,
-                                                     const TypeInfo& type) {
+                                                     const TypeInfo& type, const ReservationOwner& owner) {
   if (!is_canonical_uuid(uuid)) {
     throw Error("invalid vGPU uuid '" + uuid + "'");
   }
-  auto lock = lock_global();
-  PgpuUsage u;
-  for (const auto& r : scan_locked()) {
-    if (r.uuid == uuid) {
-      throw UuidInUseError(fmt::format("vGPU uuid {} is already in use (process {}, type {} on {}/{})", uuid,
-                                       r.pid, r.type, r.vendor, r.pgpu));
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + handover_wait_;
+  UniqueFd lock = lock_global();
+  std::vector<ReservationRecord> live = scan_locked();
+  for (;;) {
+    const auto held = std::find_if(live.begin(), live.end(), [&](const auto& r) { return r.uuid == uuid; });
+    if (held == live.end()) {
+      break;
     }
+    std::string msg = fmt::format("vGPU uuid {} is already in use (process {}, type {} on {}/{}", uuid,
+                                  held->pid, held->type, held->vendor, held->pgpu);
+    if (held->owner.domid >= 0) {
+      msg += fmt::format(", domain {}", held->owner.domid);
+    }
+    if (!is_predecessor(*held, owner)) {
+      throw UuidInUseError(msg + ")");
+    }
+    // The VM's previous domain's device model is still tearing down: wait outside the global lock.
+    const long pid = held->pid;
+    const long domid = held->owner.domid;
+    lock.reset();
+    if (!wait_released(reservations_dir(dir_) / uuid, deadline)) {
+      throw UuidInUseError(
+          fmt::format("{}, the VM's previous domain): not released within {} ms", msg,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(handover_wait_).count()));
+    }
+    spdlog::info(
+        "vGPU {}: waited {} ms for the device model of the VM's previous domain {} (process {}) to release "
+        "it",
+        uuid,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+            .count(),
+        domid, pid);
+    lock = lock_global();
+    live = scan_locked();
+  }
+  PgpuUsage u;
+  for (const auto& r : live) {
     if (r.vendor != pgpu.vendor || r.pgpu != pgpu.name) {
       continue;
     }
@@ -247,7 +324,7 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
   check_errno(fd.get(), "creating reservation " + path.string());
   check_errno(flock_retry(fd.get(), LOCK_EX | LOCK_NB), "locking reservation " + path.string());
   try {
-    write_all(fd.get(), serialize(static_cast<long>(::getpid()), pgpu, type));
+    write_all(fd.get(), serialize(static_cast<long>(::getpid()), pgpu, type, owner));
   } catch (...) {
     fs::remove(path);
     throw;

@@ -10,8 +10,14 @@
 //
 // The state dir is $XVGPU_STATE_DIR, or /run/xvgpu. Reservation fds are close-on-exec; a
 // process that forks WITHOUT exec keeps its parent's reservations alive until it exits.
+//
+// A reservation records its owner: the domain served and its VM. When a VM reboots, its next
+// domain's device model may start while the previous domain's one is still tearing down; a
+// reservation of the same vGPU held for ANOTHER domain of the SAME VM is that predecessor, and
+// reserve() waits (bounded) for it to go instead of failing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -34,9 +40,17 @@ class UuidInUseError : public Error {
   using Error::Error;
 };
 
+// Who holds a reservation: the domain a device model serves and that domain's VM (empty when not known).
+struct ReservationOwner {
+  long domid = -1;
+  std::string vm_uuid;
+  std::string vm_name;
+};
+
 struct ReservationRecord {
   std::string uuid;
   long pid = 0;
+  ReservationOwner owner;
   std::string vendor;
   std::string pgpu;
   std::string type;
@@ -75,8 +89,15 @@ class HostAccounting {
   [[nodiscard]] const std::filesystem::path& state_dir() const { return dir_; }
 
   // Atomically (host-wide) checks UUID uniqueness and capacity, then records the reservation.
-  // Throws UuidInUseError / NoCapacityError with a message naming the conflict.
-  std::unique_ptr<Reservation> reserve(const std::string& uuid, const PgpuInfo& pgpu, const TypeInfo& type);
+  // Throws UuidInUseError / NoCapacityError with a message naming the conflict. A reservation of
+  // the UUID held for another domain of owner's VM (a reboot's predecessor) is waited for, up to
+  // handover_wait(); the time waited is logged.
+  std::unique_ptr<Reservation> reserve(const std::string& uuid, const PgpuInfo& pgpu, const TypeInfo& type,
+                                       const ReservationOwner& owner = {});
+
+  // How long reserve() waits for a predecessor's reservation (default 10 s).
+  void set_handover_wait(std::chrono::milliseconds wait) { handover_wait_ = wait; }
+  [[nodiscard]] std::chrono::milliseconds handover_wait() const { return handover_wait_; }
 
   // Live reservations (stale ones are removed on the way).
   std::vector<ReservationRecord> list();
@@ -87,6 +108,10 @@ class HostAccounting {
   std::vector<ReservationRecord> scan_locked();
 
   std::filesystem::path dir_;
+  std::chrono::milliseconds handover_wait_{10000};
 };
+
+// The record was made for another domain of the VM `owner` belongs to (same VM UUID or name).
+bool is_predecessor(const ReservationRecord& held, const ReservationOwner& owner);
 
 }  // namespace xvgpu::gpu

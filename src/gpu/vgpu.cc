@@ -199,7 +199,8 @@ void Vgpu::create() {
         fmt::format("no capacity for another {} on {}/{}: the vendor reports none available", type_.name,
                     pgpu_.info().vendor, pgpu_.info().name));
   }
-  reservation_ = accounting_.reserve(uuid_, pgpu_.info(), type_);
+  reservation_ = accounting_.reserve(uuid_, pgpu_.info(), type_,
+                                     ReservationOwner{platform_.domid.value, vm_uuid_, vm_name_});
   try {
     for (const auto& bar : type_.layout.bars) {
       if (!bar.direct) {

@@ -22,15 +22,25 @@ cat > "$tmp/xvgpuctl" <<'EOS'
 #!/bin/bash
 echo "xvgpuctl $*" >> "$STANDIN_DIR/journal"
 case " $* " in *" start "*) [[ -z "${CTL_START_OUT:-}" ]] || echo "$CTL_START_OUT"; exit "${CTL_START_RC:-0}" ;; esac
+# wait-end: the ends listed in $STANDIN_DIR/ends, one per call, then "gone".
+case " $* " in
+  *" wait-end "*)
+    n=$(cat "$STANDIN_DIR/ends-used" 2>/dev/null || echo 0)
+    echo $((n + 1)) > "$STANDIN_DIR/ends-used"
+    end=$(sed -n "$((n + 1))p" "$STANDIN_DIR/ends" 2>/dev/null)
+    echo "${end:-gone}"
+    ;;
+esac
 exit 0
 EOS
 chmod +x "$tmp/xl" "$tmp/xvgpuctl"
-export STANDIN_DIR=$tmp XL=$tmp/xl XVGPUCTL=$tmp/xvgpuctl
+export STANDIN_DIR=$tmp XL=$tmp/xl XVGPUCTL=$tmp/xvgpuctl XVGPU_RUN_DIR=$tmp/run
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 cat > "$tmp/guest.cfg" <<EOF2
 type = "pvh"
 name = "vgpu-guest"
 kernel = "/boot/vmlinuz"
+on_reboot = "destroy"
 #xvgpu: uuid=$U1,type=simgpu-64
 EOF2
 
@@ -92,6 +102,28 @@ run --hot-add-room 64M "$tmp/guest.cfg"
 check "--hot-add-room passed on" grep -qF -- "--hot-add-room 64M" "$tmp/journal"
 run "$tmp/missing.cfg"
 check "missing cfg: usage error" test $? -eq 2
+
+# Reboot (on_reboot "restart", xl's default): xl gets "preserve", a supervisor re-creates the VM with its vGPU when the
+# guest reboots and ends with any other end.
+grep -v '^on_reboot' "$tmp/guest.cfg" > "$tmp/reboot.cfg"
+printf 'reboot\npoweroff\n' > "$tmp/ends"
+rm -f "$tmp/ends-used"
+run "$tmp/reboot.cfg"
+check "reboot: exit 0, prints the domid" test $? -eq 0 -a "$(cat "$tmp/stdout")" = 12
+check "reboot: xl preserves a rebooted domain" test "$(line 1)" = "xl create -p $tmp/reboot.cfg on_reboot=\"preserve\""
+for _ in $(seq 100); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
+check "reboot: the supervisor watched, destroyed the old domain, re-created it, watched again" \
+  test "$(sed -n '5,$p' "$tmp/journal" | tr '\n' '|')" = "xvgpuctl wait-end --domain 12|xl destroy 12|xl create -p $tmp/reboot.cfg on_reboot=\"preserve\"|xl domid vgpu-guest|xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8|xl unpause 12|xvgpuctl wait-end --domain 12|"
+check "reboot: the supervisor's log says why it ended" grep -q "domain 12 (vgpu-guest): poweroff; supervision ends" \
+  "$tmp/run/supervisor-vgpu-guest.log"
+run "$tmp/reboot.cfg" on_reboot=destroy
+check "on_reboot=destroy by argument: no supervisor" test "$(line 1)" = "xl create -p $tmp/reboot.cfg on_reboot=destroy"
+sleep 0.3
+check "on_reboot=destroy by argument: nothing else" test "$(wc -l < "$tmp/journal")" -eq 4
+run --no-supervise "$tmp/reboot.cfg"
+sleep 0.3
+check "--no-supervise: xl's own reboot action, no supervisor" \
+  test "$(line 1)" = "xl create -p $tmp/reboot.cfg" -a "$(wc -l < "$tmp/journal")" -eq 4
 
 echo "$fails failure(s)"
 exit $((fails != 0))

@@ -144,5 +144,31 @@ sed -n '/stopping: domain gone/,$p' "$XVGPU_RUN_DIR/dm-$dd.log" >"$tmp/teardown.
 check "domain death: the teardown is in the log" grep -q "torn down" "$tmp/teardown.log"
 check "domain death: no warning or error in the teardown" bash -c "! grep -E ' (warning|error|critical): ' '$tmp/teardown.log'"
 
+# --- a reboot's handover: the VM's next domain while the previous domain's device model still holds the vGPU ---
+# (xl restarts a VM with the same uuid=; here both domains exist for a moment, the old one's device model alive.)
+VR=0e3c3d2a-1111-4222-8333-44445555cccc
+U5=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e55
+r1=$("$xensim" create --ram 64 --uuid "$VR" --name vm-r)
+"$ctl" start --domain "$r1" --vgpu "uuid=$U5,type=simgpu-16" >/dev/null
+old=$(cat "$XVGPU_RUN_DIR/dm-$r1.pid")
+r2=$("$xensim" create --ram 64 --uuid "$VR" --name vm-r-next)
+"$ctl" --timeout 30 start --domain "$r2" --vgpu "uuid=$U5,type=simgpu-16" >"$tmp/next.out" 2>&1 &
+next=$!
+sleep 1
+check "handover: the next domain's start waits while the old device model holds the vGPU" kill -0 "$next"
+"$xensim" destroy "$r1"
+wait "$next"
+check "handover: the next domain's device model starts once the old one is gone (exit 0)" test $? -eq 0
+check "handover: the old device model exited" exited "$old"
+check "handover: the wait is logged" grep -q "waited [0-9]* ms for the device model of the VM's previous domain $r1" \
+  "$XVGPU_RUN_DIR/dm-$r2.log"
+echo "metric: $(grep -o "waited [0-9]* ms" "$XVGPU_RUN_DIR/dm-$r2.log" | head -n1) for the previous domain's device model (xensim, destroyed 1 s in)"
+ro=$("$xensim" create --ram 64 --uuid "$VA" --name vm-other)
+t0=$(date +%s%N)
+check "another VM's domain with the same vGPU: refused" test "$(rc_of "$ctl" start --domain "$ro" --vgpu "uuid=$U5,type=simgpu-16")" -ne 0
+check "... at once (no handover wait), naming the holder's domain" \
+  bash -c "(( $(date +%s%N) - $t0 < 5000000000 )) && grep -q 'already in use (process [0-9]*, type simgpu-16 on [^,]*, domain $r2)' '$tmp/err' '$XVGPU_RUN_DIR/dm-$ro.log'"
+"$ctl" stop --domain "$r2" >/dev/null
+
 echo "$fails failure(s)"
 exit $((fails != 0))

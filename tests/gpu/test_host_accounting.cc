@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "temp_dir.h"
@@ -189,6 +191,100 @@ TEST(HostAccounting, SigkilledProcessesReservationsAreRecovered) {
   EXPECT_EQ(files_in(dir.path()), 2u);
   const auto records = acc.list();
   for (const auto& r : records) EXPECT_EQ(r.pid, ::getpid());
+}
+
+// A VM's reboot: the next domain's device model reserves the VM's vGPU while the previous
+// domain's one still holds it. reserve() waits for that predecessor, and only for it.
+constexpr const char* kVmUuid = "11111111-2222-4333-8444-555555555555";
+
+TEST(HostAccounting, RecordsTheOwner) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  const auto p = test_pgpu();
+  auto a = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, kVmUuid, "web1"});
+  const auto records = acc.list();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].owner.domid, 5);
+  EXPECT_EQ(records[0].owner.vm_uuid, kVmUuid);
+  EXPECT_EQ(records[0].owner.vm_name, "web1");
+  // A name that would split the record is left out, not written.
+  auto b = acc.reserve(uuid(2), p, p.types[0], ReservationOwner{6, "", "bad\nname"});
+  for (const auto& r : acc.list()) {
+    if (r.uuid == uuid(2)) {
+      EXPECT_EQ(r.owner.vm_name, "");
+    }
+  }
+}
+
+TEST(HostAccounting, NextDomainOfTheSameVmWaitsForThePredecessor) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  const auto p = test_pgpu();
+  auto old = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, kVmUuid, "web1"});
+  std::thread teardown([&old] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    old.reset();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Reservation> next;
+  EXPECT_NO_THROW(next = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{6, kVmUuid, "web1"}));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  teardown.join();
+  ASSERT_NE(next, nullptr);
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  const auto records = acc.list();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].owner.domid, 6);
+}
+
+TEST(HostAccounting, PredecessorIsRecognisedByNameToo) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  const auto p = test_pgpu();
+  auto old = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, "", "web1"});
+  std::thread teardown([&old] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    old.reset();
+  });
+  EXPECT_NO_THROW(acc.reserve(uuid(1), p, p.types[0], ReservationOwner{6, kVmUuid, "web1"}));
+  teardown.join();
+}
+
+TEST(HostAccounting, AnotherVmOrTheSameDomainIsRefusedAtOnce) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  const auto p = test_pgpu();
+  auto held = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, kVmUuid, "web1"});
+  for (const auto& other : {ReservationOwner{6, "99999999-2222-4333-8444-555555555555", "db1"},
+                            ReservationOwner{5, kVmUuid, "web1"}, ReservationOwner{}}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      acc.reserve(uuid(1), p, p.types[0], other);
+      FAIL() << "domain " << other.domid;
+    } catch (const UuidInUseError& e) {
+      EXPECT_NE(std::string(e.what()).find(", domain 5)"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200)) << "no waiting";
+  }
+}
+
+TEST(HostAccounting, PredecessorThatNeverLetsGoFailsAfterTheWait) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  acc.set_handover_wait(std::chrono::milliseconds(200));
+  const auto p = test_pgpu();
+  auto held = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, kVmUuid, "web1"});
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    acc.reserve(uuid(1), p, p.types[0], ReservationOwner{6, kVmUuid, "web1"});
+    FAIL();
+  } catch (const UuidInUseError& e) {
+    EXPECT_NE(std::string(e.what()).find("the VM's previous domain): not released within 200 ms"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
+  EXPECT_EQ(acc.list().size(), 1u) << "the holder keeps its reservation";
 }
 
 }  // namespace

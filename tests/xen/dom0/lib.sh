@@ -87,7 +87,8 @@ xt_dump() {
   xt_log "---- end of logs for $1 ----"
 }
 
-# xt_write_cfg FILE NAME TYPE NONCE TASKS [extra xl.cfg lines...]: a direct-kernel-boot guest config.
+# xt_write_cfg FILE NAME TYPE NONCE TASKS [extra xl.cfg lines...]: a direct-kernel-boot guest config. A guest's
+# reboot ends the domain unless XT_ON_REBOOT=restart (the reboot scenarios).
 xt_write_cfg() {
   local file=$1 name=$2 type=$3 nonce=$4 tasks=$5 cmdline
   shift 5
@@ -112,7 +113,7 @@ xt_write_cfg() {
     echo "memory = ${XT_GUEST_MEMORY:-256}"
     echo "vcpus = ${XT_GUEST_VCPUS:-1}"
     echo "on_poweroff = \"destroy\""
-    echo "on_reboot = \"destroy\""
+    echo "on_reboot = \"${XT_ON_REBOOT:-destroy}\""
     echo "on_crash = \"destroy\""
     if [ "$type" = hvm ]; then
       echo "device_model_version = \"qemu-xen\""
@@ -1039,4 +1040,141 @@ xt_check_two_vgpus() {
   else
     xt_fail "$c" "$problems"
   fi
+}
+
+# ---- Issue 14: a VM's reboots keep its vGPU (scenarios/vgpu-reboot-*.sh) ----
+# The scenario sets: rb_p (check prefix), name (the VM), nonce (its guest's), uuid (the vGPU), vm (the VM's uuid=),
+# clog (the VM's console log), domid (the current boot's domain). xt_rb_boot checks PREFIX-bootN-*, xt_rb_reboot
+# PREFIX-rebootN-* and moves domid and off on to the next boot.
+
+# xt_rb_boot N DOMID OFFSET: boot N's checks on the guest's console output from byte OFFSET on (xenconsoled appends
+# every boot of the VM to one file), copied to /tmp/NAME-bootN.log until the boot ends (rb_tail).
+xt_rb_boot() {
+  local n=$1 domid=$2 off=$3 p=${rb_p}-boot$1 blog=/tmp/$name-boot$1.log t0
+  tail -c +$((off + 1)) -f "$clog" >"$blog" 2>/dev/null &
+  rb_tail=$!
+  xt_check_dm_started $p $name "$domid"
+  t0=$(xt_uptime)
+  if xt_wait_grep "$blog" "GUEST-MARKER $(xt_marker "$nonce")" 480; then
+    xt_guest_started $name "$domid"
+    xt_time $p-guest-marker "$(xt_since "$t0")"
+    xt_pass $p-guest-runs "domain $domid: $(grep -m1 GUEST-MARKER "$blog" | tr -d '\r')"
+    xt_check_fb $p "$domid" "$uuid" "$blog"
+  else
+    xt_dump $name
+    xt_fail $p-guest-runs "no marker from domain $domid within 480 s"
+    for c in bochs-binds screenshot-matches draw-ioreqs-near-zero; do xt_fail $p-$c "the guest did not boot"; done
+  fi
+  return 0
+}
+
+# xt_rb_wait_dm_gone P OLD_DOMID OLD_PID: polls (20 ms) until the old domain is gone from xenstore (its death: libxl
+# removes /local/domain/OLD right before xc_domain_destroy) and its xvgpu-dm has exited by itself; checks
+# P-old-dm-exits, reports the time from the death to the exit (metric P-dm-exit-after-domain-death; issue 14's target
+# is 1 s, not asserted: in this lab libxl's destruction of the domain shares dom0's one vCPU with the teardown) and
+# the device model's own teardown times from its log; sets rb_death (uptime of the death). dom0 has one vCPU, which the device model's teardown needs: the loop runs
+# shell builtins and, until the death, one xenstore-read per round (no awk, cut or grep).
+rb_uptime() { read -r rb_now _ </proc/uptime; }
+rb_exited() {
+  local a b state
+  [ -r "/proc/$1/stat" ] || return 0
+  read -r a b state _ <"/proc/$1/stat" 2>/dev/null || return 0
+  [ "$state" = Z ]
+}
+xt_rb_wait_dm_gone() {
+  local p=$1 old=$2 pid=$3 i=0 death="" gone="" ms
+  while [ $i -lt 9000 ]; do
+    if [ -z "$death" ] && ! xenstore-read /local/domain/$old/name >/dev/null 2>&1; then
+      rb_uptime
+      death=$rb_now
+    fi
+    if [ -z "$gone" ] && rb_exited "$pid"; then
+      rb_uptime
+      gone=$rb_now
+    fi
+    [ -n "$death" ] && [ -n "$gone" ] && break
+    sleep 0.02
+    i=$((i + 1))
+  done
+  rb_death=$death
+  if [ -z "$death" ] || [ -z "$gone" ]; then
+    xt_fail $p-old-dm-exits "after 180 s: domain $old dead at ${death:-never}, xvgpu-dm $pid gone at ${gone:-never}"
+    return 1
+  fi
+  # Exited before the death was seen: 0.
+  ms=$(awk -v a="$death" -v b="$gone" 'BEGIN { d = (b - a) * 1000; printf "%d", d < 0 ? 0 : d }')
+  xt_metric $p-dm-exit-after-domain-death "$ms" ms
+  xt_rb_teardown_metrics $p "$old"
+  xt_pass $p-old-dm-exits "xvgpu-dm $pid exited by itself $ms ms after domain $old's death"
+}
+
+# xt_rb_teardown_metrics P DOMID: the device model's own teardown times (its log): consoles, vGPUs, ioreq server
+# (of which direct memory), and from noticing the death to the last of them.
+xt_rb_teardown_metrics() {
+  local log=/run/xvgpu/dm-$2.log v
+  v=$(sed -n 's/.*teardown: consoles closed in \([0-9]*\) ms, vGPUs destroyed in \([0-9]*\) ms.*/\1 \2/p' "$log" | tail -n1)
+  [ -n "$v" ] && xt_metric $1-dm-teardown-consoles "${v% *}" ms && xt_metric $1-dm-teardown-vgpus "${v#* }" ms
+  v=$(sed -n 's/.*ioreq server torn down in \([0-9]*\) ms (.* direct memory \([0-9]*\) ms).*/\1 \2/p' "$log" | tail -n1)
+  [ -n "$v" ] && xt_metric $1-dm-teardown-ioreq-server "${v% *}" ms && xt_metric $1-dm-teardown-direct-memory "${v#* }" ms
+  # "HH:MM:SS.mmm" of the first and last teardown lines.
+  v=$(awk '/the domain is gone.*stopping/ { split($2, a, ":"); t0 = a[1] * 3600 + a[2] * 60 + a[3] }
+    /ioreq server for domain [0-9]+ torn down/ { split($2, a, ":"); t1 = a[1] * 3600 + a[2] * 60 + a[3] }
+    END { if (t0 != "" && t1 != "") printf "%d", (t1 - t0) * 1000 }' "$log")
+  [ -n "$v" ] && xt_metric $1-dm-noticed-to-torn-down "$v" ms
+  return 0
+}
+
+# xt_rb_reboot N HOW: ends the current boot (HOW guest: the guest's reboot -f; xl: xl reboot), waits for the old domain
+# and its xvgpu-dm to go and for the VM's next domain; checks PREFIX-rebootN-*; sets domid and off for the next boot.
+xt_rb_reboot() {
+  local n=$1 how=$2 p=${rb_p}-reboot$1 old=$domid pid t0 new="" newpid="" problems="" handle waited st
+  pid=$(xt_dm_pid "$old")
+  t0=$(xt_uptime)
+  xenstore-write /local/domain/$old/data/xentest/reboot "$how"
+  if [ "$how" = xl ]; then
+    xt_wait_grep /tmp/$name-boot$n.log '^GUEST-REBOOT-WAIT' 60 || xt_log "the guest did not say it waits for xl reboot"
+    xl reboot $name || problems="$problems xl-reboot-failed;"
+  fi
+  if [ -z "$pid" ]; then
+    xt_fail $p-old-dm-exits "no xvgpu-dm for domain $old before the reboot"
+  else
+    xt_rb_wait_dm_gone $p "$old" "$pid"
+  fi
+  # Nothing more comes from the old guest: the next boot's output starts here.
+  off=$(wc -c <"$clog")
+  kill "$rb_tail" 2>/dev/null
+  while awk -v a="$t0" -v b="$(xt_uptime)" 'BEGIN { exit !(b - a < 180) }'; do
+    new=$(xl domid $name 2>/dev/null)
+    [ -n "$new" ] && [ "$new" != "$old" ] && newpid=$(xt_dm_pid "$new")
+    [ -n "$newpid" ] && break
+    sleep 0.2
+  done
+  xt_time $p-next-dm-after-trigger "$(xt_since "$t0")"
+  [ -n "$rb_death" ] && xt_time $p-next-dm-after-death "$(xt_since "$rb_death")"
+  if [ -z "$newpid" ]; then
+    xt_dump $name
+    xt_fail $p-same-vgpu "no new domain of $name with an xvgpu-dm within 180 s (old domain $old, now '${new}')"
+    return 1
+  fi
+  handle=$(xl list -v $name | awk 'NR == 2 { print $7 }')
+  [ "$handle" = "$vm" ] || problems="$problems new-domain-handle-$handle-not-$vm;"
+  [ -n "$pid" ] && ! xt_exited "$pid" && problems="$problems old-xvgpu-dm-$pid-still-running;"
+  [ -e /run/xvgpu/dm-$old.pid ] && problems="$problems old-pidfile-left;"
+  [ -e /run/xvgpu/dm-$old.sock ] && problems="$problems old-socket-left;"
+  grep -qiE '\[(error|critical)\]|terminate called|Segmentation|Aborted' /run/xvgpu/dm-$old.log 2>/dev/null &&
+    problems="$problems errors-in-old-log;"
+  st=$(xvgpuctl --json status --domain "$new" 2>&1)
+  case "$st" in *"\"$uuid\""*) ;; *) problems="$problems vGPU-$uuid-not-served-by-the-new-dm;" ;; esac
+  # The handover: did the new device model have to wait for the old one's reservation?
+  waited=$(sed -n "s/.*waited \([0-9]*\) ms for the device model of the VM's previous domain.*/\1/p" \
+    /run/xvgpu/dm-$new.log 2>/dev/null | head -n1)
+  xt_metric $p-reservation-handover-wait "${waited:-0}" ms
+  tail -n 8 /run/xvgpu/dm-$old.log 2>/dev/null | xt_relay - "old xvgpu-dm log"
+  if [ -z "$problems" ]; then
+    xt_pass $p-same-vgpu "by $how: domain $old -> $new (VM $handle), vGPU $uuid served by xvgpu-dm $pid -> $newpid; old pidfile, socket gone"
+  else
+    printf '%s\n' "$st" | head -c 2000 | xt_relay - "xvgpuctl status"
+    xt_fail $p-same-vgpu "by $how: domain $old -> $new:$problems"
+  fi
+  domid=$new
 }
