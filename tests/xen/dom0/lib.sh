@@ -494,7 +494,7 @@ xt_check_input() {
   fi
   # The pointer: moves (100,100) -> (300,250) -> (250,200) reach the PS/2 mouse as motion +150,+100 in all; the left
   # then the right button pressed (BTN_LEFT 272, BTN_RIGHT 273).
-  got=$(sed -n 's/^GUEST-POINTER //p' "$log" | head -n1)
+  got=$(sed -n 's/^GUEST-POINTER //p' "$log" | head -n1 | tr -d '\r')
   if [ "$got" = "$pwant" ]; then
     xt_pass "$pc" "moved and clicked through VNC: guest mouse expected=$pwant got=$got"
   else
