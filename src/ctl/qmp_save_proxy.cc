@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <list>
 #include <optional>
 #include <thread>
@@ -179,6 +180,17 @@ void from_qemu(Pair& p, const QmpSaveProxyOptions& o) {
   }
 }
 
+// Alive and not a zombie (an orphaned qemu-xen that nobody reaped has ended all the same).
+bool lives(pid_t pid) {
+  if (pid <= 0) return true;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
+
 }  // namespace
 
 void run_qmp_save_proxy(const QmpSaveProxyOptions& o) {
@@ -193,7 +205,7 @@ void run_qmp_save_proxy(const QmpSaveProxyOptions& o) {
   if (::listen(listener.get(), 8) != 0) throw SystemError(errno, "qmp proxy: listen");
   spdlog::info("qmp proxy: {} -> {}, while pid {} lives", o.listen_path, o.qemu_path, o.watch_pid);
   std::list<Pair> pairs;
-  while (o.watch_pid <= 0 || ::kill(o.watch_pid, 0) == 0 || errno == EPERM) {
+  while (lives(o.watch_pid)) {
     std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
     for (auto& p : pairs) {
       fds.push_back({p.client.get(), POLLIN, 0});
