@@ -49,8 +49,9 @@ struct FrontendOptions {
   // is null.
   uint64_t direct_memory_bytes = 0;
   // Guest frame where direct memory is populated before the guest places it with a BAR.
-  // Must be unused guest-physical space (default: 960 GiB).
-  uint64_t direct_memory_scratch_gfn = 0xF000000;
+  // Must be unused guest-physical space; 0 (default): just above what the guest's RAM can
+  // occupy (4 GiB + its page limit + 2 GiB for hvmloader's relocation), see xen_direct_memory.cc.
+  uint64_t direct_memory_scratch_gfn = 0;
   // Restore: adopt the direct memory of a saved device model (the restored domain has its
   // pages) instead of populating it; direct_memory_bytes and _scratch_gfn are then ignored.
   std::optional<DirectLayout> adopt_direct_memory;

@@ -181,6 +181,16 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
     throw SystemError(ESRCH, ctx + ": xc_domain_getinfolist");
   }
   const uint64_t old_max_kb = uint64_t{info.max_pages} * (kPageSize / 1024);
+  if (scratch_gfn == 0) {
+    // Just above anything the guest's RAM can occupy: its RAM above 4 GiB ends below 4 GiB + its
+    // page limit, and hvmloader may move up to 2 GiB of it there to widen the MMIO hole. Low, so
+    // that a save of the domain (which walks and records every frame up to the highest) stays
+    // small: at 960 GiB xl save wrote 8 bytes for each of 250 million empty frames.
+    constexpr uint64_t k4GiB = uint64_t{1} << (32 - kPageShift);
+    constexpr uint64_t kHoleGuard = uint64_t{2} << (30 - kPageShift);
+    constexpr uint64_t kAlign = 512;  // 2 MiB
+    scratch_gfn = (k4GiB + uint64_t{info.max_pages} + kHoleGuard + kAlign - 1) / kAlign * kAlign;
+  }
   check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + bytes / 1024), ctx + ": xc_domain_setmaxmem");
 
   std::vector<xen_pfn_t> gfns(pages);

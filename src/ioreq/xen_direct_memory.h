@@ -29,7 +29,8 @@ class XenDirectMemory final : public gpu::DirectMemory {
  public:
   struct Pool;
 
-  // Privileged: opens an unrestricted xenctrl handle, kept until commit(). Throws SystemError
+  // Privileged: opens an unrestricted xenctrl handle, kept until commit(). scratch_gfn 0: just
+  // above what the guest's RAM can occupy (see the .cc). Throws SystemError
   // naming the failing call; undoes its own steps on failure.
   static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
                                                   Domid domid, uint64_t scratch_gfn, uint64_t bytes);
