@@ -13,7 +13,8 @@ echo xt-no-driver >"$dev/driver_override"
 # The unbind disabled the device (memory decode off): the register writes must reach it.
 echo 1 >"$dev/enable"
 # bochs-drm's unbind blanked the screen through the VGA attribute index (port 0x3c0 at BAR2 + 0x400): unblank it,
-# as the driver's own mode set does.
+# as the driver's own mode set does (a read of input status 1, port 0x3da, first makes the next 0x3c0 write an index).
+xt-mmio read "$XT_VGPU" 2 0x41a 1 >/dev/null
 xt-mmio write "$XT_VGPU" 2 0x400 1 0x20 || echo "GUEST-FB-KEEP-ERROR unblank"
 for reg in 0x508=0 0x506=32 0x502=$w 0x504=$h 0x50c=$w 0x50e=$h 0x510=0 0x512=0 0x508=0xc1; do
   xt-mmio write "$XT_VGPU" 2 "${reg%=*}" 2 "${reg#*=}" || echo "GUEST-FB-KEEP-ERROR $reg"
