@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -22,6 +23,8 @@
 #include "ctl/definition_store.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
+#include "ctl/qemu_save_file.h"
+#include "ctl/qmp_save_proxy.h"
 #include "ctl/table.h"
 #include "ctl/types_query.h"
 #include "dm/control_protocol.h"
@@ -682,6 +685,53 @@ void cmd_hot_remove(const Globals& g, const std::string& uuid_text) {
   print(g, json{{"uuid", uuid}, {"hot_removed", true}}, [] {});
 }
 
+// The device state of every vGPU of the domain's device model into FILE (xl save; restore with
+// xvgpu-dm --restore-state). FILE is made absolute here: the device model writes it itself.
+void cmd_save_state(const Globals& g, long domain_arg, const std::string& file) {
+  const auto domain = domid_arg(domain_arg);
+  if (!domain) throw CtlError(kExitUsage, "--domain is required");
+  const std::string path = std::filesystem::absolute(file).string();
+  const json r = call_dm(socket_of_domain(g, *domain),
+                         {{"cmd", std::string(control::kSaveState)}, {"path", path}}, g.timeout());
+  print(g, r, [&] {
+    std::cout << "saved " << r.value("vgpus", 0) << " vGPU(s) of domain " << domain->value << " to " << path
+              << " (" << r.value("bytes", 0) << " bytes)\n";
+  });
+}
+
+// Between libxl and qemu-xen on libxl's QMP socket (xvgpu-qemu-wrapper starts it): a save of
+// the guest's device model also saves its vGPUs (ctl/qmp_save_proxy.h).
+void cmd_qmp_proxy(const Globals& g, long domain_arg, const std::string& listen, const std::string& qemu,
+                   long watch_pid) {
+  const auto domain = domid_arg(domain_arg);
+  if (!domain) throw CtlError(kExitUsage, "--domain is required");
+  if (listen.empty() || qemu.empty()) throw CtlError(kExitUsage, "--listen and --qemu are required");
+  spdlog::set_level(spdlog::level::info);
+  QmpSaveProxyOptions o;
+  o.listen_path = listen;
+  o.qemu_path = qemu;
+  o.watch_pid = static_cast<pid_t>(watch_pid);
+  o.on_devices_saved = [&g, d = *domain](int fd) {
+    const std::string tmp = RunPaths::of(g.run_dir, d).socket + ".save-state";
+    call_dm(socket_of_domain(g, d), {{"cmd", std::string(control::kSaveState)}, {"path", tmp}}, g.timeout());
+    try {
+      append_vgpu_state(fd, tmp);
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
+    ::unlink(tmp.c_str());
+  };
+  run_qmp_save_proxy(o);
+}
+
+// The vGPU state behind QEMU's in a restored device-model file: QEMU's part and ours apart.
+void cmd_split_state(const std::string& in, const std::string& qemu_out, const std::string& vgpu_out) {
+  if (!split_vgpu_state(in, qemu_out, vgpu_out)) {
+    throw CtlError(kExitNotFound, in + " carries no vGPU state (saved without xvgpu's QMP proxy?)");
+  }
+}
+
 int run(int argc, char** argv) {
   Globals g;
   CLI::App app{"xvgpuctl: manage the virtual GPUs of Xen guests", "xvgpuctl"};
@@ -787,6 +837,30 @@ int run(int argc, char** argv) {
   hot_add->add_option("vgpu", ha_spec, "uuid=U,type=T[,bdf=BB:DD.F][,knob=value...]")->required();
   auto* hot_remove = app.add_subcommand("hot-remove", "Remove a vGPU from its running device model");
   hot_remove->add_option("uuid", uuid1, "vGPU UUID")->required();
+  long save_domain = -1;
+  auto* save_state = app.add_subcommand("save-state", "Save the device state of a domain's vGPUs (xl save)");
+  save_state->add_option("--domain,-d", save_domain, "Guest domain ID");
+  save_state->add_option("file", file, "State file (replaced)")->required();
+  long proxy_domain = -1;
+  long proxy_watch = 0;
+  std::string proxy_listen;
+  std::string proxy_qemu;
+  auto* qmp_proxy = app.add_subcommand("qmp-proxy",
+                                       "Pass libxl's QMP to qemu-xen, adding the vGPU state to saves "
+                                       "(xvgpu-qemu-wrapper)");
+  qmp_proxy->add_option("--domain,-d", proxy_domain, "Guest domain ID");
+  qmp_proxy->add_option("--listen", proxy_listen, "Socket libxl connects to");
+  qmp_proxy->add_option("--qemu", proxy_qemu, "qemu-xen's QMP server socket");
+  qmp_proxy->add_option("--watch-pid", proxy_watch, "Serve while this process lives");
+  std::string split_in;
+  std::string split_qemu;
+  std::string split_vgpu;
+  auto* split = app.add_subcommand("split-state",
+                                   "Split a restored device-model file into QEMU's part and the "
+                                   "vGPU state (xvgpu-qemu-wrapper)");
+  split->add_option("in", split_in, "The file libxl hands QEMU")->required();
+  split->add_option("qemu-out", split_qemu, "QEMU's part")->required();
+  split->add_option("vgpu-out", split_vgpu, "The vGPU state (xvgpu-dm --restore-state)")->required();
 
   long we_domain = -1;
   auto* wait_end = app.add_subcommand(
@@ -826,6 +900,9 @@ int run(int argc, char** argv) {
     const std::string how = ioreq::wait_domain_end(d);
     print(g, json{{"domain", d.value}, {"end", how}}, [&] { std::cout << how << '\n'; });
   }
+  if (*save_state) cmd_save_state(g, save_domain, file);
+  if (*qmp_proxy) cmd_qmp_proxy(g, proxy_domain, proxy_listen, proxy_qemu, proxy_watch);
+  if (*split) cmd_split_state(split_in, split_qemu, split_vgpu);
   return kExitOk;
 }
 

@@ -6,8 +6,10 @@
 
 #include <future>
 #include <memory>
+#include <sstream>
 
 #include "dm/control_protocol.h"
+#include "dm/device_state.h"
 #include "dm/png_writer.h"
 #include "dm/vgpu_plan.h"
 #include "dm/vgpu_spec.h"
@@ -102,6 +104,7 @@ json ControlCommands::handle(const json& req) {
   if (cmd == control::kScreenshot) return screenshot(req);
   if (cmd == control::kHotAdd) return hot_add(req);
   if (cmd == control::kHotRemove) return hot_remove(req);
+  if (cmd == control::kSaveState) return save_state(req);
   if (cmd == control::kShutdown) {
     spdlog::info("shutdown requested on the control socket");
     frontend_.request_stop();
@@ -207,6 +210,38 @@ json ControlCommands::knob_set(const json& req) {
     spdlog::info("vGPU {}: knob {} set to {}", v->uuid(), name, value);
     return json{{"uuid", v->uuid()}, {"name", name}, {"value", v->knob_get(name)}};
   });
+}
+
+// On the loop thread, so no guest request is served meanwhile; Vgpu::save waits for the engine's
+// queued jobs, whose completions (and MSIs) are then part of the state, not lost.
+json ControlCommands::save_state(const json& req) {
+  const std::string path = required_string(req, "path");
+  if (path.empty() || path.front() != '/') {
+    throw RequestError(control::kErrBadRequest, "save-state: path '" + path + "' is not absolute");
+  }
+  auto state = std::make_shared<DeviceState>();
+  on_loop([this, state] {
+    for (const auto& v : manager_.vgpus()) {
+      std::ostringstream out;
+      try {
+        v->save(out);
+      } catch (const Error& e) {
+        throw RequestError(control::kErrRefused, "save-state: vGPU " + v->uuid() + ": " + e.what());
+      }
+      const std::string s = std::move(out).str();
+      state->vgpus.push_back({v->uuid(), v->type().name, std::vector<uint8_t>(s.begin(), s.end())});
+    }
+    state->direct = frontend_.direct_layout();
+    return json::object();
+  });
+  const auto bytes = encode_device_state(*state);
+  try {
+    write_device_state_file(path, bytes);
+  } catch (const std::exception& e) {
+    throw RequestError(control::kErrRefused, std::string("save-state: ") + e.what());
+  }
+  spdlog::info("device state of {} vGPU(s) saved to {} ({} bytes)", state->vgpus.size(), path, bytes.size());
+  return {{"path", path}, {"bytes", bytes.size()}, {"vgpus", state->vgpus.size()}};
 }
 
 json ControlCommands::screenshot(const json& req) {

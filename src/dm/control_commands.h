@@ -49,6 +49,7 @@ class ControlCommands {
   nlohmann::json screenshot(const nlohmann::json& req);
   nlohmann::json hot_add(const nlohmann::json& req);
   nlohmann::json hot_remove(const nlohmann::json& req);
+  nlohmann::json save_state(const nlohmann::json& req);
   std::shared_ptr<gpu::Vgpu> vgpu_of(const nlohmann::json& req);
 
   gpu::VgpuManager& manager_;

@@ -31,6 +31,8 @@ inline constexpr std::string_view kScreenshot = "screenshot";
 inline constexpr std::string_view kHotAdd = "hot-add";
 inline constexpr std::string_view kHotRemove = "hot-remove";
 inline constexpr std::string_view kShutdown = "shutdown";
+// {"path": FILE}: every vGPU's state and the VRAM layout into FILE (dm/device_state.h).
+inline constexpr std::string_view kSaveState = "save-state";
 
 // Error codes carried in "code" of a failed response.
 inline constexpr std::string_view kErrBadRequest = "bad-request";  // malformed JSON or arguments

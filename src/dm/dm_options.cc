@@ -113,6 +113,10 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_option("--input-qmp", input_qmp,
                  "Listen on UNIX socket PATH for the guest's QEMU QMP monitor (HVM: xvgpu-qemu-wrapper "
                  "passes it) and send the consoles' keyboard and pointer events there");
+  std::string restore_path;
+  app.add_option("--restore-state", restore_path,
+                 "Start the vGPUs from a device state saved by the save-state control command (xl "
+                 "restore): each --vgpu gets its saved state, VRAM is adopted from the restored domain");
   std::string trace_path;
   app.add_option("--ioreq-trace", trace_path,
                  "Record the shape and verdict of every request Xen sends (bounded) and write them to "
@@ -135,6 +139,9 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   o.domid = Domid{static_cast<uint16_t>(domid)};
   if (!trace_path.empty()) {
     o.ioreq_trace = trace_path;
+  }
+  if (!restore_path.empty()) {
+    o.restore_state = restore_path;
   }
   if (!input_qmp.empty()) {
     if (input_qmp.front() != '/') throw UsageError("--input-qmp " + input_qmp + ": must be an absolute path");

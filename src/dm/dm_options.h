@@ -63,6 +63,9 @@ struct DmOptions {
   // UNIX socket the guest's QEMU connects its input QMP monitor to (HVM: the wrapper passes it);
   // the consoles' keyboard and pointer events go there. Unset: console input is ignored.
   std::optional<std::string> input_qmp;
+  // Start from this saved device state (src/dm/device_state.h) instead of reset: the vGPUs
+  // given with --vgpu get their saved state and adopt the VRAM the restored domain holds.
+  std::optional<std::string> restore_state;
   bool help_requested = false;
   std::string help_text;
 };

@@ -7,6 +7,7 @@
 // shutdown, signal or domain death -> everything torn down in reverse.
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,11 +17,13 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "dm/console/console_set.h"
 #include "dm/control_commands.h"
 #include "dm/control_server.h"
+#include "dm/device_state.h"
 #include "dm/dm_logging.h"
 #include "dm/dm_options.h"
 #include "dm/pidfile.h"
@@ -159,6 +162,47 @@ std::optional<ioreq::DomainIdentity> identify_domain(const DmOptions& o) {
   return id;
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The saved state of --restore-state, read and checked against the command line before Xen is
+// touched: the same vGPUs in the same order (their VRAM comes out of the pool in that order) and
+// the same pool size. Throws Error naming the file and the problem.
+DeviceState load_restore_state(const std::string& path, const std::vector<PlannedVgpu>& plan,
+                               uint64_t direct_bytes) {
+  const std::string where = "--restore-state " + path + ": ";
+  DeviceState st;
+  try {
+    st = decode_device_state(read_device_state_file(path));
+  } catch (const std::exception& e) {
+    throw Error(where + e.what());
+  }
+  if (st.vgpus.size() != plan.size()) {
+    throw Error(where + fmt::format("the saved device model had {} vGPU(s), the command line gives {}",
+                                    st.vgpus.size(), plan.size()));
+  }
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string& want = plan[i].config.type;
+    const std::string type = want.substr(want.find('/') == std::string::npos ? 0 : want.find('/') + 1);
+    if (lower(st.vgpus[i].uuid) != lower(plan[i].config.uuid) || st.vgpus[i].type != type) {
+      throw Error(where +
+                  fmt::format("saved vGPU {} is {} of type {}; --vgpu number {} is {} of type {} (give "
+                              "the saved vGPUs in their order)",
+                              i + 1, st.vgpus[i].uuid, st.vgpus[i].type, i + 1, plan[i].config.uuid, type));
+    }
+  }
+  if (st.direct.pages * kPageSize != direct_bytes) {
+    throw Error(where +
+                fmt::format("the saved device model held {} KiB of direct memory (VRAM and hot-add room), "
+                            "this one would hold {} KiB (same --vgpu list and --hot-add-room needed)",
+                            st.direct.pages * kPageSize / 1024, direct_bytes / 1024));
+  }
+  return st;
+}
+
 int run(int argc, char** argv) {
   DmOptions o;
   try {
@@ -221,6 +265,18 @@ int run(int argc, char** argv) {
   const uint64_t startup_direct_bytes = direct_bytes;
   direct_bytes += o.hot_add_room;
 
+  std::optional<DeviceState> restore;
+  if (o.restore_state) {
+    try {
+      restore = load_restore_state(*o.restore_state, plan, direct_bytes);
+    } catch (const Error& e) {
+      spdlog::error("{}", e.what());
+      if (o.log_file || o.syslog) std::fprintf(stderr, "xvgpu-dm: %s\n", e.what());
+      return kExitFailure;
+    }
+    spdlog::info("restoring {} vGPU(s) from {}", restore->vgpus.size(), *o.restore_state);
+  }
+
   ioreq::XenstoreState xs(o.xenstore_node);
   if (std::string why; !xs.open(why)) spdlog::warn("xenstore state key not written: {}", why);
 
@@ -260,6 +316,7 @@ int run(int argc, char** argv) {
     // The frontend restricts every handle that reads guest input.
     fo.restrict_whole_process = false;
     fo.emulate_pci_cf8 = o.emulate_pci_cf8;
+    if (restore && restore->direct.pages != 0) fo.adopt_direct_memory = restore->direct;
     // The trace file is opened before privileges are dropped and written when serving ends.
     std::unique_ptr<std::FILE, decltype(&std::fclose)> trace_file(nullptr, &std::fclose);
     if (o.ioreq_trace) {
@@ -290,11 +347,27 @@ int run(int argc, char** argv) {
       }
       for (size_t i = 0; i < plan.size(); ++i) {
         auto v = manager.create_vgpu(plan[i].config, frontend->platform());
+        if (restore) {
+          const auto& snap = restore->vgpus[i].snapshot;
+          std::istringstream in(std::string(snap.begin(), snap.end()));
+          try {
+            v->restore(in);
+          } catch (const std::exception& e) {
+            throw Error("--restore-state " + *o.restore_state + ": vGPU " + v->uuid() + ": " + e.what());
+          }
+          spdlog::info("vGPU {} restored from {}", v->uuid(), *o.restore_state);
+        }
         v->start();
         spdlog::info("vGPU {} ({} on {}/{}) running at {}", v->uuid(), v->type().name,
                      v->pgpu().info().vendor, v->pgpu().info().name, v->sbdf().to_string());
         // Listening sockets are opened now: the serving phase's seccomp policy creates none.
         consoles.open(v, console_plan[i]);
+      }
+      // Every region back where the saved guest had it (BAR placements included), or the guest
+      // would find its VRAM elsewhere.
+      if (restore && restore->direct.pages != 0 && frontend->direct_layout() != restore->direct) {
+        throw Error("--restore-state " + *o.restore_state +
+                    ": the restored vGPUs' VRAM is not laid out as saved (another vGPU order or type?)");
       }
       ControlCommands commands(manager, *frontend, slots, consoles, o.seccomp == SeccompMode::Off, vm,
                                DirectMemoryCost{startup_direct_bytes, o.hot_add_room});

@@ -26,6 +26,8 @@ constexpr const char* kAllowed[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "openat", "newfstatat", "fstat",
     "statx", "lseek", "fcntl", "flock", "getdents64", "unlink", "unlinkat", "renameat", "rename", "dup",
     "dup3", "pipe2", "pipe",
+    // The saved device state (save-state) reaches the disk before the control reply.
+    "fsync",
     // Memory (mmap/mprotect only without PROT_EXEC: see below). mlock: libxencall's hypercall
     // buffers when /dev/xen/hypercall is missing (bounded by RLIMIT_MEMLOCK).
     "munmap", "mremap", "madvise", "brk", "membarrier", "mlock", "munlock",

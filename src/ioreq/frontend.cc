@@ -60,7 +60,9 @@ class Frontend::Impl {
     // 2. Privileged set-up, with unrestricted handles: growing the domain for direct memory
     //    (xenctrl), then the ioreq server (pages mapped, enabled, ports bound). Nothing read so
     //    far is guest-controlled.
-    if (options.direct_memory_bytes != 0) {
+    if (options.adopt_direct_memory) {
+      direct = XenDirectMemory::adopt(dm, fmem, domid, *options.adopt_direct_memory);
+    } else if (options.direct_memory_bytes != 0) {
       direct = XenDirectMemory::reserve(dm, fmem, domid, options.direct_memory_scratch_gfn,
                                         options.direct_memory_bytes);
     }
@@ -199,6 +201,10 @@ void Frontend::post(std::function<void()> fn) {
 }
 const IoreqStats& Frontend::stats() const {
   return *impl_->stats;
+}
+
+DirectLayout Frontend::direct_layout() const {
+  return impl_->direct ? impl_->direct->layout() : DirectLayout{};
 }
 
 }  // namespace xvgpu::ioreq

@@ -28,10 +28,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "common/types.h"
 #include "gpu/io_handler.h"
 #include "gpu/platform.h"
+#include "ioreq/direct_layout.h"
 #include "ioreq/ioreq_stats.h"
 #include "ioreq/ioreq_trace.h"
 
@@ -47,8 +49,12 @@ struct FrontendOptions {
   // is null.
   uint64_t direct_memory_bytes = 0;
   // Guest frame where direct memory is populated before the guest places it with a BAR.
-  // Must be unused guest-physical space (default: 960 GiB).
-  uint64_t direct_memory_scratch_gfn = 0xF000000;
+  // Must be unused guest-physical space; 0 (default): just above what the guest's RAM can
+  // occupy (4 GiB + its page limit + 2 GiB for hvmloader's relocation), see xen_direct_memory.cc.
+  uint64_t direct_memory_scratch_gfn = 0;
+  // Restore: adopt the direct memory of a saved device model (the restored domain has its
+  // pages) instead of populating it; direct_memory_bytes and _scratch_gfn are then ignored.
+  std::optional<DirectLayout> adopt_direct_memory;
   // Additionally call xentoolcore_restrict_all(domid) after restricting our own handles:
   // right for a single-domain device-model process, wrong in a process serving several.
   bool restrict_whole_process = false;
@@ -103,6 +109,8 @@ class Frontend {
   void post(std::function<void()> fn);
 
   [[nodiscard]] const IoreqStats& stats() const;
+  // Where the direct memory is now (empty layout without direct memory). Thread-safe.
+  [[nodiscard]] DirectLayout direct_layout() const;
 
   class Impl;
 

@@ -24,7 +24,8 @@ struct XenDirectMemory::Pool {
   uint64_t pages = 0;
   ForeignMapping mapping;
   mutable std::mutex mu;
-  std::map<uint64_t, uint64_t> free;  // first page -> number of pages
+  std::map<uint64_t, uint64_t> free;                  // first page -> number of pages
+  std::map<uint64_t, DirectRegionPlacement> regions;  // first page -> allocated region (under mu)
   std::atomic<bool> domain_gone{false};
 
   // Moves `n` frames from gfn `from` to gfn `to` in the guest's physmap. Nothing to move once
@@ -42,8 +43,15 @@ struct XenDirectMemory::Pool {
       done += chunk;
     }
   }
+  void record_gfn(uint64_t first, uint64_t gfn) {
+    std::lock_guard lock(mu);
+    if (auto it = regions.find(first); it != regions.end()) {
+      it->second.gfn = gfn;
+    }
+  }
   void give_back(uint64_t first, uint64_t n) {
     std::lock_guard lock(mu);
+    regions.erase(first);
     auto it = free.emplace(first, n).first;
     if (auto next = std::next(it); next != free.end() && it->first + it->second == next->first) {
       it->second += next->second;
@@ -98,6 +106,7 @@ class XenDirectRegion final : public gpu::DirectRegion {
     pool_->relocate(gfn_, gfn, pages_);
     gfn_ = gfn;
     placed_ = true;
+    pool_->record_gfn(first_page_, gfn_);
   }
 
   void unplace() override {
@@ -108,6 +117,7 @@ class XenDirectRegion final : public gpu::DirectRegion {
     pool_->relocate(gfn_, scratch, pages_);
     gfn_ = scratch;
     placed_ = false;
+    pool_->record_gfn(first_page_, gfn_);
   }
 
   void collect_dirty(std::vector<uint64_t>& bitmap) override {
@@ -171,6 +181,16 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
     throw SystemError(ESRCH, ctx + ": xc_domain_getinfolist");
   }
   const uint64_t old_max_kb = uint64_t{info.max_pages} * (kPageSize / 1024);
+  if (scratch_gfn == 0) {
+    // Just above anything the guest's RAM can occupy: its RAM above 4 GiB ends below 4 GiB + its
+    // page limit, and hvmloader may move up to 2 GiB of it there to widen the MMIO hole. Low, so
+    // that a save of the domain (which walks and records every frame up to the highest) stays
+    // small: at 960 GiB xl save wrote 8 bytes for each of 250 million empty frames.
+    constexpr uint64_t k4GiB = uint64_t{1} << (32 - kPageShift);
+    constexpr uint64_t kHoleGuard = uint64_t{2} << (30 - kPageShift);
+    constexpr uint64_t kAlign = 512;  // 2 MiB
+    scratch_gfn = (k4GiB + uint64_t{info.max_pages} + kHoleGuard + kAlign - 1) / kAlign * kAlign;
+  }
   check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + bytes / 1024), ctx + ": xc_domain_setmaxmem");
 
   std::vector<xen_pfn_t> gfns(pages);
@@ -219,6 +239,70 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
   return std::make_unique<XenDirectMemory>(std::move(pool), std::move(undo));
 }
 
+std::unique_ptr<XenDirectMemory> XenDirectMemory::adopt(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
+                                                        Domid domid, const DirectLayout& saved) {
+  const std::string ctx = fmt::format("dom{}: adopting {} MiB of direct memory at gfn {:#x}", domid.value,
+                                      (saved.pages * kPageSize) >> 20, saved.scratch_gfn);
+  if (saved.pages == 0 || saved.scratch_gfn > UINT64_MAX / 2 - saved.pages) {
+    throw Error(ctx + ": the saved layout has no pool or one that wraps around");
+  }
+  auto pool = std::make_shared<Pool>();
+  pool->dm = std::move(dm);
+  pool->domid = domid;
+  pool->scratch_gfn = saved.scratch_gfn;
+  pool->pages = saved.pages;
+  // Regions the guest had placed at a BAR go back to their scratch frames; the vGPUs' restore
+  // places them again once their config space is back.
+  for (const auto& r : saved.regions) {
+    if (r.first_page > saved.pages || r.pages > saved.pages - r.first_page) {
+      throw Error(fmt::format("{}: a saved region at page {} of {} pages lies outside the pool", ctx,
+                              r.first_page, r.pages));
+    }
+    const uint64_t home = saved.scratch_gfn + r.first_page;
+    if (r.gfn != home) {
+      try {
+        pool->relocate(r.gfn, home, r.pages);
+      } catch (const std::exception& e) {
+        throw Error(
+            fmt::format("{}: the saved domain's VRAM at gfn {:#x} ({} pages) is not there (is this the "
+                        "domain restored from that state?): {}",
+                        ctx, r.gfn, r.pages, e.what()));
+      }
+    }
+  }
+  std::vector<xen_pfn_t> gfns(saved.pages);
+  for (uint64_t i = 0; i < saved.pages; ++i) {
+    gfns[i] = saved.scratch_gfn + i;
+  }
+  std::vector<int> errs(saved.pages, 0);
+  void* addr = xenforeignmemory_map(fmem.get(), domid.value, PROT_READ | PROT_WRITE, saved.pages, gfns.data(),
+                                    errs.data());
+  if (addr == nullptr) {
+    throw SystemError(errno, ctx + ": xenforeignmemory_map");
+  }
+  pool->mapping = ForeignMapping(fmem, addr, saved.pages);
+  for (uint64_t i = 0; i < saved.pages; ++i) {
+    if (errs[i] != 0) {
+      throw SystemError(errs[i],
+                        fmt::format("{}: the domain has no page at gfn {:#x} (not restored from that "
+                                    "state?)",
+                                    ctx, saved.scratch_gfn + i));
+    }
+  }
+  pool->free.emplace(0, saved.pages);
+  // The memory was the domain's before this process: nothing to give back on failure.
+  return std::make_unique<XenDirectMemory>(std::move(pool), std::function<void()>{});
+}
+
+DirectLayout XenDirectMemory::layout() const {
+  std::lock_guard lock(pool_->mu);
+  DirectLayout out{pool_->scratch_gfn, pool_->pages, {}};
+  for (const auto& [first, r] : pool_->regions) {
+    out.regions.push_back(r);
+  }
+  return out;
+}
+
 XenDirectMemory::~XenDirectMemory() {
   if (undo_) {
     pool_->mapping.reset();  // our mapping holds references to the pages
@@ -248,6 +332,7 @@ std::unique_ptr<gpu::DirectRegion> XenDirectMemory::allocate(uint64_t size) {
     if (rest != 0) {
       pool_->free.emplace(first + pages, rest);
     }
+    pool_->regions[first] = DirectRegionPlacement{first, pages, pool_->scratch_gfn + first};
   }
   return std::make_unique<XenDirectRegion>(pool_, first, pages);
 }

@@ -20,6 +20,7 @@
 
 #include "common/types.h"
 #include "gpu/platform.h"
+#include "ioreq/direct_layout.h"
 #include "ioreq/xen_handles.h"
 
 namespace xvgpu::ioreq {
@@ -28,10 +29,16 @@ class XenDirectMemory final : public gpu::DirectMemory {
  public:
   struct Pool;
 
-  // Privileged: opens an unrestricted xenctrl handle, kept until commit(). Throws SystemError
+  // Privileged: opens an unrestricted xenctrl handle, kept until commit(). scratch_gfn 0: just
+  // above what the guest's RAM can occupy (see the .cc). Throws SystemError
   // naming the failing call; undoes its own steps on failure.
   static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
                                                   Domid domid, uint64_t scratch_gfn, uint64_t bytes);
+  // Restore: the pool of a saved device model, whose pages the (restored) domain already has:
+  // moves regions placed at BARs back to their scratch frames and maps the pool; populates
+  // nothing and leaves the domain's maximum alone. Throws naming a page that is not there.
+  static std::unique_ptr<XenDirectMemory> adopt(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
+                                                Domid domid, const DirectLayout& saved);
   // Set-up of the whole frontend succeeded: keep the memory, close the xenctrl handle. Until
   // then, destruction gives the memory back to Xen and restores the domain's maximum.
   void commit() noexcept { undo_ = nullptr; }
@@ -40,6 +47,8 @@ class XenDirectMemory final : public gpu::DirectMemory {
   // Throws Error when size is not a positive page multiple or the pool has no room left.
   std::unique_ptr<gpu::DirectRegion> allocate(uint64_t size) override;
   [[nodiscard]] uint64_t free_bytes() const;
+  // The pool and where each allocated region is now (what a saved device state records).
+  [[nodiscard]] DirectLayout layout() const;
   // The domain died: placements are no longer moved back (the teardown would only fail).
   void domain_gone() noexcept;
 
