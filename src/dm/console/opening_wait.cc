@@ -4,7 +4,8 @@
 
 namespace xvgpu::dm {
 
-OpeningWait::OpeningWait(std::chrono::milliseconds wait, size_t capacity) : wait_(wait), capacity_(capacity) {}
+OpeningWait::OpeningWait(std::chrono::milliseconds wait, size_t capacity)
+    : wait_(wait), capacity_(capacity) {}
 
 bool OpeningWait::hold(UniqueFd fd, Clock::time_point now) {
   if (held_.size() >= capacity_) return false;
