@@ -303,6 +303,7 @@ int run(int argc, char** argv) {
     for (auto& p : plan) {
       p.config.vm_uuid = vm.uuid;
       p.config.vm_name = vm.name;
+      p.config.incoming = o.restore_state.has_value();
     }
     try {
       if (identified) remove_stale_servers(o.domid, domain);
@@ -350,12 +351,16 @@ int run(int argc, char** argv) {
         if (restore) {
           const auto& snap = restore->vgpus[i].snapshot;
           std::istringstream in(std::string(snap.begin(), snap.end()));
+          const auto t0 = std::chrono::steady_clock::now();
           try {
             v->restore(in);
           } catch (const std::exception& e) {
             throw Error("--restore-state " + *o.restore_state + ": vGPU " + v->uuid() + ": " + e.what());
           }
-          spdlog::info("vGPU {} restored from {}", v->uuid(), *o.restore_state);
+          spdlog::info(
+              "vGPU {} restored from {} in {} ms", v->uuid(), *o.restore_state,
+              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                  .count());
         }
         v->start();
         spdlog::info("vGPU {} ({} on {}/{}) running at {}", v->uuid(), v->type().name,

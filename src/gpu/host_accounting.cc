@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "common/error.h"
@@ -57,9 +58,10 @@ bool parse_u64(std::string_view s, uint64_t& out) {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
-ReservationRecord parse(const std::string& uuid, std::string_view body) {
+ReservationRecord parse(const std::string& file, std::string_view body) {
   ReservationRecord r;
-  r.uuid = uuid;
+  r.file = file;
+  r.uuid = file.substr(0, file.find('@'));
   while (!body.empty()) {
     const auto nl = body.find('\n');
     const auto line = body.substr(0, nl);
@@ -128,6 +130,24 @@ bool wait_released(const fs::path& path, std::chrono::steady_clock::time_point d
   }
 }
 
+// What the live reservations use on one physical GPU. A vGPU shared by a migration's two
+// domains counts once.
+PgpuUsage usage_of(const std::vector<ReservationRecord>& live, const std::string& vendor,
+                   const std::string& pgpu) {
+  PgpuUsage u;
+  std::set<std::string> counted;
+  for (const auto& r : live) {
+    if (r.vendor != vendor || r.pgpu != pgpu || !counted.insert(r.uuid).second) {
+      continue;
+    }
+    ++u.instances[r.type];
+    for (const auto& [res, amount] : r.costs) {
+      u.used[res] += amount;
+    }
+  }
+  return u;
+}
+
 }  // namespace
 
 bool is_predecessor(const ReservationRecord& held, const ReservationOwner& owner) {
@@ -138,8 +158,8 @@ bool is_predecessor(const ReservationRecord& held, const ReservationOwner& owner
          (!owner.vm_name.empty() && held.owner.vm_name == owner.vm_name);
 }
 
-Reservation::Reservation(fs::path dir, std::string uuid, UniqueFd fd)
-    : dir_(std::move(dir)), uuid_(std::move(uuid)), fd_(std::move(fd)) {}
+Reservation::Reservation(fs::path dir, std::string uuid, std::string file, UniqueFd fd)
+    : dir_(std::move(dir)), uuid_(std::move(uuid)), file_(std::move(file)), fd_(std::move(fd)) {}
 
 Reservation::~Reservation() {
   release();
@@ -155,7 +175,7 @@ void Reservation::release() noexcept {
     (void)flock_retry(lock.get(), LOCK_EX);
   }
   std::error_code ec;
-  fs::remove(reservations_dir(dir_) / uuid_, ec);
+  fs::remove(reservations_dir(dir_) / file_, ec);
   if (ec) {
     spdlog::warn("releasing vGPU reservation {}: {}", uuid_, ec.message());
   }
@@ -236,17 +256,7 @@ std::vector<ReservationRecord> HostAccounting::list() {
 }
 
 PgpuUsage HostAccounting::usage(const std::string& vendor, const std::string& pgpu) {
-  PgpuUsage u;
-  for (const auto& r : list()) {
-    if (r.vendor != vendor || r.pgpu != pgpu) {
-      continue;
-    }
-    ++u.instances[r.type];
-    for (const auto& [res, amount] : r.costs) {
-      u.used[res] += amount;
-    }
-  }
-  return u;
+  return usage_of(list(), vendor, pgpu);
 }
 
 std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, const PgpuInfo& pgpu,
@@ -258,6 +268,7 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
   const auto deadline = start + handover_wait_;
   UniqueFd lock = lock_global();
   std::vector<ReservationRecord> live = scan_locked();
+  bool shared = false;
   for (;;) {
     const auto held = std::find_if(live.begin(), live.end(), [&](const auto& r) { return r.uuid == uuid; });
     if (held == live.end()) {
@@ -271,11 +282,29 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
     if (!is_predecessor(*held, owner)) {
       throw UuidInUseError(msg + ")");
     }
+    if (owner.incoming) {
+      // The migration's sender still runs; both domains hold the one vGPU until it is destroyed.
+      const bool other_holder = std::any_of(live.begin(), live.end(), [&](const auto& r) {
+        return r.uuid == uuid && !is_predecessor(r, owner);
+      });
+      if (other_holder) {
+        throw UuidInUseError(msg + ")");
+      }
+      if (held->type != type.name || held->vendor != pgpu.vendor || held->pgpu != pgpu.name) {
+        throw UuidInUseError(msg + ", the VM's previous domain holds it as another type or GPU)");
+      }
+      spdlog::info(
+          "vGPU {}: shared with the device model of the VM's previous domain {} (process {}) until it ends",
+          uuid, held->owner.domid, held->pid);
+      shared = true;
+      break;
+    }
     // The VM's previous domain's device model is still tearing down: wait outside the global lock.
     const long pid = held->pid;
     const long domid = held->owner.domid;
+    const fs::path held_path = reservations_dir(dir_) / held->file;
     lock.reset();
-    if (!wait_released(reservations_dir(dir_) / uuid, deadline)) {
+    if (!wait_released(held_path, deadline)) {
       throw UuidInUseError(
           fmt::format("{}, the VM's previous domain): not released within {} ms", msg,
                       std::chrono::duration_cast<std::chrono::milliseconds>(handover_wait_).count()));
@@ -290,17 +319,8 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
     lock = lock_global();
     live = scan_locked();
   }
-  PgpuUsage u;
-  for (const auto& r : live) {
-    if (r.vendor != pgpu.vendor || r.pgpu != pgpu.name) {
-      continue;
-    }
-    ++u.instances[r.type];
-    for (const auto& [res, amount] : r.costs) {
-      u.used[res] += amount;
-    }
-  }
-  if (accounting_available(pgpu, type, u) == 0) {
+  PgpuUsage u = usage_of(live, pgpu.vendor, pgpu.name);
+  if (!shared && accounting_available(pgpu, type, u) == 0) {
     std::string why;
     if (type.max_instances != 0 && u.instances[type.name] >= type.max_instances) {
       why = fmt::format("{} of at most {} instances of the type exist", u.instances[type.name],
@@ -319,7 +339,8 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
     throw NoCapacityError(
         fmt::format("no capacity for another {} on {}/{}: {}", type.name, pgpu.vendor, pgpu.name, why));
   }
-  const auto path = reservations_dir(dir_) / uuid;
+  const std::string file = shared ? fmt::format("{}@{}", uuid, owner.domid) : uuid;
+  const auto path = reservations_dir(dir_) / file;
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   check_errno(fd.get(), "creating reservation " + path.string());
   check_errno(flock_retry(fd.get(), LOCK_EX | LOCK_NB), "locking reservation " + path.string());
@@ -329,7 +350,7 @@ std::unique_ptr<Reservation> HostAccounting::reserve(const std::string& uuid, co
     fs::remove(path);
     throw;
   }
-  return std::make_unique<Reservation>(dir_, uuid, std::move(fd));
+  return std::make_unique<Reservation>(dir_, uuid, file, std::move(fd));
 }
 
 }  // namespace xvgpu::gpu

@@ -15,6 +15,12 @@
 // domain's device model may start while the previous domain's one is still tearing down; a
 // reservation of the same vGPU held for ANOTHER domain of the SAME VM is that predecessor, and
 // reserve() waits (bounded) for it to go instead of failing.
+//
+// A migration within one host is the exception: the receiving domain's device model starts
+// (restoring the state the sender saved) while the sending domain still exists, and the sender
+// is destroyed only after the receiver is ready. An `incoming` owner therefore shares its
+// predecessor's reservation instead of waiting: its file is <uuid>@<domid>, and the UUID counts
+// once against capacity, as it is one vGPU moving between two domains of one VM.
 #pragma once
 
 #include <chrono>
@@ -45,10 +51,13 @@ struct ReservationOwner {
   long domid = -1;
   std::string vm_uuid;
   std::string vm_name;
+  // The domain is restored from its predecessor's saved state (a migration's receiver).
+  bool incoming = false;
 };
 
 struct ReservationRecord {
   std::string uuid;
+  std::string file;  // under <state dir>/reservations: the uuid, or <uuid>@<domid> for a shared one
   long pid = 0;
   ReservationOwner owner;
   std::string vendor;
@@ -60,7 +69,7 @@ struct ReservationRecord {
 // Held by a created vGPU; releasing (or destroying) it frees the capacity.
 class Reservation {
  public:
-  Reservation(std::filesystem::path dir, std::string uuid, UniqueFd fd);
+  Reservation(std::filesystem::path dir, std::string uuid, std::string file, UniqueFd fd);
   Reservation(const Reservation&) = delete;
   Reservation& operator=(const Reservation&) = delete;
   ~Reservation();
@@ -70,6 +79,7 @@ class Reservation {
  private:
   std::filesystem::path dir_;
   std::string uuid_;
+  std::string file_;
   UniqueFd fd_;
 };
 
@@ -91,7 +101,7 @@ class HostAccounting {
   // Atomically (host-wide) checks UUID uniqueness and capacity, then records the reservation.
   // Throws UuidInUseError / NoCapacityError with a message naming the conflict. A reservation of
   // the UUID held for another domain of owner's VM (a reboot's predecessor) is waited for, up to
-  // handover_wait(); the time waited is logged.
+  // handover_wait(); the time waited is logged. An incoming owner shares it instead (see above).
   std::unique_ptr<Reservation> reserve(const std::string& uuid, const PgpuInfo& pgpu, const TypeInfo& type,
                                        const ReservationOwner& owner = {});
 

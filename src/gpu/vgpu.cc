@@ -104,6 +104,7 @@ Vgpu::Vgpu(const VgpuConfig& config, PhysicalGpu& pgpu, uint32_t type_index, con
     vm_uuid_ = *vm;
   }
   vm_name_ = config.vm_name.substr(0, 255);
+  incoming_ = config.incoming;
   if (rom_ && (rom_->vendor_id() != type_.layout.vendor_id || rom_->device_id() != type_.layout.device_id)) {
     throw Error(
         fmt::format("the expansion ROM is for PCI {} but type {} is {:04x}:{:04x} (a BIOS would not run it)",
@@ -200,7 +201,7 @@ void Vgpu::create() {
                     pgpu_.info().vendor, pgpu_.info().name));
   }
   reservation_ = accounting_.reserve(uuid_, pgpu_.info(), type_,
-                                     ReservationOwner{platform_.domid.value, vm_uuid_, vm_name_});
+                                     ReservationOwner{platform_.domid.value, vm_uuid_, vm_name_, incoming_});
   try {
     for (const auto& bar : type_.layout.bars) {
       if (!bar.direct) {

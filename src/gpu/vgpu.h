@@ -54,6 +54,9 @@ struct VgpuConfig {
   Sbdf sbdf{0, 0, 5, 0};                                    // where the guest sees it
   std::string vm_uuid;                                      // the VM's identity for the vendor (optional)
   std::string vm_name;
+  // Restored from the VM's previous domain's saved state (xl restore, a migration's receiver):
+  // it may share that domain's reservation while the domain still exists (host_accounting.h).
+  bool incoming = false;
   // The expansion ROM the guest sees at config offset 0x30 (nullptr: none). Its PCI IDs must
   // be the type's, or no BIOS would run it.
   std::shared_ptr<const ExpansionRom> rom;
@@ -213,6 +216,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   HostAccounting& accounting_;
   Sbdf sbdf_;
   std::string vm_uuid_;
+  bool incoming_ = false;
   std::string vm_name_;
   std::shared_ptr<const ExpansionRom> rom_;
   std::vector<xvgpu_knob_value> create_params_;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -285,6 +286,67 @@ TEST(HostAccounting, PredecessorThatNeverLetsGoFailsAfterTheWait) {
   }
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
   EXPECT_EQ(acc.list().size(), 1u) << "the holder keeps its reservation";
+}
+
+// A migration on one host: the receiving domain's device model restores the vGPU while the sending
+// domain (same VM) still holds it; it shares the reservation at once instead of waiting, and the
+// vGPU counts once against capacity.
+TEST(HostAccounting, IncomingDomainSharesThePredecessorsReservation) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  acc.set_handover_wait(std::chrono::milliseconds(5000));
+  const auto p = test_pgpu();
+  auto sender = acc.reserve(uuid(1), p, p.types[1], ReservationOwner{5, kVmUuid, "web1"});
+  const auto before = acc.usage(p.vendor, p.name);  // type big: at most one instance
+  const auto t0 = std::chrono::steady_clock::now();
+  auto receiver = acc.reserve(uuid(1), p, p.types[1], ReservationOwner{6, kVmUuid, "web1--incoming", true});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  ASSERT_NE(receiver, nullptr);
+  const auto both = acc.usage(p.vendor, p.name);
+  EXPECT_EQ(both.instances.at(p.types[1].name), before.instances.at(p.types[1].name));
+  EXPECT_EQ(both.used, before.used);
+  auto records = acc.list();
+  ASSERT_EQ(records.size(), 2u);
+  std::set<long> domids;
+  for (const auto& r : records) {
+    EXPECT_EQ(r.uuid, uuid(1));
+    domids.insert(r.owner.domid);
+  }
+  EXPECT_EQ(domids, (std::set<long>{5, 6}));
+  // Another VM still cannot take it, nor can a third domain that is not incoming wait it out.
+  EXPECT_THROW(acc.reserve(uuid(1), p, p.types[1],
+                           ReservationOwner{7, "99999999-2222-4333-8444-555555555555", "db1", true}),
+               UuidInUseError);
+  // The sender ends: the receiver keeps the vGPU alone.
+  sender.reset();
+  records = acc.list();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].owner.domid, 6);
+  EXPECT_EQ(records[0].uuid, uuid(1));
+  // The receiver's next reboot waits for it like any predecessor.
+  std::thread teardown([&receiver] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    receiver.reset();
+  });
+  std::unique_ptr<Reservation> next;
+  EXPECT_NO_THROW(next = acc.reserve(uuid(1), p, p.types[1], ReservationOwner{8, kVmUuid, "web1"}));
+  teardown.join();
+  ASSERT_EQ(acc.list().size(), 1u);
+  EXPECT_EQ(acc.list()[0].owner.domid, 8);
+}
+
+TEST(HostAccounting, IncomingDomainOfAnotherTypeIsRefused) {
+  test::TempDir dir;
+  HostAccounting acc(dir.path());
+  const auto p = test_pgpu();
+  ASSERT_GE(p.types.size(), 2u);
+  auto sender = acc.reserve(uuid(1), p, p.types[0], ReservationOwner{5, kVmUuid, "web1"});
+  try {
+    acc.reserve(uuid(1), p, p.types[1], ReservationOwner{6, kVmUuid, "web1", true});
+    FAIL() << "a different type was shared";
+  } catch (const UuidInUseError& e) {
+    EXPECT_NE(std::string(e.what()).find("another type"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
