@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <sstream>
@@ -220,6 +221,7 @@ json ControlCommands::save_state(const json& req) {
     throw RequestError(control::kErrBadRequest, "save-state: path '" + path + "' is not absolute");
   }
   auto state = std::make_shared<DeviceState>();
+  const auto t0 = std::chrono::steady_clock::now();
   on_loop([this, state] {
     for (const auto& v : manager_.vgpus()) {
       std::ostringstream out;
@@ -240,7 +242,10 @@ json ControlCommands::save_state(const json& req) {
   } catch (const std::exception& e) {
     throw RequestError(control::kErrRefused, std::string("save-state: ") + e.what());
   }
-  spdlog::info("device state of {} vGPU(s) saved to {} ({} bytes)", state->vgpus.size(), path, bytes.size());
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("device state of {} vGPU(s) saved to {} ({} bytes, {} ms)", state->vgpus.size(), path,
+               bytes.size(), ms);
   return {{"path", path}, {"bytes", bytes.size()}, {"vgpus", state->vgpus.size()}};
 }
 
