@@ -1,6 +1,8 @@
 // xt-pngcheck: compares a screenshot PNG with xt_pattern(), pixel for pixel. Runs in dom0 (libpng comes with
 // xvgpu-dm's libraries).
 //   xt-pngcheck FILE.png WIDTH HEIGHT   prints "pixels=N mismatches=M first_bad=(x,y) got=.. want=.."; exit 0 if M=0
+//   xt-pngcheck FILE.png WIDTH HEIGHT ROWS S0,S1,...   band i (rows i*ROWS..) is xt_stamped(x, y, Si), rows below
+//                                       the listed bands the pattern itself
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,9 +11,26 @@
 #include "xt_pattern.h"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: xt-pngcheck FILE.png WIDTH HEIGHT\n");
+  if (argc != 4 && argc != 6) {
+    fprintf(stderr, "usage: xt-pngcheck FILE.png WIDTH HEIGHT [BAND_ROWS STAMP0,STAMP1,...]\n");
     return 2;
+  }
+  enum { kMaxBands = 64 };
+  uint32_t stamps[kMaxBands] = {0};
+  unsigned long band_rows = 0, bands = 0;
+  if (argc == 6) {
+    band_rows = strtoul(argv[4], NULL, 0);
+    for (char *p = argv[5], *end; *p != '\0' && bands < kMaxBands; p = *end == ',' ? end + 1 : end) {
+      stamps[bands++] = (uint32_t)strtoul(p, &end, 0);
+      if (end == p) {
+        fprintf(stderr, "xt-pngcheck: bad stamp list '%s'\n", argv[5]);
+        return 2;
+      }
+    }
+    if (band_rows == 0) {
+      fprintf(stderr, "xt-pngcheck: band rows must be positive\n");
+      return 2;
+    }
   }
   png_image img = {0};
   img.version = PNG_IMAGE_VERSION;
@@ -36,7 +55,8 @@ int main(int argc, char** argv) {
     for (uint32_t x = 0; x < img.width; x++) {
       const png_byte* p = buf + ((size_t)y * img.width + x) * 3;
       uint32_t got = ((uint32_t)p[0] << 16) | ((uint32_t)p[1] << 8) | p[2];
-      uint32_t want = xt_pattern(x, y);
+      const unsigned long band = band_rows != 0 ? y / band_rows : bands;
+      uint32_t want = band < bands ? xt_stamped(x, y, stamps[band]) : xt_pattern(x, y);
       if (got != want && bad++ == 0) printf("first_bad=(%u,%u) got=%06x want=%06x\n", x, y, got, want);
     }
   }

@@ -11,4 +11,10 @@ static inline uint32_t xt_pattern(uint32_t x, uint32_t y) {
   uint32_t b = ((((x >> 8) & 3u) | (((y >> 8) & 3u) << 2)) << 4) | ((x + y) & 0xfu);
   return (r << 16) | (g << 8) | b;
 }
+
+// The migration test's frames: the pattern with every pixel's colour changed by `stamp` (0: the pattern itself).
+// The guest's engine driver (kmod/xt_engine.c) restates it.
+static inline uint32_t xt_stamped(uint32_t x, uint32_t y, uint32_t stamp) {
+  return xt_pattern(x, y) ^ ((stamp * 0x9e3779b1u) & 0xffffffu);
+}
 #endif

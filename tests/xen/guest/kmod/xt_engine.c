@@ -12,6 +12,10 @@
  *   cat /sys/bus/pci/devices/BDF/xt_hammer                each doing OPS register write/read-back checks on its own
  *                                                        DISPI register plus constant-register reads, and JOBS
  *                                                        engine round trips through the shared ring.
+ *   echo "BAND STAMP" > /sys/bus/pci/devices/BDF/xt_paint  the migration test: the engine draws band BAND (64 rows
+ *   cat /sys/bus/pci/devices/BDF/xt_paint                 of a 1024x768 XRGB frame at VRAM offset 0) of the stamped
+ *                                                        test pattern (dom0's xt_pattern.h, xt_stamped), in copies
+ *                                                        of 4 rows, the last one with an MSI.
  *
  * Each result is one line of key=value pairs ending in verdict=ok or verdict=FAIL(reasons); the guest task prints
  * it and dom0 compares the counts with xvgpu-dm's statistics. The register layout is the one in
@@ -116,11 +120,13 @@ struct xt_dev {
 	u32 tail;
 	u32 next_seq;
 	atomic_t irqs; /* MSIs taken by the handler */
+	atomic_t restores; /* PM restores seen (save/restore, migration), each binding the MSI again */
 	atomic_t irq_causes; /* IRQ_STATUS bits the handler saw */
 	wait_queue_head_t irq_wq;
 	struct mutex run_lock; /* one test at a time */
 	char copy_result[RESULT_LEN];
 	char hammer_result[RESULT_LEN];
+	char paint_result[RESULT_LEN];
 	atomic_t hammer_ops[2]; /* progress of the running hammer threads (xt_progress) */
 };
 
@@ -491,6 +497,81 @@ static void xt_hammer_test(struct xt_dev *x, unsigned int ops, unsigned int jobs
 	kfree(run);
 }
 
+/* The migration test's frame: 1024x768 XRGB8888, stride 4096, drawn in 12 bands of 64 rows. xt_stamped() is
+ * tests/xen/guest/xt_pattern.h's, restated (dom0's xt-pngcheck compares the screenshot with it). */
+#define PAINT_WIDTH 1024u
+#define PAINT_BANDS 12u
+#define PAINT_BAND_ROWS 64u
+#define PAINT_CHUNK_ROWS (BUF_LEN / (PAINT_WIDTH * 4u))
+
+static u32 xt_stamped(u32 x, u32 y, u32 stamp)
+{
+	u32 r = x & 0xffu, g = y & 0xffu;
+	u32 b = ((((x >> 8) & 3u) | (((y >> 8) & 3u) << 2)) << 4) | ((x + y) & 0xfu);
+
+	return ((r << 16) | (g << 8) | b) ^ ((stamp * 0x9e3779b1u) & 0xffffffu);
+}
+
+static void xt_paint_band(struct xt_dev *x, u32 band, u32 stamp)
+{
+	struct xt_buf *b = &x->buf[0];
+	char *res = x->paint_result;
+	u32 y0 = band * PAINT_BAND_ROWS, y, jobs0, jobs1, errs0, errs1, n = 0;
+	int irqs0, irqs, err = 0;
+	struct xt_desc d;
+
+	res[0] = 0;
+	jobs0 = ioread32(x->eng + ENG_JOBS_COMPLETED);
+	errs0 = ioread32(x->eng + ENG_ERROR_COUNT);
+	irqs0 = atomic_read(&x->irqs);
+	for (y = y0; y < y0 + PAINT_BAND_ROWS && !err; y += PAINT_CHUNK_ROWS) {
+		u32 *px = (u32 *)b->src, r, c;
+		bool last = y + PAINT_CHUNK_ROWS >= y0 + PAINT_BAND_ROWS;
+
+		for (r = 0; r < PAINT_CHUNK_ROWS; r++)
+			for (c = 0; c < PAINT_WIDTH; c++)
+				px[r * PAINT_WIDTH + c] = cpu_to_le32(xt_stamped(c, y + r, stamp));
+		xt_copy_desc(&d, OP_COPY_TO_VRAM, b->src_dma, (u64)y * PAINT_WIDTH * 4u, BUF_LEN, last);
+		err = xt_run(x, &d, last, irqs0 + 1);
+		n++;
+	}
+	msleep(50); /* an extra interrupt shows up in the count */
+	irqs = atomic_read(&x->irqs) - irqs0;
+	jobs1 = ioread32(x->eng + ENG_JOBS_COMPLETED);
+	errs1 = ioread32(x->eng + ENG_ERROR_COUNT);
+	APPEND(res, "band=%u stamp=%u jobs=%u irq_jobs=1 msis=%d engine_jobs=%u errors=%u verdict=%s", band, stamp, n,
+	       irqs, jobs1 - jobs0, errs1 - errs0,
+	       !err && irqs == 1 && jobs1 - jobs0 == n && errs1 == errs0 ? "ok" :
+	       err == -ENOMSG ? "FAIL(no-msi)" : err ? "FAIL(no-fence)" : "FAIL(counts)");
+}
+
+static ssize_t xt_paint_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct xt_dev *x = dev_get_drvdata(dev);
+	ssize_t n;
+
+	mutex_lock(&x->run_lock);
+	n = sysfs_emit(buf, "%s\n", x->paint_result[0] ? x->paint_result : "not-run");
+	mutex_unlock(&x->run_lock);
+	return n;
+}
+
+static ssize_t xt_paint_store(struct device *dev, struct device_attribute *attr, const char *buf, size_t count)
+{
+	struct xt_dev *x = dev_get_drvdata(dev);
+	unsigned int band, stamp;
+
+	if (sscanf(buf, "%u %u", &band, &stamp) != 2 || band >= PAINT_BANDS)
+		return -EINVAL;
+	if (pci_resource_len(x->pdev, 0) < PAINT_BANDS * PAINT_BAND_ROWS * PAINT_WIDTH * 4u)
+		return -ENOSPC;
+	mutex_lock(&x->run_lock);
+	xt_paint_band(x, band, stamp);
+	mutex_unlock(&x->run_lock);
+	return count;
+}
+static DEVICE_ATTR_RW(xt_paint);
+
 static ssize_t xt_copy_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct xt_dev *x = dev_get_drvdata(dev);
@@ -553,8 +634,17 @@ static ssize_t xt_progress_show(struct device *dev, struct device_attribute *att
 }
 static DEVICE_ATTR_RO(xt_progress);
 
+static ssize_t xt_restores_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct xt_dev *x = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%d\n", atomic_read(&x->restores));
+}
+static DEVICE_ATTR_RO(xt_restores);
+
 static struct attribute *xt_attrs[] = { &dev_attr_xt_copy.attr, &dev_attr_xt_hammer.attr,
-					&dev_attr_xt_progress.attr, NULL };
+					&dev_attr_xt_progress.attr, &dev_attr_xt_paint.attr,
+					&dev_attr_xt_restores.attr, NULL };
 ATTRIBUTE_GROUPS(xt);
 
 static int xt_alloc_buf(struct xt_dev *x, struct xt_buf *b)
@@ -652,6 +742,34 @@ static void xt_remove(struct pci_dev *pdev)
 	iowrite32(0, x->eng + ENG_FENCE_ADDR_HI);
 }
 
+/*
+ * Xen before 4.19 routes an HVM guest's MSIs over event channels (PIRQs), and after a save/restore or a migration
+ * Linux binds only the GSI PIRQs again (restore_pirqs): an MSI PIRQ keeps no event channel on the new domain and the
+ * device's MSIs go nowhere. Freeing and requesting the interrupt binds it there. INTx lines are GSIs: nothing to do.
+ */
+static int xt_pm_restore(struct device *dev)
+{
+	struct pci_dev *pdev = to_pci_dev(dev);
+	struct xt_dev *x = pci_get_drvdata(pdev);
+	int irq = pci_irq_vector(pdev, 0);
+	int err;
+
+	atomic_inc(&x->restores);
+	if (intx)
+		return 0;
+	devm_free_irq(dev, irq, x);
+	err = devm_request_irq(dev, irq, xt_irq, 0, "xt_engine", x);
+	if (err)
+		dev_err(dev, "MSI not bound again after the restore: %d\n", err);
+	else
+		dev_info(dev, "MSI bound again after the restore (irq %d)\n", irq);
+	return err;
+}
+
+static const struct dev_pm_ops xt_pm_ops = {
+	.restore = xt_pm_restore,
+};
+
 static const struct pci_device_id xt_ids[] = {
 	{ PCI_DEVICE(0x1234, 0x1111) },
 	{}
@@ -664,6 +782,7 @@ static struct pci_driver xt_driver = {
 	.probe = xt_probe,
 	.remove = xt_remove,
 	.dev_groups = xt_groups,
+	.driver.pm = &xt_pm_ops,
 };
 module_pci_driver(xt_driver);
 
