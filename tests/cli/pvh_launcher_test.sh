@@ -14,6 +14,9 @@ echo "xl $*" >> "$STANDIN_DIR/journal"
 case "$1" in
   create) exit "${XL_CREATE_RC:-0}" ;;
   domid) echo 12 ;;
+  domname) echo vgpu-guest ;;
+  save) [[ "${XL_SAVE_RC:-0}" != 0 ]] || printf 'xl image' > "$4"; exit "${XL_SAVE_RC:-0}" ;;
+  restore) exit "${XL_RESTORE_RC:-0}" ;;
   unpause) exit "${XL_UNPAUSE_RC:-0}" ;;
 esac
 exit 0
@@ -22,6 +25,9 @@ cat > "$tmp/xvgpuctl" <<'EOS'
 #!/bin/bash
 echo "xvgpuctl $*" >> "$STANDIN_DIR/journal"
 case " $* " in *" start "*) [[ -z "${CTL_START_OUT:-}" ]] || echo "$CTL_START_OUT"; exit "${CTL_START_RC:-0}" ;; esac
+case " $* " in *" status "*) exit "${CTL_STATUS_RC:-0}" ;; esac
+case " $* " in *" save-state "*) [[ "${CTL_SAVE_RC:-0}" != 0 ]] || printf 'vgpu state' > "${*: -1}"; exit "${CTL_SAVE_RC:-0}" ;; esac
+case " $* " in *" split-state "*) [[ "${CTL_SPLIT_RC:-0}" != 0 ]] || printf 'vgpu state' > "${*: -1}"; exit "${CTL_SPLIT_RC:-0}" ;; esac
 # wait-end: the ends listed in $STANDIN_DIR/ends, one per call, then "gone".
 case " $* " in
   *" wait-end "*)
@@ -98,6 +104,8 @@ check "no vGPU and no autostart one: message" grep -qF "no autostart vGPU" "$tmp
 CTL_START_OUT='{"domain": 12, "pid": 99, "vgpus": ["u"]}' run "$tmp/novgpu.cfg"
 check "autostart vGPUs only: exit 0" test $? -eq 0
 check "autostart vGPUs only: unpaused" grep -qxF "xl unpause 12" "$tmp/journal"
+# Its supervisor (the cfg leaves xl's default reboot action) ends before the next runs share the journal.
+for _ in $(seq 200); do grep -q "supervision ends" "$tmp/run/supervisor-x.log" 2>/dev/null && break; sleep 0.05; done
 run --hot-add-room 64M "$tmp/guest.cfg"
 check "--hot-add-room passed on" grep -qF -- "--hot-add-room 64M" "$tmp/journal"
 run "$tmp/missing.cfg"
@@ -124,6 +132,52 @@ run --no-supervise "$tmp/reboot.cfg"
 sleep 0.3
 check "--no-supervise: xl's own reboot action, no supervisor" \
   test "$(line 1)" = "xl create -p $tmp/reboot.cfg" -a "$(wc -l < "$tmp/journal")" -eq 4
+
+# Save: xl save -p (the domain stays, paused), the vGPU state appended behind xl's image, then the domain destroyed.
+save=$tmp/guest.save
+run --save vgpu-guest "$save"
+check "save: exit 0" test $? -eq 0
+check "save: xl save -p, then the vGPU state, then destroy" \
+  test "$(tr '\n' '|' < "$tmp/journal")" = "xl domid vgpu-guest|xl domname 12|xvgpuctl status --domain 12|xl save -p 12 $save|xvgpuctl --timeout 60 save-state --domain 12 $tmp/run/save-12.state|xl destroy 12|"
+check "save: [image][state][u64 length][XVGPUQST]" \
+  test "$(od -An -c "$save" | tr -d ' \n')" = "xlimagevgpustate\\n\\0\\0\\0\\0\\0\\0\\0XVGPUQST"
+check "save: no state file left" test ! -e "$tmp/run/save-12.state"
+CTL_SAVE_RC=1 run --save 12 "$save"
+check "save, state refused: non-zero exit" test $? -ne 0
+check "save, state refused: the guest runs on, nothing destroyed" \
+  test "$(grep -c destroy "$tmp/journal")" -eq 0 -a "$(grep -c 'xl unpause 12' "$tmp/journal")" -eq 1
+check "save, state refused: no save file" test ! -e "$save"
+XL_SAVE_RC=1 run --save 12 "$save"
+check "save, xl save failed: non-zero exit, no state asked, nothing destroyed" \
+  test $? -ne 0 -a "$(grep -c 'save-state\|destroy' "$tmp/journal")" -eq 0 -a ! -e "$save"
+CTL_STATUS_RC=4 run --save 12 "$save"
+check "save, no device model: usage error, xl save not run" test $? -eq 2 -a "$(grep -c 'xl save' "$tmp/journal")" -eq 0
+
+# Restore: the state checked first, xl restore -p, xvgpu-dm from the state, unpause, supervised.
+printf 'xl image {"c_info": {"type": "pvh", "name": "vgpu-guest"}} vgpu state' > "$save"
+rm -f "$tmp/ends-used" "$tmp/run/supervisor-vgpu-guest.log"
+printf '' > "$tmp/ends"
+run --restore "$save" "$tmp/reboot.cfg"
+check "restore: exit 0, prints the domid" test $? -eq 0 -a "$(cat "$tmp/stdout")" = 12
+state=$tmp/run/restore-vgpu-guest.state
+check "restore: state split, xl restore -p, xvgpu-dm restores, unpause" \
+  test "$(sed -n '1,5p' "$tmp/journal" | tr '\n' '|')" = "xvgpuctl split-state $save /dev/null $state|xl restore -p $save|xl domid vgpu-guest|xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8 --dm-arg=--restore-state=$state|xl unpause 12|"
+for _ in $(seq 200); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
+check "restore: the supervisor watches the restored domain" grep -qxF "xvgpuctl wait-end --domain 12" "$tmp/journal"
+check "restore: no state file left" test ! -e "$state"
+CTL_SPLIT_RC=3 run --restore "$save" "$tmp/guest.cfg"
+check "restore without vGPU state: usage error, nothing restored" \
+  test $? -eq 2 -a "$(wc -l < "$tmp/journal")" -eq 1 && grep -q "carries no usable vGPU state" "$tmp/stderr"
+CTL_START_RC=5 run --restore "$save" "$tmp/guest.cfg"
+check "restore, state refused by xvgpu-dm: non-zero exit, domain destroyed, never unpaused" \
+  test $? -ne 0 -a "$(grep -c 'xl destroy 12' "$tmp/journal")" -eq 1 -a "$(grep -c unpause "$tmp/journal")" -eq 0
+check "restore, state refused: no state file left" test ! -e "$state"
+printf 'xl image {"c_info": {"type": "pvh", "name": "another"}} vgpu state' > "$save"
+run --restore "$save" "$tmp/guest.cfg"
+check "restore of another VM's file: usage error, nothing restored" \
+  test $? -eq 2 -a "$(grep -c 'xl restore' "$tmp/journal")" -eq 0
+run --restore "$tmp/none.save" "$tmp/guest.cfg"
+check "restore of a missing file: usage error" test $? -eq 2
 
 echo "$fails failure(s)"
 exit $((fails != 0))
