@@ -75,7 +75,7 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
     for (const auto& st : all) {
       const auto vg = arr(st, "vgpus");
       char up[32];
-      std::snprintf(up, sizeof(up), "%.1fs", st.value("uptime_s", 0.0));
+      (void)std::snprintf(up, sizeof(up), "%.1fs", st.value("uptime_s", 0.0));
       const std::string vm = vm_label(st);
       if (vg.empty())
         t.add({str(st, "domid"), vm, str(st, "pid"), str(st, "state"), up, "-", "-", "-", "-", "-"});
