@@ -1,11 +1,16 @@
+// The host services a vendor calls (struct xvgpu_host_api of include/xvgpu/vendor.h): the C
+// entry points, and behind them the Vgpu::svc_* bodies. Called by vendor code from any thread;
+// they never throw, and every pointer, size and count from the vendor is checked.
 #include "gpu/host_services.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "gpu/msi_delivery.h"
 #include "gpu/vendor_descriptor.h"
 #include "gpu/vendor_plugin.h"
 #include "gpu/vgpu.h"
@@ -13,6 +18,11 @@
 namespace xvgpu::gpu {
 
 namespace {
+
+constexpr uint64_t kMaxDmaCopy = uint64_t{1} << 30;
+constexpr uint64_t kMaxSgEntryLen = uint64_t{256} << 20;
+constexpr uint32_t kMaxSgEntries = 1024;
+constexpr size_t kMaxLiveSgMappings = 4096;
 
 Vgpu* vgpu_of(xvgpu_instance* inst) {
   return inst == nullptr ? nullptr : inst->vgpu;
@@ -129,6 +139,229 @@ const xvgpu_host_api kHostApi = {
 
 const xvgpu_host_api* host_api() {
   return &kHostApi;
+}
+
+// Host services (called by vendor code, from any thread)
+
+int Vgpu::svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept {
+  if (len == 0) {
+    return 0;
+  }
+  if (buf == nullptr || len > kMaxDmaCopy) {
+    return -EINVAL;
+  }
+  if (!platform_.memory->may_hold(gpa, len)) {
+    return dma_fault("read", gpa, len, "not guest memory");
+  }
+  try {
+    platform_.memory->read(gpa, std::span<std::byte>(static_cast<std::byte*>(buf), len));
+    return 0;
+  } catch (const std::exception& e) {
+    return dma_fault("read", gpa, len, e.what());
+  }
+}
+
+int Vgpu::svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept {
+  if (len == 0) {
+    return 0;
+  }
+  if (buf == nullptr || len > kMaxDmaCopy) {
+    return -EINVAL;
+  }
+  if (!platform_.memory->may_hold(gpa, len)) {
+    return dma_fault("write", gpa, len, "not guest memory");
+  }
+  try {
+    platform_.memory->write(gpa, std::span<const std::byte>(static_cast<const std::byte*>(buf), len));
+    return 0;
+  } catch (const std::exception& e) {
+    return dma_fault("write", gpa, len, e.what());
+  }
+}
+
+int Vgpu::dma_fault(const char* what, uint64_t gpa, uint64_t len, const char* why) noexcept {
+  ++counters_.dma_errors;
+  {
+    std::lock_guard hw(hw_mu_);
+    cfg_.set_status_bits(pci::kStatusMasterAbort);
+  }
+  XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: DMA {} at {:#x}+{:#x}: {}", uuid_, what, gpa,
+                    len, why);
+  return -EFAULT;
+}
+
+int Vgpu::svc_sg_map(const xvgpu_sg_entry* entries, uint32_t count, bool writable, xvgpu_host_segment* out,
+                     xvgpu_sg_mapping** mapping) noexcept {
+  if (entries == nullptr || out == nullptr || mapping == nullptr || count == 0 || count > kMaxSgEntries) {
+    return -EINVAL;
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    if (entries[i].len == 0 || entries[i].len > kMaxSgEntryLen) {
+      return -EINVAL;
+    }
+  }
+  try {
+    auto m = std::make_unique<xvgpu_sg_mapping>();
+    for (uint32_t i = 0; i < count; ++i) {
+      m->maps.push_back(platform_.memory->map(entries[i].gpa, entries[i].len, writable));
+      auto bytes = m->maps.back()->bytes();
+      if (bytes.size() < entries[i].len) {
+        return -EFAULT;
+      }
+      out[i] = xvgpu_host_segment{bytes.data(), entries[i].len};
+    }
+    std::lock_guard sg(sg_mu_);
+    if (sg_maps_.size() >= kMaxLiveSgMappings) {
+      return -ENOSPC;
+    }
+    *mapping = m.get();
+    sg_maps_.emplace(m.get(), std::move(m));
+    return 0;
+  } catch (const std::exception& e) {
+    ++counters_.dma_errors;
+    XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: DMA map: {}", uuid_, e.what());
+    return -EFAULT;
+  }
+}
+
+void Vgpu::svc_sg_release(xvgpu_sg_mapping* mapping) noexcept {
+  std::unique_ptr<xvgpu_sg_mapping> victim;
+  {
+    std::lock_guard sg(sg_mu_);
+    auto it = sg_maps_.find(mapping);
+    if (it == sg_maps_.end()) {
+      return;
+    }
+    victim = std::move(it->second);
+    sg_maps_.erase(it);
+  }
+}
+
+int Vgpu::svc_raise_msi(uint32_t vector) noexcept {
+  if (vector >= type_.layout.msi_vectors) {
+    return -EINVAL;
+  }
+  std::lock_guard hw(hw_mu_);
+  if (!attached_) {
+    ++counters_.msi_dropped;
+    return XVGPU_MSI_DISABLED;
+  }
+  try {
+    switch (raise_msi(cfg_, vector, *platform_.interrupts)) {
+      case MsiResult::Delivered:
+        ++counters_.msi_delivered;
+        return XVGPU_MSI_DELIVERED;
+      case MsiResult::Pending:
+        ++counters_.msi_pended;
+        return XVGPU_MSI_PENDING;
+      case MsiResult::Disabled:
+        ++counters_.msi_dropped;
+        return XVGPU_MSI_DISABLED;
+    }
+  } catch (const std::exception& e) {
+    XVGPU_LOG_LIMITED(guest_log_, spdlog::level::warn, "vGPU {}: MSI injection: {}", uuid_, e.what());
+  }
+  return -EIO;
+}
+
+int Vgpu::svc_set_intx(bool asserted) noexcept {
+  if (type_.layout.intx_pin == 0) {
+    return -EINVAL;
+  }
+  std::lock_guard hw(hw_mu_);
+  intx_level_ = asserted;
+  update_intx_locked();
+  return 0;
+}
+
+int Vgpu::svc_direct_bar(uint32_t bar, void** host, uint64_t* size) noexcept {
+  auto it = direct_.find(bar);
+  if (it == direct_.end() || host == nullptr || size == nullptr) {
+    return -EINVAL;
+  }
+  auto mem = it->second.host();
+  *host = mem.data();
+  *size = mem.size();
+  return 0;
+}
+
+int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) noexcept {
+  auto it = direct_.find(bar);
+  if (it == direct_.end() || bitmap == nullptr) {
+    return -EINVAL;
+  }
+  const uint64_t pages = it->second.host().size() / kPageSize;
+  const uint64_t need = (pages + 63) / 64;
+  if (words < need) {
+    return -ENOSPC;
+  }
+  std::fill(bitmap, bitmap + need, ~uint64_t{0});
+  if (pages % 64 != 0) {
+    bitmap[need - 1] = (uint64_t{1} << (pages % 64)) - 1;
+  }
+  if (!it->second.region) {
+    return 0;  // trapped fallback: cannot track, all dirty
+  }
+  try {
+    std::vector<uint64_t> dirty;
+    it->second.dirty->take(*it->second.region, DirtyReader::Vendor, dirty);
+    std::fill(bitmap, bitmap + need, 0);
+    std::copy_n(dirty.begin(), std::min<uint64_t>(dirty.size(), need), bitmap);
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::warn("vGPU {}: dirty tracking of BAR {}: {}", uuid_, bar, e.what());
+    return 0;  // bitmap stays all dirty
+  }
+}
+
+int Vgpu::svc_display_damage(const xvgpu_display_damage* damage) noexcept {
+  return display_damage_.record(damage);
+}
+
+int Vgpu::svc_queue_work(void (*fn)(void*), void* arg) noexcept {
+  if (fn == nullptr) {
+    return -EINVAL;
+  }
+  if (!worker_) {
+    return -ENODEV;
+  }
+  try {
+    return worker_->submit([fn, arg] { fn(arg); }) ? 0 : -EAGAIN;
+  } catch (...) {
+    return -ENOMEM;
+  }
+}
+
+int Vgpu::svc_domain_info(xvgpu_domain_info* out) noexcept {
+  if (out == nullptr || out->struct_size < sizeof(uint32_t)) {
+    return -EINVAL;
+  }
+  std::lock_guard hw(hw_mu_);
+  if (!domain_) {
+    return -ENODEV;
+  }
+  const uint32_t n = std::min<uint32_t>(out->struct_size, sizeof(xvgpu_domain_info));
+  xvgpu_domain_info copy = *domain_;
+  copy.struct_size = n;
+  std::memcpy(static_cast<void*>(out), &copy, n);
+  return 0;
+}
+
+uint32_t Vgpu::svc_capability_offset(uint32_t index) noexcept {
+  const auto& v = cfg_.placement().vendor;
+  return index < v.size() ? v[index] : 0;
+}
+
+void Vgpu::svc_log(int level, const char* message) noexcept {
+  if (message == nullptr) {
+    return;
+  }
+  const std::string_view msg(message, ::strnlen(message, 1024));
+  const auto lvl = level <= XVGPU_LOG_ERROR  ? spdlog::level::err
+                   : level == XVGPU_LOG_WARN ? spdlog::level::warn
+                   : level == XVGPU_LOG_INFO ? spdlog::level::info
+                                             : spdlog::level::debug;
+  XVGPU_LOG_LIMITED(vendor_log_, lvl, "vGPU {} [{}]: {}", uuid_, pgpu_.info().vendor, msg);
 }
 
 }  // namespace xvgpu::gpu

@@ -31,6 +31,10 @@ bool valid_access_size(unsigned s) {
 
 }  // namespace
 
+std::string vendor_message(const xvgpu_error& err) {
+  return std::string(err.message, ::strnlen(err.message, sizeof err.message));
+}
+
 bool valid_name(std::string_view name, bool allow_address) {
   if (name.empty() || name.size() > 64) {
     return false;

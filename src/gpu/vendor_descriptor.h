@@ -50,6 +50,8 @@ xvgpu_device_ops import_ops(const xvgpu_device_ops* ops);
 PgpuInfo import_pgpu(const xvgpu_pgpu_desc* desc, const std::string& vendor);
 // Validates a layout (also used for layouts built in C++ by tests).
 void validate_layout(const DeviceLayout& layout);
+// The message of a vendor's error report (bounded: the vendor may not terminate it).
+std::string vendor_message(const xvgpu_error& err);
 // [a-z0-9_.-]+ (plus ':' and uppercase when allow_address).
 bool valid_name(std::string_view name, bool allow_address = false);
 

@@ -86,8 +86,7 @@ void VendorPlugin::init(xvgpu_vendor_entry_fn entry) {
   const int rc = vendor_.init(host_api(), &reg, &err);
   initialised_ = true;
   if (rc < 0 || !reg.error.empty()) {
-    const std::string why =
-        rc < 0 ? std::string(err.message, ::strnlen(err.message, sizeof err.message)) : reg.error;
+    const std::string why = rc < 0 ? vendor_message(err) : reg.error;
     pgpus_.clear();
     throw VendorAbiError(fmt::format("{}: vendor '{}' failed to initialise: {}{}", source_, name_,
                                      why.empty() ? "no reason given" : why,

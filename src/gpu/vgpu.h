@@ -6,6 +6,10 @@
 // machine of vgpu_state.h; operator-facing methods throw Error with context, guest-facing
 // methods (guest_read/guest_write) never throw.
 //
+// Files: vgpu.cc (life cycle), vgpu_trapped_access.cc (guest accesses the frontend traps),
+// host_services.cc (services the vendor calls), vgpu_operator_queries.cc (stats, knobs,
+// display), vgpu_snapshot.cc (save/restore).
+//
 // Locking: mu_ serialises life cycle, guest accesses and every vendor callback of this
 // instance; hw_mu_ (a leaf, never held across a vendor callback) guards the config-space bytes,
 // interrupt state and domain info, so vendor code may raise interrupts from anywhere.
@@ -123,6 +127,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // The expansion ROM (nullptr: none).
   [[nodiscard]] const std::shared_ptr<const ExpansionRom>& rom() const { return rom_; }
 
+  // ---- life cycle (vgpu.cc) ----
   void create();
   void start();
   void stop();
@@ -136,6 +141,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // jobs queue. Not from a vendor job.
   void wait_for_queued_work();
 
+  // ---- operator queries (vgpu_operator_queries.cc) ----
   [[nodiscard]] std::vector<Counter> stats();
   [[nodiscard]] std::string knob_get(const std::string& name);
   void knob_set(const std::string& name, const std::string& value);
@@ -147,10 +153,12 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   [[nodiscard]] DisplayUpdate display_update(uint32_t head = 0);
   // Vendor damage reports; the console waits on it between polls of the dirty log.
   [[nodiscard]] DisplayDamage& display_damage() { return display_damage_; }
+  // ---- save/restore (vgpu_snapshot.cc) ----
   // The caller pauses the guest for a consistent image of a running vGPU.
   void save(std::ostream& out);
   void restore(std::istream& in);
 
+  // ---- the trap path (vgpu_trapped_access.cc) ----
   // Guest accesses routed by the DeviceBus. Never throw.
   uint64_t guest_read(const IoAccess& access) noexcept;
   void guest_write(const IoAccess& access, uint64_t value) noexcept;

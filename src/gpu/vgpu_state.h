@@ -29,6 +29,10 @@ std::string_view to_string(VgpuOp op);
 // Restore do not change the state.
 VgpuState next_state(VgpuState from, VgpuOp op, std::string_view uuid);
 [[nodiscard]] bool allowed(VgpuState from, VgpuOp op);
+// Whether the vendor holds an instance in this state (Created, Running or Stopped).
+[[nodiscard]] constexpr bool has_instance(VgpuState s) {
+  return s == VgpuState::Created || s == VgpuState::Running || s == VgpuState::Stopped;
+}
 
 class VgpuStateError : public Error {
  public:

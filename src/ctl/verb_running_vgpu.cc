@@ -1,0 +1,127 @@
+// xvgpuctl stats, get, set, screenshot, console, hot-add, hot-remove: what an operator asks of,
+// or changes in, a running vGPU through its device model's control socket.
+#include <iostream>
+
+#include "ctl/definition_store.h"
+#include "ctl/exit_codes.h"
+#include "ctl/table.h"
+#include "ctl/verbs.h"
+#include "dm/control_protocol.h"
+#include "dm/vgpu_spec.h"
+
+namespace xvgpu::ctl {
+
+using nlohmann::json;
+
+void cmd_stats(const Globals& g, const std::string& uuid_text, long domain_arg) {
+  const auto domain = domid_arg(domain_arg);
+  std::string socket;
+  json req{{"cmd", std::string(control::kStats)}};
+  if (!uuid_text.empty()) {
+    const std::string uuid = uuid_arg(uuid_text);
+    socket = socket_serving(g, uuid);
+    req["uuid"] = uuid;
+  } else if (domain) {
+    socket = socket_of_domain(g, *domain);
+  } else {
+    throw CtlError(kExitUsage, "give a vGPU UUID or --domain");
+  }
+  const json s = call_dm(socket, req, g.timeout());
+  print(g, s, [&] {
+    Table t({"SCOPE", "COUNTER", "VALUE"});
+    for (const auto& [k, v] : obj(s, "dm").items()) t.add({"device-model", k, v.dump()});
+    for (const auto& vg : arr(s, "vgpus")) {
+      for (const auto& [k, v] : obj(vg, "counters").items()) t.add({str(vg, "uuid"), k, v.dump()});
+    }
+    t.print(std::cout);
+  });
+}
+
+void cmd_get(const Globals& g, const std::string& uuid_text, const std::string& knob) {
+  const std::string uuid = uuid_arg(uuid_text);
+  json req{{"cmd", std::string(control::kKnobGet)}, {"uuid", uuid}};
+  if (!knob.empty()) req["name"] = knob;
+  const json r = call_dm(socket_serving(g, uuid), req, g.timeout());
+  print(g, r, [&] {
+    const auto knobs = arr(r, "knobs");
+    if (!knob.empty() && knobs.size() == 1) {
+      std::cout << str(knobs[0], "value") << '\n';
+      return;
+    }
+    Table t({"KNOB", "VALUE", "TYPE", "ACCESS", "DESCRIPTION"});
+    for (const auto& k : knobs) {
+      t.add({str(k, "name"), str(k, "value"), str(k, "type"), k.value("writable", false) ? "rw" : "ro",
+             str(k, "description", "")});
+    }
+    t.print(std::cout);
+  });
+}
+
+void cmd_set(const Globals& g, const std::string& uuid_text, const std::string& knob,
+             const std::string& value) {
+  const std::string uuid = uuid_arg(uuid_text);
+  const json r =
+      call_dm(socket_serving(g, uuid),
+              {{"cmd", std::string(control::kKnobSet)}, {"uuid", uuid}, {"name", knob}, {"value", value}},
+              g.timeout());
+  print(g, r, [] {});
+}
+
+void cmd_screenshot(const Globals& g, const std::string& uuid_text, const std::string& file) {
+  const std::string uuid = uuid_arg(uuid_text);
+  const json r = call_dm(socket_serving(g, uuid),
+                         {{"cmd", std::string(control::kScreenshot)}, {"uuid", uuid}}, g.timeout());
+  const std::string png = control::base64_decode(r.value("png_base64", std::string()));
+  if (png.size() < 8 || png.compare(1, 3, "PNG") != 0)
+    throw CtlError(kExitFailure, "device model sent no PNG image");
+  atomic_write_file(file, png);
+  json out = r;
+  out.erase("png_base64");
+  out["file"] = file;
+  out["bytes"] = png.size();
+  print(g, out, [&] {
+    std::cout << file << ": " << str(r, "width") << "x" << str(r, "height") << ", " << png.size()
+              << " bytes\n";
+  });
+}
+
+// The console of a running vGPU, from its device model's status: what a viewer connects to.
+json console_of(const Globals& g, const std::string& uuid) {
+  const json st = call_dm(socket_serving(g, uuid), {{"cmd", std::string(control::kStatus)}}, g.timeout());
+  for (const auto& v : arr(st, "vgpus")) {
+    if (v.value("uuid", std::string()) == uuid) return obj(v, "console");
+  }
+  throw CtlError(kExitNotRunning, "vGPU " + uuid + " is not running");
+}
+
+void cmd_console(const Globals& g, const std::string& uuid_text) {
+  const std::string uuid = uuid_arg(uuid_text);
+  json c = console_of(g, uuid);
+  const std::string where = c.value("vnc", std::string("off"));
+  if (where == "off") throw CtlError(kExitFailure, "vGPU " + uuid + " has no console (vnc=off)");
+  c["uuid"] = uuid;
+  print(g, c, [&] { std::cout << where << '\n'; });
+}
+
+void cmd_hot_add(const Globals& g, long domain_arg, const std::string& spec_text) {
+  const auto domain = domid_arg(domain_arg);
+  if (!domain) throw CtlError(kExitUsage, "--domain is required");
+  VgpuSpec spec;
+  try {
+    spec = VgpuSpec::parse(spec_text);
+  } catch (const Error& e) {
+    throw CtlError(kExitUsage, spec_text + ": " + e.what());
+  }
+  const json r = call_dm(socket_of_domain(g, *domain),
+                         {{"cmd", std::string(control::kHotAdd)}, {"vgpu", spec.to_string()}}, g.timeout());
+  print(g, r, [&] { std::cout << "hot-added " << str(r, "uuid") << " at " << str(r, "bdf") << '\n'; });
+}
+
+void cmd_hot_remove(const Globals& g, const std::string& uuid_text) {
+  const std::string uuid = uuid_arg(uuid_text);
+  const json r = call_dm(socket_serving(g, uuid), {{"cmd", std::string(control::kHotRemove)}, {"uuid", uuid}},
+                         g.timeout());
+  print(g, json{{"uuid", uuid}, {"hot_removed", true}}, [] {});
+}
+
+}  // namespace xvgpu::ctl

@@ -1,0 +1,169 @@
+// xvgpuctl start: the device model of a domain, launched (or told to add vGPUs) with the vGPUs
+// of the definitions given, of the VM's autostart definitions, or given on the command line.
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "ctl/definition_store.h"
+#include "ctl/dm_launcher.h"
+#include "ctl/exit_codes.h"
+#include "ctl/types_query.h"
+#include "ctl/verbs.h"
+#include "dm/control_protocol.h"
+#include "dm/vgpu_plan.h"
+#include "dm/vgpu_spec.h"
+
+namespace xvgpu::ctl {
+
+using nlohmann::json;
+
+namespace {
+
+// What `start` runs: the domain, its VM (when known) and the vGPUs.
+struct StartPlan {
+  std::optional<Domid> domain;
+  std::optional<ioreq::DomainIdentity> identity;
+  std::vector<VmRef> required;  // VMs named on the command line or by the definitions given
+  std::vector<VgpuSpec> specs;
+};
+
+bool is_vm(const std::optional<ioreq::DomainIdentity>& id, const VmRef& vm) {
+  return id && vm.matches(ioreq::handle_text(id->handle), id->name);
+}
+
+}  // namespace
+
+void cmd_start(const Globals& g, const StartArgs& a) {
+  StartPlan plan;
+  plan.domain = domid_arg(a.domain);
+  if (!a.vm.empty()) plan.required.push_back(vm_arg(a.vm));
+  DefinitionStore store(g.config_dir);
+  std::vector<Definition> named;
+  for (const auto& t : a.uuids) {
+    const std::string uuid = uuid_arg(t);
+    auto d = store.find(uuid);
+    if (!d) throw CtlError(kExitNotFound, "vGPU " + uuid + " is not defined");
+    if (d->vm) plan.required.push_back(*d->vm);
+    if (d->domain) {
+      warn("vGPU " + uuid + " is defined for domain " + std::to_string(d->domain->value) +
+           " (deprecated: redefine it with --vm UUID|NAME)");
+      if (plan.domain && *plan.domain != *d->domain) {
+        throw CtlError(kExitUsage, "vGPU " + uuid + " is defined for domain " +
+                                       std::to_string(d->domain->value) + ", not " +
+                                       std::to_string(plan.domain->value));
+      }
+      plan.domain = d->domain;
+    }
+    named.push_back(*d);
+  }
+  if (!plan.domain && !plan.required.empty()) plan.domain = running_domain_of(plan.required.front()).domid;
+  if (!plan.domain) throw CtlError(kExitUsage, "--domain or --vm is required (no definition names a VM)");
+  const std::string dom = "domain " + std::to_string(plan.domain->value);
+  try {
+    plan.identity = ioreq::domain_identity(*plan.domain);
+    if (!plan.identity) throw CtlError(kExitNotRunning, dom + " does not exist");
+  } catch (const CtlError&) {
+    throw;
+  } catch (const std::exception& e) {
+    warn(dom + ": its VM is unknown (" + std::string(e.what()) + "); xvgpu-dm checks it");
+  }
+  if (plan.identity) {
+    const std::string is = ioreq::handle_text(plan.identity->handle) +
+                           (plan.identity->name.empty() ? "" : " '" + plan.identity->name + "'");
+    for (const auto& vm : plan.required) {
+      if (!is_vm(plan.identity, vm)) {
+        std::string msg = "VM " + vm.to_string();
+        msg += " is not " + dom;
+        msg += " (that is VM " + is + ")";
+        throw CtlError(kExitFailure, msg);
+      }
+    }
+  }
+  for (const auto& d : named) plan.specs.push_back(d.spec);
+  for (const auto& t : a.vgpus) {
+    try {
+      plan.specs.push_back(VgpuSpec::parse(t));
+    } catch (const Error& e) {
+      throw CtlError(kExitUsage, "--vgpu " + t + ": " + e.what());
+    }
+  }
+  const auto chosen = [&plan](const std::string& uuid) {
+    return std::any_of(plan.specs.begin(), plan.specs.end(),
+                       [&](const VgpuSpec& s) { return s.uuid == uuid; });
+  };
+  const bool explicit_vgpus = !a.uuids.empty() || !a.vgpus.empty();
+  for (const auto& d : store.list()) {
+    if (chosen(d.spec.uuid)) continue;
+    const bool of_vm = d.vm && is_vm(plan.identity, *d.vm);
+    if (a.autostart ? d.autostart && of_vm : !explicit_vgpus && (of_vm || d.domain == plan.domain)) {
+      if (d.domain)
+        warn("vGPU " + d.spec.uuid + " is defined for a domain ID (deprecated: redefine it with --vm)");
+      plan.specs.push_back(d.spec);
+    }
+  }
+  const Domid domain = *plan.domain;
+  if (plan.specs.empty()) {
+    if (a.autostart && !explicit_vgpus) {
+      // The wrappers ask at every boot of every VM they start: no vGPU is no failure.
+      print(g, json{{"domain", domain.value}, {"vgpus", json::array()}},
+            [&] { std::cout << "no autostart vGPU for " << dom << '\n'; });
+      return;
+    }
+    throw CtlError(kExitNotFound, "no vGPU to start for " + dom + " (define one with --vm, or pass --vgpu)");
+  }
+  std::vector<std::string> dm_args;
+  if (!plan.required.empty()) dm_args.push_back("--vm=" + plan.required.front().to_string());
+  if (!a.hot_add_room.empty()) dm_args.push_back("--hot-add-room=" + a.hot_add_room);
+  dm_args.insert(dm_args.end(), a.dm_args.begin(), a.dm_args.end());
+  const std::vector<VgpuSpec>& specs = plan.specs;
+  LaunchRequest r;
+  r.dm_path = g.dm_path;
+  r.domid = domain;
+  r.vgpus = specs;
+  r.vendor_plugins = g.plugins;
+  r.extra_args = dm_args;
+  r.run_dir = g.run_dir;
+  r.timeout = g.timeout();
+  const std::string socket = socket_of_domain(g, domain);
+  // A device model already serves the domain: add the vGPUs to it instead.
+  bool live = false;
+  try {
+    control::Client c(socket, std::chrono::milliseconds(1000));
+    c.call({{"cmd", std::string(control::kStatus)}});
+    live = true;
+  } catch (const std::exception&) {
+  }
+  if (live && !a.foreground) {
+    json added = json::array();
+    for (const auto& s : specs) {
+      added.push_back(
+          call_dm(socket, {{"cmd", std::string(control::kHotAdd)}, {"vgpu", s.to_string()}}, g.timeout()));
+    }
+    print(g, json{{"domain", domain.value}, {"hot_added", added}}, [&] {
+      for (const auto& x : added)
+        std::cout << "hot-added " << str(x, "uuid") << " at " << str(x, "bdf") << '\n';
+    });
+    return;
+  }
+  if (a.foreground) exec_dm(r);
+  pid_t pid = 0;
+  try {
+    pid = launch_dm(r);
+  } catch (const LaunchError& e) {
+    throw CtlError(e.exit_code() == 2 ? kExitUsage : kExitDmFailed, e.what());
+  }
+  const RunPaths paths = RunPaths::of(g.run_dir, domain);
+  json out{{"domain", domain.value},
+           {"pid", pid},
+           {"control_socket", paths.socket},
+           {"log", paths.log},
+           {"vgpus", json::array()}};
+  for (const auto& s : specs) out["vgpus"].push_back(s.uuid);
+  print(g, out, [&] {
+    std::cout << "xvgpu-dm for domain " << domain.value << " is running (pid " << pid << ", " << specs.size()
+              << " vGPU" << (specs.size() == 1 ? "" : "s") << ")\n";
+  });
+}
+
+}  // namespace xvgpu::ctl
