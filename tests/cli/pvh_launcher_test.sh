@@ -105,7 +105,7 @@ CTL_START_OUT='{"domain": 12, "pid": 99, "vgpus": ["u"]}' run "$tmp/novgpu.cfg"
 check "autostart vGPUs only: exit 0" test $? -eq 0
 check "autostart vGPUs only: unpaused" grep -qxF "xl unpause 12" "$tmp/journal"
 # Its supervisor (the cfg leaves xl's default reboot action) ends before the next runs share the journal.
-for _ in $(seq 200); do grep -q "supervision ends" "$tmp/run/supervisor-x.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q "supervision ends" "$tmp/run/supervisor-x.log" 2>/dev/null && break; sleep 0.05; done
 run --hot-add-room 64M "$tmp/guest.cfg"
 check "--hot-add-room passed on" grep -qF -- "--hot-add-room 64M" "$tmp/journal"
 run "$tmp/missing.cfg"
@@ -119,7 +119,7 @@ rm -f "$tmp/ends-used"
 run "$tmp/reboot.cfg"
 check "reboot: exit 0, prints the domid" test $? -eq 0 -a "$(cat "$tmp/stdout")" = 12
 check "reboot: xl preserves a rebooted domain" test "$(line 1)" = "xl create -p $tmp/reboot.cfg on_reboot=\"preserve\""
-for _ in $(seq 100); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
 check "reboot: the supervisor watched, destroyed the old domain, re-created it, watched again" \
   test "$(sed -n '5,$p' "$tmp/journal" | tr '\n' '|')" = "xvgpuctl wait-end --domain 12|xl destroy 12|xl create -p $tmp/reboot.cfg on_reboot=\"preserve\"|xl domid vgpu-guest|xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8|xl unpause 12|xvgpuctl wait-end --domain 12|"
 check "reboot: the supervisor's log says why it ended" grep -q "domain 12 (vgpu-guest): poweroff; supervision ends" \
@@ -162,7 +162,7 @@ check "restore: exit 0, prints the domid" test $? -eq 0 -a "$(cat "$tmp/stdout")
 state=$tmp/run/restore-vgpu-guest.state
 check "restore: state split, xl restore -p, xvgpu-dm restores, unpause" \
   test "$(sed -n '1,5p' "$tmp/journal" | tr '\n' '|')" = "xvgpuctl split-state $save /dev/null $state|xl restore -p $save|xl domid vgpu-guest|xvgpuctl --timeout 10 start --autostart --domain 12 --vgpu uuid=$U1,type=simgpu-64 --dm-arg=--emulate-pci-cf8 --dm-arg=--restore-state=$state|xl unpause 12|"
-for _ in $(seq 200); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q "supervision ends" "$tmp/run/supervisor-vgpu-guest.log" 2>/dev/null && break; sleep 0.05; done
 check "restore: the supervisor watches the restored domain" grep -qxF "xvgpuctl wait-end --domain 12" "$tmp/journal"
 check "restore: no state file left" test ! -e "$state"
 CTL_SPLIT_RC=3 run --restore "$save" "$tmp/guest.cfg"
