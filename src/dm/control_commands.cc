@@ -224,7 +224,11 @@ json ControlCommands::save_state(const json& req) {
   const auto t0 = std::chrono::steady_clock::now();
   on_loop([this, state] {
     for (const auto& v : manager_.vgpus()) {
-      std::ostringstream out;
+      // The guest is paused while this runs: room for the VRAM up front spares a growing
+      // buffer's copies.
+      std::string room;
+      room.reserve(v->snapshot_size_hint());
+      std::ostringstream out(std::move(room));
       try {
         v->save(out);
       } catch (const Error& e) {

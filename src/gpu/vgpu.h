@@ -156,6 +156,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // ---- save/restore (vgpu_snapshot.cc) ----
   // The caller pauses the guest for a consistent image of a running vGPU.
   void save(std::ostream& out);
+  // Bytes save() will write, near enough to reserve a buffer up front (the VRAM dominates).
+  [[nodiscard]] size_t snapshot_size_hint() const;
   void restore(std::istream& in);
 
   // ---- the trap path (vgpu_trapped_access.cc) ----

@@ -156,6 +156,15 @@ int64_t vec_read(void* ctx, void* data, size_t len) {
 
 }  // namespace
 
+size_t Vgpu::snapshot_size_hint() const {
+  constexpr size_t kHeaderAndVendorState = size_t{64} << 10;
+  size_t n = kHeaderAndVendorState;
+  for (const auto& bar : type_.layout.bars) {
+    if (bar.direct) n += bar.size;
+  }
+  return n;
+}
+
 void Vgpu::save(std::ostream& out) {
   std::lock_guard lock(mu_);
   (void)transition(VgpuOp::Save);
