@@ -14,9 +14,9 @@
 #include <string>
 
 #include "common/temp_dir.h"
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
+#include "control/vgpu_spec.h"
 #include "dm/control_server.h"
-#include "dm/vgpu_spec.h"
 #include "fuzz_input.h"
 
 namespace {

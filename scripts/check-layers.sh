@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The layer rule of docs/architecture.md: the vGPU core (src/gpu) and the vendors (src/vendor)
-# never include a Xen header, nor a header of the layers above them (src/ioreq, src/dm,
+# never include a Xen header, nor a header of the layers above them (src/ioreq, src/dm, src/control,
 # src/ctl, src/xensim). Prints each offending include as file:line and exits 1.
 #
 # Usage: check-layers.sh [SOURCE_ROOT]   (default: the repository this script is in)
@@ -32,7 +32,7 @@ while IFS=: read -r file line path; do
   case "$path" in
     xen/* | xen.h | xen[a-z_]*.h | xs.h | */xen/*) why="a Xen header" ;;
   esac
-  if [[ -z "$why" && "$path" =~ (^|/)(ioreq|dm|ctl|xensim)/ ]]; then
+  if [[ -z "$why" && "$path" =~ (^|/)(ioreq|dm|ctl|control|xensim)/ ]]; then
     why="a header of src/${BASH_REMATCH[2]}, a layer above"
   fi
   if [[ -n "$why" ]]; then

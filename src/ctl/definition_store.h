@@ -11,8 +11,8 @@
 
 #include "common/error.h"
 #include "common/types.h"
-#include "dm/vgpu_spec.h"
-#include "dm/vm_ref.h"
+#include "control/vgpu_spec.h"
+#include "control/vm_ref.h"
 
 namespace xvgpu::ctl {
 

@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "common/unique_fd.h"
-#include "dm/control_protocol.h"
-#include "dm/pidfile.h"
+#include "control/control_protocol.h"
+#include "control/pidfile.h"
 
 namespace xvgpu::ctl {
 

@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "common/types.h"
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 
 namespace xvgpu::ctl {
 

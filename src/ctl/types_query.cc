@@ -4,10 +4,9 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "dm/vgpu_plan.h"
+#include "control/builtin_vendors.h"
+#include "control/vgpu_plan.h"
 #include "gpu/vgpu_manager.h"
-
-extern "C" int xvgpu_simgpu_register_builtin(void);
 
 namespace xvgpu::ctl {
 
@@ -15,7 +14,7 @@ namespace {
 
 // The vendors xvgpu-dm would load with the same --vendor-plugin arguments.
 void load_vendors(gpu::VgpuManager& m, const std::vector<std::string>& plugins) {
-  xvgpu_simgpu_register_builtin();
+  control::register_builtin_vendors();
   m.load_builtin_vendors();
   for (const auto& p : plugins) {
     if (std::filesystem::is_directory(p)) {

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 
 namespace xvgpu::ctl {
 

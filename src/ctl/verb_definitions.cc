@@ -5,13 +5,13 @@
 #include <map>
 #include <set>
 
+#include "control/vgpu_plan.h"
+#include "control/vgpu_spec.h"
 #include "ctl/definition_store.h"
 #include "ctl/exit_codes.h"
 #include "ctl/table.h"
 #include "ctl/types_query.h"
 #include "ctl/verbs.h"
-#include "dm/vgpu_plan.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::ctl {
 

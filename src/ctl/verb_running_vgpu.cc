@@ -2,12 +2,12 @@
 // or changes in, a running vGPU through its device model's control socket.
 #include <iostream>
 
+#include "control/control_protocol.h"
+#include "control/vgpu_spec.h"
 #include "ctl/definition_store.h"
 #include "ctl/exit_codes.h"
 #include "ctl/table.h"
 #include "ctl/verbs.h"
-#include "dm/control_protocol.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::ctl {
 

@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <iostream>
 
+#include "control/control_protocol.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
 #include "ctl/qemu_save_file.h"
 #include "ctl/qmp_save_proxy.h"
 #include "ctl/verbs.h"
-#include "dm/control_protocol.h"
 
 namespace xvgpu::ctl {
 

@@ -5,14 +5,14 @@
 #include <optional>
 #include <set>
 
+#include "control/control_protocol.h"
+#include "control/vgpu_plan.h"
+#include "control/vgpu_spec.h"
 #include "ctl/definition_store.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
 #include "ctl/types_query.h"
 #include "ctl/verbs.h"
-#include "dm/control_protocol.h"
-#include "dm/vgpu_plan.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::ctl {
 

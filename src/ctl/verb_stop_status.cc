@@ -4,11 +4,11 @@
 #include <iostream>
 #include <thread>
 
+#include "control/control_protocol.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
 #include "ctl/table.h"
 #include "ctl/verbs.h"
-#include "dm/control_protocol.h"
 #include "ioreq/domain_end.h"
 
 namespace xvgpu::ctl {

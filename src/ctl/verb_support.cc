@@ -3,9 +3,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "control/control_protocol.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
-#include "dm/control_protocol.h"
 
 namespace xvgpu::ctl {
 

@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 #include "common/types.h"
-#include "dm/vm_ref.h"
+#include "control/vm_ref.h"
 #include "ioreq/domain_identity.h"
 
 namespace xvgpu::ctl {

@@ -9,11 +9,11 @@
 #include <memory>
 #include <sstream>
 
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
+#include "control/vgpu_plan.h"
+#include "control/vgpu_spec.h"
 #include "dm/device_state.h"
 #include "dm/png_writer.h"
-#include "dm/vgpu_plan.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::dm {
 

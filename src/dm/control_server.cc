@@ -18,7 +18,7 @@
 
 #include "common/error.h"
 #include "common/rate_limited_log.h"
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 
 namespace xvgpu::control {
 

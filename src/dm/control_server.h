@@ -28,7 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/unique_fd.h"
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 
 namespace xvgpu::control {
 

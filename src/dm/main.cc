@@ -20,18 +20,19 @@
 #include <sstream>
 #include <vector>
 
+#include "control/builtin_vendors.h"
+#include "control/pidfile.h"
+#include "control/vgpu_plan.h"
 #include "dm/console/console_set.h"
 #include "dm/control_commands.h"
 #include "dm/control_server.h"
 #include "dm/device_state.h"
 #include "dm/dm_logging.h"
 #include "dm/dm_options.h"
-#include "dm/pidfile.h"
 #include "dm/privileges.h"
 #include "dm/resource_limits.h"
 #include "dm/seccomp_policy.h"
 #include "dm/server_record.h"
-#include "dm/vgpu_plan.h"
 #include "gpu/host_accounting.h"
 #include "gpu/vgpu_manager.h"
 #include "ioreq/domain_identity.h"
@@ -39,8 +40,6 @@
 #include "ioreq/stale_ioreq_server.h"
 #include "ioreq/xen_ioctls.h"
 #include "ioreq/xenstore_state.h"
-
-extern "C" int xvgpu_simgpu_register_builtin(void);
 
 namespace xvgpu::dm {
 namespace {
@@ -52,7 +51,7 @@ int usage_error(const std::string& msg) {
 
 // Loads built-in vendors and plugins; a plugin that does not load is a bad --vendor-plugin.
 void load_vendors(gpu::VgpuManager& manager, const std::vector<std::string>& plugins) {
-  xvgpu_simgpu_register_builtin();
+  control::register_builtin_vendors();
   manager.load_builtin_vendors();
   for (const auto& p : plugins) {
     try {

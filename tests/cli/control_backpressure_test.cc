@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 #include "dm/control_server.h"
 
 namespace xvgpu::control {

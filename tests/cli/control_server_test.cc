@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 #include "dm/control_server.h"
 
 namespace xvgpu::control {

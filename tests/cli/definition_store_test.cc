@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dm/pidfile.h"
+#include "control/pidfile.h"
 
 namespace xvgpu::ctl {
 namespace {

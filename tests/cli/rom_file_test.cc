@@ -1,4 +1,4 @@
-#include "dm/rom_file.h"
+#include "control/rom_file.h"
 
 #include <gtest/gtest.h>
 

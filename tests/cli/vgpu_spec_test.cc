@@ -1,4 +1,4 @@
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 
 #include <gtest/gtest.h>
 

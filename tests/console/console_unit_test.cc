@@ -14,13 +14,13 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "control/console_address.h"
+#include "control/vgpu_spec.h"
 #include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
-#include "dm/console/console_address.h"
 #include "dm/console/frame_copy.h"
 #include "dm/console/opening_wait.h"
 #include "dm/pixel_format.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::dm {
 namespace {

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 #include "support/child_process.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "xensim/guest.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
-#include "dm/console/console_address.h"
+#include "control/console_address.h"
 
 namespace xvgpu::dm {
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/vgpu_spec.h"
 #include "dm/console/vnc_console.h"
-#include "dm/vgpu_spec.h"
 
 namespace xvgpu::dm {
 

@@ -1,9 +1,9 @@
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "dm/console/console_address.h"
+#include "control/console_address.h"
 
 namespace xvgpu {
 

@@ -1,4 +1,4 @@
-#include "dm/pidfile.h"
+#include "control/pidfile.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,4 +1,4 @@
-#include "dm/control_protocol.h"
+#include "control/control_protocol.h"
 
 #include <poll.h>
 #include <sys/socket.h>

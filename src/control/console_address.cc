@@ -1,4 +1,4 @@
-#include "dm/console/console_address.h"
+#include "control/console_address.h"
 
 #include <arpa/inet.h>
 #include <sys/un.h>

@@ -1,8 +1,8 @@
-#include "dm/vm_ref.h"
+#include "control/vm_ref.h"
 
 #include <algorithm>
 
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 
 namespace xvgpu {
 

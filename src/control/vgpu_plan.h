@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "dm/vgpu_spec.h"
+#include "control/vgpu_spec.h"
 #include "gpu/vgpu.h"
 #include "gpu/vgpu_manager.h"
 

@@ -1,8 +1,8 @@
-#include "dm/vgpu_plan.h"
+#include "control/vgpu_plan.h"
 
 #include <algorithm>
 
-#include "dm/rom_file.h"
+#include "control/rom_file.h"
 #include "gpu/knob_value.h"
 
 namespace xvgpu::dm {
