@@ -34,7 +34,6 @@ class DeviceBus : public IoHandler {
 
   uint64_t read(const IoAccess& access) noexcept override;
   void write(const IoAccess& access, uint64_t value) noexcept override;
-  void on_guest_memory_invalidated() noexcept override {}
 
   // Accesses that reached no device (answered all ones / dropped).
   [[nodiscard]] uint64_t unrouted() const { return unrouted_; }

@@ -28,8 +28,6 @@ class IoHandler {
   // hardware without a claimant would, and counts the event.
   virtual uint64_t read(const IoAccess& access) noexcept = 0;
   virtual void write(const IoAccess& access, uint64_t value) noexcept = 0;
-  // Guest memory was remapped (Xen's INVALIDATE): drop cached translations.
-  virtual void on_guest_memory_invalidated() noexcept {}
 };
 
 }  // namespace xvgpu::gpu

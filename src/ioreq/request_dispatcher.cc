@@ -110,7 +110,6 @@ uint64_t RequestDispatcher::serve_valid(const DecodedRequest& d, VcpuId vcpu, gp
       if (invalidate_hook_) {
         invalidate_hook_();
       }
-      handler.on_guest_memory_invalidated();
       return d.data;
     case IOREQ_TYPE_TIMEOFFSET:
       stats_.time_offsets.fetch_add(1, std::memory_order_relaxed);

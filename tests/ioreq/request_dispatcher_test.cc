@@ -192,15 +192,12 @@ TEST_F(DispatcherTest, InvalidRequestsGetXensDefaultAnswerAndAreCounted) {
   EXPECT_EQ(mem.writes, 0);
 }
 
-TEST_F(DispatcherTest, InvalidateFlushesThenTellsTheDevice) {
+TEST_F(DispatcherTest, InvalidateFlushesTheMapCacheOnly) {
   int flushed = 0;
-  dispatcher.set_invalidate_hook([&] {
-    EXPECT_EQ(dev.invalidations.load(), 0);  // cache first, device second
-    ++flushed;
-  });
+  dispatcher.set_invalidate_hook([&] { ++flushed; });
   serve(req(IOREQ_TYPE_INVALIDATE, 0, 4, false, ~uint64_t{0}));
   EXPECT_EQ(flushed, 1);
-  EXPECT_EQ(dev.invalidations.load(), 1);
+  EXPECT_TRUE(dev.log().empty()) << "an INVALIDATE is Xen's, not a device access";
   EXPECT_EQ(stats.invalidates.load(), 1u);
 }
 

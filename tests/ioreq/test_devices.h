@@ -42,7 +42,6 @@ class RegisterFile : public gpu::IoHandler {
     regs_[key(a)] = value;
     log_.push_back({a, true, value});
   }
-  void on_guest_memory_invalidated() noexcept override { invalidations.fetch_add(1); }
 
   std::vector<Access> log() {
     std::lock_guard lock(mu_);
@@ -52,7 +51,6 @@ class RegisterFile : public gpu::IoHandler {
     std::lock_guard lock(mu_);
     log_.clear();
   }
-  std::atomic<int> invalidations{0};
 
  private:
   using Key = std::tuple<int, uint16_t, uint64_t, uint64_t>;
