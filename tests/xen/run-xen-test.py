@@ -378,6 +378,9 @@ def main() -> int:
                          "xt_scenario_arg), repeatable")
     ap.add_argument("--qemu-cpu", default="qemu64,+svm,+npt", help="QEMU -cpu model")
     ap.add_argument("--qemu-accel", default="tcg", help="QEMU -accel value, e.g. tcg,thread=single")
+    ap.add_argument("--extra-qemu-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for QEMU's command line, repeatable (e.g. a second network joining two lab "
+                         "machines: tests/xen/manual/two-host-migrate.sh)")
     ap.add_argument("--stall-dump", type=float, default=120.0,
                     help="seconds without serial output after which the emulated machine's state is dumped once "
                          "through the QEMU monitor (0: never)")
@@ -520,6 +523,7 @@ def main() -> int:
             return 1
         qemu += ["-netdev", f"user,id=lab,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:0-{LAB_NET_DOM0}:{vnc_port},"
                  f"guestfwd=tcp:{LAB_NET_HELPER}-cmd:{helper}", "-device", "e1000,netdev=lab"]
+    qemu += args.extra_qemu_arg
     print(f"xen-test {args.scenario}: images ready in {prep_s:.1f} s; booting (limit {limit:.0f} s), serial log {serial}",
           flush=True)
 
