@@ -788,6 +788,35 @@ xt_kv() { printf '%s\n' "$1" | tr -d '\r' | tr ' ' '\n' | sed -n "s/^$2=//p" | h
 
 # xt_stat_snapshot DOMID: "engine_jobs interrupts core.msi_delivered" of the domain's vGPU now.
 # xt_stat_delta A B I: field I (1-3) of snapshot B minus that of snapshot A ("?" if either is missing).
+# The guest's engine loop across one migration (guest task migload): prints what is wrong with its report LINE,
+# nothing when every band draw and copy test had its verdict right, MSIs equal flagged descriptors, the receiving
+# domain ran steps (AFTER: its progress marks) and the driver's PM restore ran once.
+xt_migload_problems() {  # LINE AFTER
+  local p=""
+  [ "$(xt_kv "$1" paint_bad)" = 0 ] || p="$p paint_bad=$(xt_kv "$1" paint_bad);"
+  [ "$(xt_kv "$1" copy_bad)" = 0 ] || p="$p copy_bad=$(xt_kv "$1" copy_bad);"
+  [ "$(xt_kv "$1" msis)" = "$(xt_kv "$1" irq_jobs)" ] || p="$p msis-not-irq_jobs;"
+  [ "$2" -ge 1 ] || p="$p no-steps-after-the-migration;"
+  [ "$(xt_kv "$1" restores)" = 1 ] || p="$p restores=$(xt_kv "$1" restores) (one migration);"
+  printf '%s' "$p"
+}
+
+# CHECK: vGPU UUID's screenshot is the frame migload's engine drew last, the 1024x768 pattern with each 64-row band
+# carrying its last stamp (BANDS, comma-separated), pixel exact; three tries a second apart.
+xt_check_migload_frame() {  # CHECK UUID BANDS
+  local try=1
+  while :; do
+    if xvgpuctl screenshot "$2" /tmp/after.png >/tmp/shot.txt 2>&1 &&
+      xt-pngcheck /tmp/after.png 1024 768 64 "$3" >>/tmp/shot.txt 2>&1; then
+      xt_pass "$1" "the engine's last frame (band stamps $3): $(tail -n1 /tmp/shot.txt)"
+      return 0
+    fi
+    [ $try -ge 3 ] && { xt_fail "$1" "$(tr '\n' ' ' </tmp/shot.txt)"; return 1; }
+    try=$((try + 1))
+    sleep 1
+  done
+}
+
 xt_stat_snapshot() { echo "$(xt_stat "$1" engine_jobs) $(xt_stat "$1" interrupts) $(xt_stat "$1" core.msi_delivered)"; }
 xt_stat_delta() {
   awk -v a="$1" -v b="$2" -v i="$3" 'BEGIN { split(a, x, " "); split(b, y, " ");

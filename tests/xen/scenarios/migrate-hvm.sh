@@ -161,29 +161,14 @@ kill $tailpid 2>/dev/null
 line=$(grep -m1 '^GUEST-MIGLOAD steps=' $after | tr -d '\r')
 grep -E '^GUEST-MIGLOAD-(FIRST-BAD|PROC)' $after | xt_relay - guest
 progress_after=$(grep -c '^GUEST-MIGLOAD-PROGRESS steps=[0-9]* restores=1' $after)
-problems=""
-[ "$(xt_kv "$line" paint_bad)" = 0 ] || problems="$problems paint_bad=$(xt_kv "$line" paint_bad);"
-[ "$(xt_kv "$line" copy_bad)" = 0 ] || problems="$problems copy_bad=$(xt_kv "$line" copy_bad);"
-[ "$(xt_kv "$line" msis)" = "$(xt_kv "$line" irq_jobs)" ] || problems="$problems msis-not-irq_jobs;"
-[ "$progress_after" -ge 1 ] || problems="$problems no-steps-after-the-migration;"
-[ "$(xt_kv "$line" restores)" = 1 ] || problems="$problems restores=$(xt_kv "$line" restores) (one migration);"
+problems=$(xt_migload_problems "$line" "$progress_after")
 if [ -z "$problems" ]; then
   xt_pass mig-engine-loop "$(xt_kv "$line" steps) steps across the migration ($progress_after progress marks after it): $(xt_kv "$line" paints) band draws, $(xt_kv "$line" copies) copy tests, $(xt_kv "$line" jobs) engine jobs, $(xt_kv "$line" msis) MSIs = flagged descriptors"
 else
   xt_fail mig-engine-loop "$line:$problems"
 fi
 bands=$(xt_kv "$line" bands)
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/after.png >/tmp/shot.txt 2>&1 &&
-    xt-pngcheck /tmp/after.png 1024 768 64 "$bands" >>/tmp/shot.txt 2>&1; then
-    xt_pass mig-screenshot-after "the engine's last frame (band stamps $bands): $(tail -n1 /tmp/shot.txt)"
-    break
-  fi
-  [ $try -ge 3 ] && { xt_fail mig-screenshot-after "$(tr '\n' ' ' </tmp/shot.txt)"; break; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_check_migload_frame mig-screenshot-after "$uuid" "$bands"
 xt_go "$new_domid" migload-done
 xl destroy $name 2>/dev/null
 grep -v '^\[' $after | grep -v '^GUEST-MIGLOAD-PROGRESS' | tail -n 40 | xt_relay - guest

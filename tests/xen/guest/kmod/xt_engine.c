@@ -545,15 +545,22 @@ static void xt_paint_band(struct xt_dev *x, u32 band, u32 stamp)
 	       err == -ENOMSG ? "FAIL(no-msi)" : err ? "FAIL(no-fence)" : "FAIL(counts)");
 }
 
-static ssize_t xt_paint_show(struct device *dev, struct device_attribute *attr, char *buf)
+/* A test's last result line, or "not-run"; under run_lock, so never one being written. */
+static ssize_t xt_show_result(struct xt_dev *x, char *buf, const char *result)
 {
-	struct xt_dev *x = dev_get_drvdata(dev);
 	ssize_t n;
 
 	mutex_lock(&x->run_lock);
-	n = sysfs_emit(buf, "%s\n", x->paint_result[0] ? x->paint_result : "not-run");
+	n = sysfs_emit(buf, "%s\n", result[0] ? result : "not-run");
 	mutex_unlock(&x->run_lock);
 	return n;
+}
+
+static ssize_t xt_paint_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct xt_dev *x = dev_get_drvdata(dev);
+
+	return xt_show_result(x, buf, x->paint_result);
 }
 
 static ssize_t xt_paint_store(struct device *dev, struct device_attribute *attr, const char *buf, size_t count)
@@ -575,12 +582,8 @@ static DEVICE_ATTR_RW(xt_paint);
 static ssize_t xt_copy_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct xt_dev *x = dev_get_drvdata(dev);
-	ssize_t n;
 
-	mutex_lock(&x->run_lock);
-	n = sysfs_emit(buf, "%s\n", x->copy_result[0] ? x->copy_result : "not-run");
-	mutex_unlock(&x->run_lock);
-	return n;
+	return xt_show_result(x, buf, x->copy_result);
 }
 
 static ssize_t xt_copy_store(struct device *dev, struct device_attribute *attr, const char *buf, size_t count)
@@ -601,12 +604,8 @@ static DEVICE_ATTR_RW(xt_copy);
 static ssize_t xt_hammer_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct xt_dev *x = dev_get_drvdata(dev);
-	ssize_t n;
 
-	mutex_lock(&x->run_lock);
-	n = sysfs_emit(buf, "%s\n", x->hammer_result[0] ? x->hammer_result : "not-run");
-	mutex_unlock(&x->run_lock);
-	return n;
+	return xt_show_result(x, buf, x->hammer_result);
 }
 
 static ssize_t xt_hammer_store(struct device *dev, struct device_attribute *attr, const char *buf, size_t count)
