@@ -112,8 +112,9 @@ extern "C" {
 
 #define XVGPU_VENDOR_ABI_MAJOR 1u
 /* 1.1: fixed legacy I/O port ranges (struct xvgpu_legacy_io_desc)
- * 1.2: display changes reported to the core (host->display_damage, struct xvgpu_display_damage) */
-#define XVGPU_VENDOR_ABI_MINOR 2u
+ * 1.2: display changes reported to the core (host->display_damage, struct xvgpu_display_damage)
+ * 1.3: the vendor's own writes into DIRECT BARs reported to the core (host->direct_bar_written) */
+#define XVGPU_VENDOR_ABI_MINOR 3u
 
 #ifdef __cplusplus
 #define XVGPU_U32(x) static_cast<uint32_t>(x)
@@ -562,7 +563,9 @@ struct xvgpu_device_ops {
   int (*display_surface)(void* vgpu_data, uint32_t head, struct xvgpu_display_surface* out);
 
   /* The vendor's own device state (registers, engine). The core saves config space and the
-   * contents of DIRECT BARs itself. restore() runs on a freshly created instance of the same
+   * contents of DIRECT BARs itself (for a plugin built against ABI 1.3 or later, whose writes the
+   * core hears of through direct_bar_written, the contents travel with the guest's memory where
+   * the hypervisor saves that memory). restore() runs on a freshly created instance of the same
    * type, before start. */
   int (*save_state)(void* vgpu_data, const struct xvgpu_stream* out, struct xvgpu_error* err);
   int (*restore_state)(void* vgpu_data, const struct xvgpu_stream* in, struct xvgpu_error* err);
@@ -648,9 +651,23 @@ struct xvgpu_host_api {
    * thread, inside callbacks or worker jobs; it never calls back into the vendor. Returns 0,
    * or -EINVAL for a malformed report (nothing recorded). */
   int (*display_damage)(struct xvgpu_instance* inst, const struct xvgpu_display_damage* damage);
+
+  /* ---- ABI 1.3 (check XVGPU_HAS_FIELD(host, xvgpu_host_api, direct_bar_written)) ---- */
+
+  /* The vendor wrote bytes [offset, offset + len) of DIRECT BAR `bar` itself (engine, DMA,
+   * clearing), not the guest. A plugin built against ABI 1.3 or later must report every such
+   * write, from any thread, after the bytes are in place: the core tells the hypervisor's dirty
+   * log, so a live migration sends them again, and saves the BAR's contents with the guest's
+   * memory instead of in the device state. It does not replace display_damage. Returns 0, or
+   * -EINVAL for a BAR that is not DIRECT or a range outside it (nothing reported). */
+  int (*direct_bar_written)(struct xvgpu_instance* inst, uint32_t bar, uint64_t offset, uint64_t len);
 };
+/* The host API of ABI 1.2. */
+#define XVGPU_HOST_API_SIZE_1_2                               \
+  XVGPU_U32(offsetof(struct xvgpu_host_api, display_damage) + \
+            XVGPU_FIELD_SIZE(xvgpu_host_api, display_damage))
 /* The host API of ABI 1.1, for vendors that check what they were given. */
-#define XVGPU_HOST_API_SIZE_1_1 \
+#define XVGPU_HOST_API_SIZE_1_1                                  \
   XVGPU_U32(offsetof(struct xvgpu_host_api, capability_offset) + \
             XVGPU_FIELD_SIZE(xvgpu_host_api, capability_offset))
 

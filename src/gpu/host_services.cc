@@ -114,6 +114,11 @@ int display_damage(xvgpu_instance* inst, const xvgpu_display_damage* damage) {
   return v == nullptr ? -EINVAL : v->svc_display_damage(damage);
 }
 
+int direct_bar_written(xvgpu_instance* inst, uint32_t bar, uint64_t offset, uint64_t len) {
+  Vgpu* v = vgpu_of(inst);
+  return v == nullptr ? -EINVAL : v->svc_direct_bar_written(bar, offset, len);
+}
+
 const xvgpu_host_api kHostApi = {
     .struct_size = sizeof(xvgpu_host_api),
     .abi_major = XVGPU_VENDOR_ABI_MAJOR,
@@ -133,6 +138,7 @@ const xvgpu_host_api kHostApi = {
     .domain_info = domain_info,
     .capability_offset = capability_offset,
     .display_damage = display_damage,
+    .direct_bar_written = direct_bar_written,
 };
 
 }  // namespace
@@ -312,6 +318,21 @@ int Vgpu::svc_direct_bar_dirty(uint32_t bar, uint64_t* bitmap, uint64_t words) n
     spdlog::warn("vGPU {}: dirty tracking of BAR {}: {}", uuid_, bar, e.what());
     return 0;  // bitmap stays all dirty
   }
+}
+
+int Vgpu::svc_direct_bar_written(uint32_t bar, uint64_t offset, uint64_t len) noexcept {
+  auto it = direct_.find(bar);
+  if (it == direct_.end()) {
+    return -EINVAL;
+  }
+  const uint64_t size = it->second.host().size();
+  if (offset > size || len > size - offset) {
+    return -EINVAL;
+  }
+  if (it->second.region && len != 0) {
+    it->second.region->device_wrote(offset, len);
+  }
+  return 0;
 }
 
 int Vgpu::svc_display_damage(const xvgpu_display_damage* damage) noexcept {

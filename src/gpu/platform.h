@@ -87,6 +87,10 @@ class DirectRegion {
   // Pages written by the guest since the last call: bit i of the result set = page i dirty.
   // Implementations that cannot track report every page dirty.
   virtual void collect_dirty(std::vector<uint64_t>& bitmap) = 0;
+  // The device model (not the guest) wrote [offset, offset + len) through host(): memory that is
+  // part of the guest's own memory image reports it to the hypervisor's dirty log, so a live
+  // migration sends those pages again. The caller has bounded the range by the region's size.
+  virtual void device_wrote(uint64_t offset, uint64_t len) noexcept = 0;
 };
 
 class DirectMemory {
@@ -94,6 +98,9 @@ class DirectMemory {
   virtual ~DirectMemory() = default;
   // Size is a multiple of the page size. Throws Error when the hypervisor refuses.
   virtual std::unique_ptr<DirectRegion> allocate(uint64_t size) = 0;
+  // Whether the regions are pages of the guest's memory, saved and migrated with it by the
+  // hypervisor's toolstack (then a saved vGPU state need not carry their contents).
+  [[nodiscard]] virtual bool saved_with_guest_memory() const = 0;
 };
 
 // The services a vGPU gets from the hypervisor layer, for the domain it serves.

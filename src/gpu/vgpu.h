@@ -183,6 +183,7 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   uint32_t svc_capability_offset(uint32_t index) noexcept;
   void svc_log(int level, const char* message) noexcept;
   int svc_display_damage(const xvgpu_display_damage* damage) noexcept;
+  int svc_direct_bar_written(uint32_t bar, uint64_t offset, uint64_t len) noexcept;
 
  private:
   class MapHooks;
@@ -193,6 +194,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
     [[nodiscard]] std::span<std::byte> host() { return region ? region->host() : fallback.bytes(); }
   };
 
+  // The BAR's memory is the guest's own, saved with it by the hypervisor's toolstack.
+  [[nodiscard]] bool direct_contents_saved_with_guest(const DirectBar& bar) const;
   VgpuState transition(VgpuOp op) const;  // throws VgpuStateError
   void attach_locked();
   // touch_bus=false from the destructor, when the bus itself may be going away.

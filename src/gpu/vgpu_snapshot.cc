@@ -2,12 +2,15 @@
 // and the vendor's opaque state, in one self-describing stream.
 //
 // Layout (little-endian): "XVGPUSV1", u32 format, str vendor, str type, 256 config bytes,
-// u8 intx level, u32 direct BAR count, {u32 bar, u64 size, bytes}*, u64 vendor length, vendor
-// bytes, u32 CRC-32 of everything before it. Strings are u32 length + bytes. Format 2 added the
-// CRC; format 1 snapshots are refused (no xvgpu release wrote them outside tests). Restore
-// checks every length against what this vGPU is, and the CRC, before applying anything: a
-// snapshot of another format, vendor or type, a truncated or a corrupted one is refused with
-// the reason, and the vGPU is left as it was.
+// u8 intx level, u32 direct BAR count, {u32 bar, u64 size, u8 where, bytes if where is 0}*,
+// u64 vendor length, vendor bytes, u32 CRC-32 of everything before it. Strings are u32 length +
+// bytes. `where` 1: the BAR's contents are pages of the guest's memory, which the hypervisor's
+// toolstack saves with the guest (see DirectMemory::saved_with_guest_memory), and the vendor
+// reports its own writes to them (ABI 1.3), so they are not stored twice. Format 2 is format 3
+// with every BAR's contents stored and no `where`; format 1 snapshots are refused (no xvgpu
+// release wrote them outside tests). Restore checks every length against what this vGPU is,
+// and the CRC, before applying anything: a snapshot of another format, vendor or type, a
+// truncated or a corrupted one is refused with the reason, and the vGPU is left as it was.
 #include <fmt/format.h>
 #include <zlib.h>
 
@@ -21,7 +24,10 @@ namespace xvgpu::gpu {
 namespace {
 
 constexpr char kMagic[8] = {'X', 'V', 'G', 'P', 'U', 'S', 'V', '1'};
-constexpr uint32_t kFormat = 2;
+constexpr uint32_t kFormat = 3;
+constexpr uint32_t kOldestFormat = 2;
+constexpr uint8_t kContentsStored = 0;
+constexpr uint8_t kContentsInGuestMemory = 1;
 constexpr uint64_t kMaxVendorState = uint64_t{1} << 30;
 
 // CRC-32 (zlib's) of a byte range, continuing from `crc`.
@@ -156,11 +162,19 @@ int64_t vec_read(void* ctx, void* data, size_t len) {
 
 }  // namespace
 
+bool Vgpu::direct_contents_saved_with_guest(const DirectBar& bar) const {
+  return bar.region != nullptr && platform_.direct_memory != nullptr &&
+         platform_.direct_memory->saved_with_guest_memory();
+}
+
 size_t Vgpu::snapshot_size_hint() const {
   constexpr size_t kHeaderAndVendorState = size_t{64} << 10;
   size_t n = kHeaderAndVendorState;
-  for (const auto& bar : type_.layout.bars) {
-    if (bar.direct) n += bar.size;
+  const bool vendor_reports_writes = pgpu_.vendor().abi_minor() >= 3;
+  for (const auto& [index, bar] : direct_) {
+    if (!vendor_reports_writes || !direct_contents_saved_with_guest(bar)) {
+      n += bar.region ? bar.region->host().size() : bar.fallback.size();
+    }
   }
   return n;
 }
@@ -197,11 +211,19 @@ void Vgpu::save(std::ostream& out) {
   w.bytes(cfg.data(), cfg.size());
   w.num(intx);
   w.num(static_cast<uint32_t>(direct_.size()));
+  // A plugin older than ABI 1.3 does not report its own writes: its BARs' contents are stored
+  // here, since the guest's memory image may miss what it wrote during a live migration.
+  const bool vendor_reports_writes = pgpu_.vendor().abi_minor() >= 3;
   for (auto& [index, bar] : direct_) {
     const auto mem = bar.host();
     w.num(static_cast<uint32_t>(index));
     w.num<uint64_t>(mem.size());
-    w.bytes(mem.data(), mem.size());
+    if (vendor_reports_writes && direct_contents_saved_with_guest(bar)) {
+      w.num(kContentsInGuestMemory);
+    } else {
+      w.num(kContentsStored);
+      w.bytes(mem.data(), mem.size());
+    }
   }
   w.num<uint64_t>(vendor_state.size());
   w.bytes(vendor_state.data(), vendor_state.size());
@@ -223,9 +245,9 @@ void Vgpu::restore(std::istream& in) {
     throw Error("not a vGPU snapshot (no XVGPUSV1 magic)");
   }
   const auto format = r.num<uint32_t>("the format");
-  if (format != kFormat) {
-    throw Error(fmt::format("vGPU snapshot format {} is not supported (this xvgpu reads format {})", format,
-                            kFormat));
+  if (format < kOldestFormat || format > kFormat) {
+    throw Error(fmt::format("vGPU snapshot format {} is not supported (this xvgpu reads formats {} to {})",
+                            format, kOldestFormat, kFormat));
   }
   const std::string vendor = r.str("the vendor name");
   const std::string type = r.str("the type name");
@@ -252,6 +274,19 @@ void Vgpu::restore(std::istream& in) {
     if (it == direct_.end() || it->second.host().size() != size) {
       throw Error(
           fmt::format("vGPU snapshot has a direct BAR {} of {} bytes, which this vGPU has not", index, size));
+    }
+    const auto where = format >= 3 ? r.num<uint8_t>("where a direct BAR's contents are") : kContentsStored;
+    if (where == kContentsInGuestMemory) {
+      if (!direct_contents_saved_with_guest(it->second)) {
+        throw Error(
+            fmt::format("vGPU snapshot leaves direct BAR {}'s contents to the guest's saved memory, "
+                        "but this vGPU's BAR {} is not in the guest's memory",
+                        index, index));
+      }
+      continue;  // the restored guest's pages hold them
+    }
+    if (where != kContentsStored) {
+      throw Error(fmt::format("vGPU snapshot is corrupt: direct BAR {} contents marker {}", index, where));
     }
     std::vector<std::byte> bytes(size);
     r.bytes(bytes.data(), bytes.size(), "a direct BAR's contents");

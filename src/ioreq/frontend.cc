@@ -56,14 +56,15 @@ class Frontend::Impl {
     fmem = open_foreign_memory();
     xce = open_evtchn();
     check_errno(xendevicemodel_nr_vcpus(dm.get(), domid.value, &nr_vcpus), ctx("xendevicemodel_nr_vcpus"));
+    dirty = std::make_shared<DirtyLog>(dm, domid, stats);
 
     // 2. Privileged set-up, with unrestricted handles: growing the domain for direct memory
     //    (xenctrl), then the ioreq server (pages mapped, enabled, ports bound). Nothing read so
     //    far is guest-controlled.
     if (options.adopt_direct_memory) {
-      direct = XenDirectMemory::adopt(dm, fmem, domid, *options.adopt_direct_memory);
+      direct = XenDirectMemory::adopt(dm, fmem, dirty, domid, *options.adopt_direct_memory);
     } else if (options.direct_memory_bytes != 0) {
-      direct = XenDirectMemory::reserve(dm, fmem, domid, options.direct_memory_scratch_gfn,
+      direct = XenDirectMemory::reserve(dm, fmem, dirty, domid, options.direct_memory_scratch_gfn,
                                         options.direct_memory_bytes);
     }
     server.emplace(dm.get(), fmem, xce.get(), domid, nr_vcpus, options.buffered_ioreq);
@@ -85,7 +86,6 @@ class Frontend::Impl {
     mc.bucket_shift = options.map_cache_bucket_shift;
     mc.max_buckets = options.map_cache_max_buckets;
     cache = std::make_shared<MapCache>(std::make_shared<ForeignPageMapper>(fmem, domid), mc);
-    dirty = std::make_shared<DirtyLog>(dm, domid, stats);
     memory.emplace(cache, dirty);
     interrupts.emplace(dm, domid, stats);
     range_claims.emplace(dm, domid, server->id(), claims);
@@ -114,11 +114,11 @@ class Frontend::Impl {
   ForeignMemoryHandle fmem;
   EvtchnHandle xce;
   unsigned nr_vcpus = 0;
+  std::shared_ptr<DirtyLog> dirty;
   std::unique_ptr<XenDirectMemory> direct;
   std::optional<IoreqServer> server;
   ClaimTable claims;
   std::shared_ptr<MapCache> cache;
-  std::shared_ptr<DirtyLog> dirty;
   std::optional<XenGuestMemory> memory;
   std::optional<XenInterrupts> interrupts;
   std::optional<XenRangeClaims> range_claims;

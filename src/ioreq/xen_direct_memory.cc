@@ -22,6 +22,7 @@ struct XenDirectMemory::Pool {
   Domid domid;
   uint64_t scratch_gfn = 0;
   uint64_t pages = 0;
+  std::shared_ptr<DirtyLog> dirty;
   ForeignMapping mapping;
   mutable std::mutex mu;
   std::map<uint64_t, uint64_t> free;                  // first page -> number of pages
@@ -41,6 +42,13 @@ struct XenDirectMemory::Pool {
                   fmt::format("dom{}: xendevicemodel_relocate_memory({} frames, {:#x} -> {:#x})", domid.value,
                               chunk, from + done, to + done));
       done += chunk;
+    }
+  }
+  // Frames that now hold VRAM contents the domain's saved image may lack (written by this
+  // process, or moved there), reported to the dirty log. Nothing to tell once the domain is gone.
+  void report(uint64_t gfn, uint64_t offset, uint64_t len) const noexcept {
+    if (!domain_gone.load()) {
+      dirty->report((gfn << kPageShift) + offset, len);
     }
   }
   void record_gfn(uint64_t first, uint64_t gfn) {
@@ -76,14 +84,16 @@ class XenDirectRegion final : public gpu::DirectRegion {
         first_page_(first_page),
         pages_(pages),
         gfn_(pool_->scratch_gfn + first_page) {}
+  // place() and unplace() are called by one thread at a time (the vGPU's hardware lock);
+  // device_wrote() from any thread.
   XenDirectRegion(const XenDirectRegion&) = delete;
   XenDirectRegion& operator=(const XenDirectRegion&) = delete;
   ~XenDirectRegion() override {
     try {
       unplace();
     } catch (const std::exception& e) {
-      spdlog::warn("dom{}: direct region at gfn {:#x} not returned to scratch: {}", pool_->domid.value, gfn_,
-                   e.what());
+      spdlog::warn("dom{}: direct region at gfn {:#x} not returned to scratch: {}", pool_->domid.value,
+                   gfn_.load(), e.what());
     }
     pool_->give_back(first_page_, pages_);
   }
@@ -100,24 +110,26 @@ class XenDirectRegion final : public gpu::DirectRegion {
     if (gfn > (uint64_t{1} << 40) - pages_) {
       throw Error(fmt::format("direct region: placement {:#x} beyond guest-physical space", gpa));
     }
-    if (gfn == gfn_) {
+    if (gfn == gfn_.load()) {
       return;
     }
-    pool_->relocate(gfn_, gfn, pages_);
-    gfn_ = gfn;
+    move_to(gfn);
     placed_ = true;
-    pool_->record_gfn(first_page_, gfn_);
   }
 
   void unplace() override {
     const uint64_t scratch = pool_->scratch_gfn + first_page_;
-    if (gfn_ == scratch) {
+    if (gfn_.load() == scratch) {
       return;
     }
-    pool_->relocate(gfn_, scratch, pages_);
-    gfn_ = scratch;
+    move_to(scratch);
     placed_ = false;
-    pool_->record_gfn(first_page_, gfn_);
+  }
+
+  void device_wrote(uint64_t offset, uint64_t len) noexcept override {
+    // A write racing a move is covered either way: move_to() reports the whole region at its
+    // new frames after the move.
+    pool_->report(gfn_.load(), offset, len);
   }
 
   void collect_dirty(std::vector<uint64_t>& bitmap) override {
@@ -129,7 +141,7 @@ class XenDirectRegion final : public gpu::DirectRegion {
     std::vector<unsigned long> bits((pages_ + 8 * sizeof(unsigned long) - 1) / (8 * sizeof(unsigned long)),
                                     0);
     if (pages_ > UINT32_MAX ||
-        xendevicemodel_track_dirty_vram(pool_->dm.get(), pool_->domid.value, gfn_,
+        xendevicemodel_track_dirty_vram(pool_->dm.get(), pool_->domid.value, gfn_.load(),
                                         static_cast<uint32_t>(pages_), bits.data()) != 0) {
       // Cannot track: say everything changed (the contract for implementations that cannot).
       for (size_t i = 0; i < pages_; ++i) {
@@ -142,24 +154,36 @@ class XenDirectRegion final : public gpu::DirectRegion {
   }
 
  private:
+  // Relocation of the frames is not a guest write, so Xen's log-dirty does not see the
+  // contents arrive at their new place: report them there, or a live migration in progress may
+  // send the old, now empty, frames and never the new ones.
+  void move_to(uint64_t gfn) {
+    pool_->relocate(gfn_.load(), gfn, pages_);
+    gfn_.store(gfn);
+    pool_->record_gfn(first_page_, gfn);
+    pool_->report(gfn, 0, pages_ * kPageSize);
+  }
+
   std::shared_ptr<XenDirectMemory::Pool> pool_;
   uint64_t first_page_;
   uint64_t pages_;
-  uint64_t gfn_;
+  std::atomic<uint64_t> gfn_;
   bool placed_ = false;
 };
 
 }  // namespace
 
 std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
-                                                          const ForeignMemoryHandle& fmem, Domid domid,
+                                                          const ForeignMemoryHandle& fmem,
+                                                          std::shared_ptr<DirtyLog> dirty, Domid domid,
                                                           uint64_t scratch_gfn, uint64_t bytes) {
   if (bytes == 0 || bytes % kPageSize != 0) {
     throw Error(
         fmt::format("direct memory budget of {} bytes is not a positive multiple of the page size", bytes));
   }
   const uint64_t pages = bytes / kPageSize;
-  if (scratch_gfn > UINT64_MAX / 2 - pages) {
+  const uint64_t populated = pages + 1;  // the guard frame (see the header)
+  if (scratch_gfn > UINT64_MAX / 2 - populated) {
     throw Error("direct memory scratch range wraps around");
   }
   const std::string ctx = fmt::format("dom{}: reserving {} MiB of direct memory", domid.value, bytes >> 20);
@@ -191,24 +215,25 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
     constexpr uint64_t kAlign = 512;  // 2 MiB
     scratch_gfn = (k4GiB + uint64_t{info.max_pages} + kHoleGuard + kAlign - 1) / kAlign * kAlign;
   }
-  check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + bytes / 1024), ctx + ": xc_domain_setmaxmem");
+  check_errno(xc_domain_setmaxmem(xc, domid.value, old_max_kb + populated * (kPageSize / 1024)),
+              ctx + ": xc_domain_setmaxmem");
 
-  std::vector<xen_pfn_t> gfns(pages);
-  for (uint64_t i = 0; i < pages; ++i) {
+  std::vector<xen_pfn_t> gfns(populated);
+  for (uint64_t i = 0; i < populated; ++i) {
     gfns[i] = scratch_gfn + i;
   }
-  if (xc_domain_populate_physmap_exact(xc, domid.value, pages, 0, 0, gfns.data()) != 0) {
+  if (xc_domain_populate_physmap_exact(xc, domid.value, populated, 0, 0, gfns.data()) != 0) {
     const int e = errno;
     xc_domain_setmaxmem(xc, domid.value, old_max_kb);
     throw SystemError(e, ctx + ": xc_domain_populate_physmap_exact");
   }
   // Gives the pages back and restores the maximum (failed set-up).
-  auto undo = [xc_owner, domid, scratch_gfn, pages, old_max_kb] {
-    std::vector<xen_pfn_t> again(pages);
-    for (uint64_t i = 0; i < pages; ++i) {
+  auto undo = [xc_owner, domid, scratch_gfn, populated, old_max_kb] {
+    std::vector<xen_pfn_t> again(populated);
+    for (uint64_t i = 0; i < populated; ++i) {
       again[i] = scratch_gfn + i;
     }
-    if (xc_domain_decrease_reservation_exact(xc_owner.get(), domid.value, pages, 0, again.data()) != 0 ||
+    if (xc_domain_decrease_reservation_exact(xc_owner.get(), domid.value, populated, 0, again.data()) != 0 ||
         xc_domain_setmaxmem(xc_owner.get(), domid.value, old_max_kb) != 0) {
       spdlog::warn("dom{}: giving back direct memory: {}", domid.value, std::strerror(errno));
     }
@@ -232,6 +257,7 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
     }
   }
   pool->dm = std::move(dm);
+  pool->dirty = std::move(dirty);
   pool->domid = domid;
   pool->scratch_gfn = scratch_gfn;
   pool->pages = pages;
@@ -240,7 +266,8 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::reserve(DevicemodelHandle dm,
 }
 
 std::unique_ptr<XenDirectMemory> XenDirectMemory::adopt(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
-                                                        Domid domid, const DirectLayout& saved) {
+                                                        std::shared_ptr<DirtyLog> dirty, Domid domid,
+                                                        const DirectLayout& saved) {
   const std::string ctx = fmt::format("dom{}: adopting {} MiB of direct memory at gfn {:#x}", domid.value,
                                       (saved.pages * kPageSize) >> 20, saved.scratch_gfn);
   if (saved.pages == 0 || saved.scratch_gfn > UINT64_MAX / 2 - saved.pages) {
@@ -248,6 +275,7 @@ std::unique_ptr<XenDirectMemory> XenDirectMemory::adopt(DevicemodelHandle dm, co
   }
   auto pool = std::make_shared<Pool>();
   pool->dm = std::move(dm);
+  pool->dirty = std::move(dirty);
   pool->domid = domid;
   pool->scratch_gfn = saved.scratch_gfn;
   pool->pages = saved.pages;

@@ -7,7 +7,10 @@
 // devicemodel calls are needed: allocate() carves regions out of that pool; place() moves a
 // region's frames to the BAR address with xendevicemodel_relocate_memory (our mapping keeps
 // referring to the same pages); unplace() moves them back to their scratch frames;
-// collect_dirty() uses xendevicemodel_track_dirty_vram.
+// collect_dirty() uses xendevicemodel_track_dirty_vram; device_wrote() and every move report the
+// frames to the dirty log (xendevicemodel_modified_memory), so a live migration sends them.
+// One populated guard frame sits above the pool: Xen refuses to log the domain's highest frame
+// as modified (it wants first_pfn + nr <= its maximum gpfn), so no VRAM frame may be the highest.
 // Once committed, the populated memory belongs to the domain and is released by Xen when the
 // domain dies; a failed set-up gives it back at once.
 #pragma once
@@ -21,6 +24,7 @@
 #include "common/types.h"
 #include "gpu/platform.h"
 #include "ioreq/direct_layout.h"
+#include "ioreq/dirty_log.h"
 #include "ioreq/xen_handles.h"
 
 namespace xvgpu::ioreq {
@@ -33,12 +37,14 @@ class XenDirectMemory final : public gpu::DirectMemory {
   // above what the guest's RAM can occupy (see the .cc). Throws SystemError
   // naming the failing call; undoes its own steps on failure.
   static std::unique_ptr<XenDirectMemory> reserve(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
-                                                  Domid domid, uint64_t scratch_gfn, uint64_t bytes);
+                                                  std::shared_ptr<DirtyLog> dirty, Domid domid,
+                                                  uint64_t scratch_gfn, uint64_t bytes);
   // Restore: the pool of a saved device model, whose pages the (restored) domain already has:
   // moves regions placed at BARs back to their scratch frames and maps the pool; populates
   // nothing and leaves the domain's maximum alone. Throws naming a page that is not there.
   static std::unique_ptr<XenDirectMemory> adopt(DevicemodelHandle dm, const ForeignMemoryHandle& fmem,
-                                                Domid domid, const DirectLayout& saved);
+                                                std::shared_ptr<DirtyLog> dirty, Domid domid,
+                                                const DirectLayout& saved);
   // Set-up of the whole frontend succeeded: keep the memory, close the xenctrl handle. Until
   // then, destruction gives the memory back to Xen and restores the domain's maximum.
   void commit() noexcept { undo_ = nullptr; }
@@ -46,6 +52,8 @@ class XenDirectMemory final : public gpu::DirectMemory {
 
   // Throws Error when size is not a positive page multiple or the pool has no room left.
   std::unique_ptr<gpu::DirectRegion> allocate(uint64_t size) override;
+  // The pool's frames are the domain's: xl save and xl migrate carry them.
+  [[nodiscard]] bool saved_with_guest_memory() const override { return true; }
   [[nodiscard]] uint64_t free_bytes() const;
   // The pool and where each allocated region is now (what a saved device state records).
   [[nodiscard]] DirectLayout layout() const;

@@ -310,6 +310,12 @@ bool Guest::wait_intx(Domid d, xvgpu::Sbdf sbdf, unsigned pin, uint32_t level,
   }
 }
 
+void Guest::set_log_dirty(Domid d, bool on) {
+  Writer w = dom(d);
+  w.put<uint8_t>(on ? 1 : 0);
+  (void)call(Op::guest_set_log_dirty, w, "set log-dirty");
+}
+
 std::vector<uint64_t> Guest::modified_pages(Domid d) {
   Reply r = call(Op::guest_modified_pages, dom(d), "modified pages");
   Reader in(r.data);

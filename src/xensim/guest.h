@@ -123,6 +123,9 @@ class Guest {
   bool wait_intx(xvgpu::Domid d, xvgpu::Sbdf sbdf, unsigned pin, uint32_t level,
                  std::chrono::milliseconds timeout);
   std::vector<uint64_t> modified_pages(xvgpu::Domid d);
+  // Log-dirty mode, as the toolstack turns it on for a live migration: only then does
+  // xendevicemodel_modified_memory record (and check) anything.
+  void set_log_dirty(xvgpu::Domid d, bool on);
 
   // ---- host control ----
   void inject_failure(const std::string& call, int err, uint64_t nth, bool sticky = false);

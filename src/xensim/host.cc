@@ -221,6 +221,7 @@ int HostImpl::create_domain(uint32_t vcpus, uint64_t ram_mib, bool paused, uint1
   for (uint64_t g = 0; g < ram_pages; ++g) {
     if (g < kVgaHoleFirst || g > kVgaHoleLast) {
       d->p2m[g] = d->next_page++;
+      d->note_mapped(g);
     }
   }
   d->tot_pages = d->p2m.size();
@@ -368,6 +369,7 @@ int HostImpl::populate(Domain& d, uint64_t gfn) {
   }
   if (it == d.p2m.end()) {
     d.p2m[gfn] = page;
+    d.note_mapped(gfn);
     ++d.tot_pages;
   } else {
     it->second = page;  // replaces the old page, as guest_physmap_add_page does
@@ -447,8 +449,10 @@ void HostImpl::set_legacy_gfns(Domain& d, IoreqServer& s, bool present) {
   const uint64_t g = kLegacyGfnBase + 2ull * s.id;
   if (present) {
     d.p2m[g] = s.ioreq_page;
+    d.note_mapped(g);
     if (s.bufioreq_handling != HVM_IOREQSRV_BUFIOREQ_OFF) {
       d.p2m[g + 1] = s.buf_page;
+      d.note_mapped(g + 1);
     }
   } else {
     d.p2m.erase(g);

@@ -94,6 +94,10 @@ struct Domain {
   std::map<uint32_t, uint32_t> isa_irq;
   std::map<uint32_t, uint64_t> hvm_params;
   std::set<uint64_t> modified;  // gfns reported by xendevicemodel_modified_memory
+  bool log_dirty = false;       // the toolstack's log-dirty mode (on during a live migration)
+  // The highest gfn ever mapped (Xen's p2m max_mapped_pfn: it never goes down).
+  uint64_t max_mapped_gfn = 0;
+  void note_mapped(uint64_t gfn) { max_mapped_gfn = std::max(max_mapped_gfn, gfn); }
   DirtyVram vram;
   std::map<uint32_t, HungVcpu> hung;  // vCPUs currently stuck on an ioreq
   uint64_t hung_reports = 0;

@@ -98,6 +98,7 @@ namespace xensim {
   X(guest_intx)                                      \
   X(guest_wait_intx)                                 \
   X(guest_modified_pages)                            \
+  X(guest_set_log_dirty)                             \
   X(control_inject_failure)                          \
   X(control_clear_failures)                          \
   X(control_set_hang_timeout)                        \

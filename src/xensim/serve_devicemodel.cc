@@ -233,18 +233,21 @@ Reply HostImpl::op_dm(SessionState& ss, Op op, Reader& in) {
     case Op::xendevicemodel_modified_memory:
     case Op::xendevicemodel_modified_memory_bulk: {
       const auto n = op == Op::xendevicemodel_modified_memory ? 1u : in.get<uint32_t>();
-      if (n == 0 || n > 1024) {
+      if (n > 1024) {
         return Reply::error(EINVAL);
       }
-      uint64_t max_gfn = 0;
-      for (const auto& [g, p] : d->p2m) {
-        max_gfn = std::max(max_gfn, g);
+      // As Xen's dm.c: nothing is checked or recorded unless log-dirty is on, and an extent
+      // must end (exclusive) at or below the highest mapped gfn, so that gfn itself cannot be
+      // reported.
+      if (!d->log_dirty) {
+        return {};
       }
       for (uint32_t i = 0; i < n; ++i) {
         const auto first = in.get<uint64_t>();
         const auto nr = in.get<uint32_t>();
         const auto pad = in.get<uint32_t>();
-        if (pad != 0 || first > max_gfn || nr > max_gfn - first + 1) {
+        const uint64_t end = first + nr;
+        if (pad != 0 || end <= first || end > d->max_mapped_gfn) {
           return Reply::error(EINVAL);
         }
         for (uint64_t g = first; g < first + nr && d->modified.size() < (1u << 20); ++g) {
@@ -288,6 +291,7 @@ Reply HostImpl::op_dm(SessionState& ss, Op op, Reader& in) {
           --d->tot_pages;  // the page at dst is dropped
         }
         d->p2m[dst + i] = page;
+        d->note_mapped(dst + i);
       }
       if (size != 0) {
         d->mapcache_invalidate = true;

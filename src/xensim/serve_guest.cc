@@ -232,6 +232,9 @@ Reply HostImpl::op_guest(Lock& lk, Op op, Reader& in) {
                                           [&] { return now_level() == level || d->killed(); });
       return got && now_level() == level ? Reply{} : Reply::error(ETIMEDOUT);
     }
+    case Op::guest_set_log_dirty:
+      d->log_dirty = in.get<uint8_t>() != 0;
+      return {};
     case Op::guest_modified_pages: {
       w.put<uint32_t>(d->modified.size());
       for (uint64_t g : d->modified) {

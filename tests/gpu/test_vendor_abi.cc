@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "gpu/vendor_descriptor.h"
 #include "gpu/vgpu_manager.h"
@@ -76,7 +77,7 @@ TEST(VendorAbi, OldPluginLoadsWithNewerFeaturesAbsent) {
 }
 
 TEST(VendorAbi, PluginOfTheMinorBeforeDisplayDamageLoads) {
-  static_assert(XVGPU_VENDOR_ABI_MINOR == 2, "ABI_VARIANT_9 is built for the minor before this one");
+  static_assert(XVGPU_VENDOR_ABI_MINOR >= 2, "ABI_VARIANT_9 is built for a minor before display damage");
   test::TempDir dir;
   test::FakePlatform fp;
   VgpuManager m(ManagerOptions{dir.path()});
@@ -89,6 +90,35 @@ TEST(VendorAbi, PluginOfTheMinorBeforeDisplayDamageLoads) {
   EXPECT_EQ(v->state(), VgpuState::Running);
   // It has no display: the console's query says so instead of inventing one.
   EXPECT_THROW((void)v->display_update(0), Error);
+}
+
+// A 1.2 plugin does not report its own VRAM writes, so the core cannot leave its VRAM to the
+// guest's memory image (which would miss what the plugin wrote during a live migration): the
+// contents stay in the saved state even where the hypervisor saves the guest's memory.
+TEST(VendorAbi, PluginBeforeDirectBarWrittenKeepsItsVramInTheSavedState) {
+  static_assert(XVGPU_VENDOR_ABI_MINOR >= 3, "ABI_VARIANT_10 is built for a minor before this one");
+  test::TempDir dir;
+  test::FakePlatform fp;
+  fp.direct.saved_with_guest = true;
+  VgpuManager m(ManagerOptions{dir.path()});
+  m.load_plugin(ABI_VARIANT_10);
+  VgpuConfig c;
+  c.uuid = "aaaaaaaa-0000-0000-0000-00000000000a";
+  c.type = "variant-1";
+  auto a = m.create_vgpu(c, fp.platform());
+  ASSERT_EQ(fp.direct.regions().size(), 1u);
+  fp.direct.regions()[0]->host()[4000] = std::byte{0x3c};
+  std::stringstream snap;
+  a->save(snap);
+  EXPECT_GT(snap.str().size(), 4096u) << "the 4 KiB BAR is in the state";
+  m.destroy_vgpu(c.uuid);
+
+  c.uuid = "aaaaaaaa-0000-0000-0000-00000000000b";
+  auto b = m.create_vgpu(c, fp.platform());
+  ASSERT_EQ(fp.direct.regions().size(), 1u);
+  snap.seekg(0);
+  b->restore(snap);
+  EXPECT_EQ(fp.direct.regions()[0]->host()[4000], std::byte{0x3c});
 }
 
 TEST(VendorAbi, NewerMinorIsRefused) {

@@ -4,6 +4,7 @@
 #include "gpu/vgpu.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <fmt/format.h>
 
@@ -499,8 +500,8 @@ TEST_F(VgpuTest, SnapshotOfAnotherFormatTruncatedOrCorruptIsRefusedWithTheReason
 
   std::string other = image;
   other[8] = 1;  // the format field follows the 8-byte magic
-  EXPECT_TRUE(
-      has(restore_refusal(*b, other), "vGPU snapshot format 1 is not supported (this xvgpu reads format 2)"));
+  EXPECT_TRUE(has(restore_refusal(*b, other),
+                  "vGPU snapshot format 1 is not supported (this xvgpu reads formats 2 to 3)"));
   other = image;
   other[0] = 'Y';
   EXPECT_TRUE(has(restore_refusal(*b, other), "not a vGPU snapshot"));
@@ -520,10 +521,13 @@ TEST_F(VgpuTest, SnapshotOfAnotherFormatTruncatedOrCorruptIsRefusedWithTheReason
   other = image;
   other[297] = 7;  // the direct BAR's index (low byte)
   EXPECT_TRUE(has(restore_refusal(*b, other), "has a direct BAR 7 of"));
+  other = image;
+  other[309] = 9;  // where the BAR's contents are
+  EXPECT_TRUE(has(restore_refusal(*b, other), "direct BAR 2 contents marker 9"));
 
   // One flipped bit in what is not checked against the vGPU itself (config space at 36.., VRAM
-  // from 309, the vendor's state at the end): the checksum tells.
-  for (const size_t at : {size_t{100}, size_t{309} + 100, image.size() / 2, image.size() - 20}) {
+  // from 310, the vendor's state at the end): the checksum tells.
+  for (const size_t at : {size_t{100}, size_t{310} + 100, image.size() / 2, image.size() - 20}) {
     std::string bad = image;
     bad[at] = static_cast<char>(bad[at] ^ 0x10);
     EXPECT_TRUE(has(restore_refusal(*b, bad), "vGPU snapshot is corrupt: checksum")) << "flip at " << at;
@@ -531,6 +535,70 @@ TEST_F(VgpuTest, SnapshotOfAnotherFormatTruncatedOrCorruptIsRefusedWithTheReason
   EXPECT_TRUE(unchanged()) << "a refused snapshot changes nothing";
   EXPECT_EQ(restore_refusal(*b, image), "");
   EXPECT_EQ(fp.direct.regions()[0]->host()[100], std::byte{0x77});
+}
+
+// Where the hypervisor saves the guest's memory with the VRAM pages in it (Xen's VRAM pool), the
+// snapshot does not carry them a second time, and restore leaves the restored pages alone.
+TEST_F(VgpuTest, SnapshotLeavesVramToTheGuestsSavedMemory) {
+  auto a = make(kUuid1);
+  a->start();
+  program(kSlot5);
+  mmio_write(kRegs + kScratch, 4, 0x0badcafe);
+  a->stop();
+  std::stringstream stored;
+  a->save(stored);
+  fp.direct.saved_with_guest = true;
+  std::stringstream left;
+  a->save(left);
+  const uint64_t vram = fp.direct.regions()[0]->host().size();
+  EXPECT_EQ(stored.str().size() - left.str().size(), vram) << "the same but for the VRAM";
+  m->destroy_vgpu(kUuid1);
+
+  auto b = make(kUuid2, kSlot5);
+  fp.direct.regions()[0]->host()[77] = std::byte{0x99};  // the guest's restored page
+  EXPECT_EQ(restore_refusal(*b, left.str()), "");
+  EXPECT_EQ(fp.direct.regions()[0]->host()[77], std::byte{0x99}) << "restore did not write VRAM";
+  b->start();
+  EXPECT_EQ(mmio_read(kRegs + kScratch, 4), 0x0badcafeu);
+  b->stop();
+  m->destroy_vgpu(kUuid2);
+
+  // Such a snapshot cannot go where the VRAM is not the guest's memory: nothing would hold it.
+  fp.direct.saved_with_guest = false;
+  auto c = make(kUuid2, kSlot5);
+  const std::string why = restore_refusal(*c, left.str());
+  EXPECT_NE(
+      why.find("leaves direct BAR 2's contents to the guest's saved memory, but this vGPU's BAR 2 is not "
+               "in the guest's memory"),
+      std::string::npos)
+      << why;
+}
+
+// Format 2 (every BAR's contents stored, no marker) is still read.
+TEST_F(VgpuTest, SnapshotOfFormat2IsRestored) {
+  auto a = make(kUuid1);
+  a->start();
+  program(kSlot5);
+  mmio_write(kRegs + kScratch, 4, 0x22222222);
+  fp.direct.regions()[0]->host()[5] = std::byte{0x2f};
+  a->stop();
+  std::stringstream snap;
+  a->save(snap);
+  std::string image = snap.str();
+  ASSERT_EQ(image[8], 3);
+  ASSERT_EQ(image[309], 0) << "contents stored";
+  image.erase(309, 1);
+  image[8] = 2;
+  image.resize(image.size() - 4);
+  const auto crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(image.data()), static_cast<uInt>(image.size())));
+  image.append(reinterpret_cast<const char*>(&crc), sizeof crc);
+  m->destroy_vgpu(kUuid1);
+  auto b = make(kUuid2, kSlot5);
+  EXPECT_EQ(restore_refusal(*b, image), "");
+  EXPECT_EQ(fp.direct.regions()[0]->host()[5], std::byte{0x2f});
+  b->start();
+  EXPECT_EQ(mmio_read(kRegs + kScratch, 4), 0x22222222u);
 }
 
 TEST_F(VgpuTest, LifeCycleThroughTheApi) {

@@ -16,6 +16,7 @@ extern "C" {
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "ioreq/frontend.h"
@@ -401,6 +402,7 @@ TEST_F(FrontendOnXensim, InvalidateWhileADmaHoldsAMapping) {
 TEST_F(FrontendOnXensim, DeviceWritesAreReportedToTheDirtyLog) {
   create(1);
   start();
+  guest->set_log_dirty(dom, true);
   std::vector<std::byte> data(6000, std::byte{0x5a});
   fe->platform().memory->write(0x7f00, data);  // pages 7, 8, 9
   const auto pages = guest->modified_pages(dom);
@@ -701,6 +703,34 @@ TEST_F(FrontendOnXensim, DirectMemoryIsPlacedMovedAndTracked) {
   EXPECT_NO_THROW(direct->allocate(4 << 20));  // the whole budget is free again
 }
 
+// Live migration: what the device model writes into VRAM, and VRAM that moved, must reach the
+// dirty log at the frames where the pages are now, including the pool's last page.
+TEST_F(FrontendOnXensim, DirectMemoryWritesAndMovesReachTheDirtyLog) {
+  create(1, 16);
+  auto o = options();
+  o.direct_memory_bytes = 4 << 20;
+  o.direct_memory_scratch_gfn = 0x100000;
+  start(o);
+  guest->set_log_dirty(dom, true);
+  auto region = fe->platform().direct_memory->allocate(4 << 20);  // the whole pool
+  EXPECT_TRUE(fe->platform().direct_memory->saved_with_guest_memory());
+  const auto modified = [&] {
+    const auto v = guest->modified_pages(dom);
+    return std::set<uint64_t>(v.begin(), v.end());
+  };
+  const uint64_t last = 1023;
+  region->device_wrote(last * 4096 + 100, 8);  // not placed: at its scratch frame
+  region->device_wrote(2 * 4096 - 1, 2);       // straddles pages 1 and 2
+  EXPECT_EQ(modified(), (std::set<uint64_t>{0x100000 + 1, 0x100000 + 2, 0x100000 + last}));
+  region->place(0xd0000000);  // the moved frames are reported where they are now
+  auto m = modified();
+  EXPECT_TRUE(m.contains(0xd0000) && m.contains(0xd0000 + last)) << m.size();
+  EXPECT_EQ(m.size(), 3u + 1024u);
+  region->device_wrote(5 * 4096, 4096);
+  EXPECT_TRUE(modified().contains(0xd0000 + 5));
+  EXPECT_EQ(fe->stats().hypervisor_errors.load(), 0u);
+}
+
 TEST_F(FrontendOnXensim, HandlesAreRestrictedToTheServedDomain) {
   create(1);
   xensim::DomainConfig cfg;
@@ -742,7 +772,7 @@ TEST_P(SetupFailure, ReportsTheCallAndLeaksNothing) {
   // The domain did not keep the direct memory of the failed attempt.
   start(o);
   EXPECT_EQ(guest->mmio_read(dom, VcpuId{1}, kBar, 4), RegisterFile::pattern(kBar, 4));
-  EXPECT_EQ(guest->status(dom).info.max_pages, info.max_pages + 256);
+  EXPECT_EQ(guest->status(dom).info.max_pages, info.max_pages + 256 + 1);  // 1 MiB and the guard frame
   // A server left enabled by the failed attempt would never answer the INVALIDATE broadcast.
   guest->set_hang_timeout(300ms);
   EXPECT_EQ(guest->remove_memory(dom, VcpuId{0}, Gfn{0x800}, 1), xensim::AccessStatus::ok);

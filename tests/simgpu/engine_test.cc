@@ -108,6 +108,23 @@ TEST_F(Engine, CopiesFillsAndBlitsWithExactCompletions) {
   EXPECT_EQ(reg(kRegIrqStatus), 0u);
 }
 
+// Live migration depends on it (ABI 1.3): every byte range the engine writes into VRAM is
+// reported to the core, exactly, and nothing it only reads.
+TEST_F(Engine, ReportsEachVramRangeItWritesToTheCore) {
+  fill_guest(kData, 8192, 3);
+  std::vector<Descriptor> jobs;
+  jobs.push_back(copy_to_vram(kData, 0x10000, 8192, 1));
+  jobs.push_back(blit(0x10000, 0x200000, 1024, 4, 1024, 2048, 2));
+  jobs.push_back(fill(0x400000, 64, 10, 128, 0x01020304, 3));
+  jobs.push_back(copy_from_vram(0x10000, kData + 0x20000, 4096, 4));
+  submit(host_, inst_, ring_, jobs);
+  ASSERT_EQ(reg(kRegFence), 4u);
+  std::lock_guard lock(inst_->mu);
+  const std::vector<std::pair<uint64_t, uint64_t>> want = {
+      {0x10000, 8192}, {0x200000, 3 * 2048 + 1024}, {0x400000, 9 * 128 + 64}};
+  EXPECT_EQ(inst_->vendor_writes, want);
+}
+
 TEST_F(Engine, RingWrapsAroundWithManyCompletions) {
   fill_guest(kData, 64 * 1024, 7);
   uint32_t seq = 0;

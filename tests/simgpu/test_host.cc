@@ -54,6 +54,7 @@ TestHost::TestHost(uint64_t ram_size) : ram_(ram_size) {
   api_.set_intx = set_intx;
   api_.direct_bar = direct_bar;
   api_.direct_bar_dirty = direct_bar_dirty;
+  api_.direct_bar_written = direct_bar_written;
   api_.queue_work = queue_work;
   api_.domain_info = domain_info;
   api_.capability_offset = capability_offset;
@@ -248,6 +249,14 @@ int TestHost::direct_bar(xvgpu_instance* inst, uint32_t bar, void** host, uint64
   if (bar != 0 || i->vram.empty()) return -EINVAL;
   *host = i->vram.data();
   *size = i->vram.size();
+  return 0;
+}
+
+int TestHost::direct_bar_written(xvgpu_instance* inst, uint32_t bar, uint64_t offset, uint64_t len) {
+  auto* i = self(inst);
+  if (bar != 0 || offset > i->vram.size() || len > i->vram.size() - offset) return -EINVAL;
+  std::lock_guard lock(i->mu);
+  if (i->vendor_writes.size() < TestInstance::kMaxVendorWrites) i->vendor_writes.emplace_back(offset, len);
   return 0;
 }
 

@@ -39,6 +39,10 @@ struct TestInstance {
     for (uint64_t p = offset / 4096; p <= (offset + len - 1) / 4096; ++p)
       dirty_bits[p / 64] |= uint64_t{1} << (p % 64);
   }
+  // The vendor's own writes into VRAM, as reported by direct_bar_written (offset, length): the
+  // first kMaxVendorWrites, so that long engine runs (benchmarks) do not grow it without bound.
+  static constexpr size_t kMaxVendorWrites = 65536;
+  std::vector<std::pair<uint64_t, uint64_t>> vendor_writes;
   void* vgpu_data = nullptr;
   uint32_t pgpu = 0;
   uint32_t type_index = 0;
@@ -106,6 +110,7 @@ class TestHost {
   static int set_intx(xvgpu_instance* inst, int asserted);
   static int direct_bar(xvgpu_instance* inst, uint32_t bar, void** host, uint64_t* size);
   static int direct_bar_dirty(xvgpu_instance* inst, uint32_t bar, uint64_t* bitmap, uint64_t words);
+  static int direct_bar_written(xvgpu_instance* inst, uint32_t bar, uint64_t offset, uint64_t len);
   static int queue_work(xvgpu_instance* inst, void (*fn)(void*), void* arg);
   static int domain_info(xvgpu_instance* inst, xvgpu_domain_info* out);
   static uint32_t capability_offset(xvgpu_instance* inst, uint32_t index);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -264,6 +265,17 @@ void FakeDirectRegion::collect_dirty(std::vector<uint64_t>& bitmap) {
     bitmap[p / 64] |= uint64_t{1} << (p % 64);
   }
   dirty_.clear();
+}
+
+void FakeDirectRegion::device_wrote(uint64_t offset, uint64_t len) noexcept {
+  if (len == 0) return;
+  std::lock_guard lock(mu_);
+  for (uint64_t p = offset / kPageSize; p <= (offset + len - 1) / kPageSize; ++p) device_written_.insert(p);
+}
+
+std::set<uint64_t> FakeDirectRegion::take_device_written() {
+  std::lock_guard lock(mu_);
+  return std::exchange(device_written_, {});
 }
 
 std::optional<uint64_t> FakeDirectRegion::placed() const {

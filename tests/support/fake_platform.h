@@ -126,8 +126,11 @@ class FakeDirectRegion : public gpu::DirectRegion {
   void place(uint64_t gpa) override;
   void unplace() override;
   void collect_dirty(std::vector<uint64_t>& bitmap) override;
+  void device_wrote(uint64_t offset, uint64_t len) noexcept override;
 
   [[nodiscard]] std::optional<uint64_t> placed() const;
+  // Pages the device reported writing (device_wrote), cleared by the call.
+  [[nodiscard]] std::set<uint64_t> take_device_written();
   [[nodiscard]] unsigned placements() const;
   // Marks a page dirty, as a guest write through the direct mapping would.
   void touch(uint64_t page);
@@ -138,16 +141,21 @@ class FakeDirectRegion : public gpu::DirectRegion {
   std::optional<uint64_t> placed_;
   unsigned placements_ = 0;
   std::set<uint64_t> dirty_;
+  std::set<uint64_t> device_written_;
 };
 
 class FakeDirectMemory : public gpu::DirectMemory {
  public:
   std::unique_ptr<gpu::DirectRegion> allocate(uint64_t size) override;
+  [[nodiscard]] bool saved_with_guest_memory() const override { return saved_with_guest; }
   // Regions allocated and still alive (the core owns them).
   [[nodiscard]] std::vector<FakeDirectRegion*> regions() const;
   [[nodiscard]] size_t live() const;
   // Called by a region when the core frees it.
   void forget(FakeDirectRegion* r);
+
+  // As Xen's VRAM pool: the guest's memory image carries the regions' contents.
+  bool saved_with_guest = false;
 
  private:
   mutable std::mutex mu_;

@@ -87,16 +87,27 @@ TEST_F(XensimTest, TrackDirtyVramReportsGuestWrites) {
   xendevicemodel_close(dmod);
 }
 
-TEST_F(XensimTest, ModifiedMemoryIsRecordedAndBounded) {
+TEST_F(XensimTest, ModifiedMemoryIsRecordedAndBoundedWhileLogDirtyIsOn) {
   auto* dmod = xendevicemodel_open(nullptr, 0);
+  const uint64_t last_gfn = 16 * 256 - 1;
+  // Log-dirty off (no migration): Xen returns 0 at once, recording and checking nothing.
+  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), 0x20, 3), 0);
+  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), last_gfn + 10, 1), 0);
+  EXPECT_TRUE(guest.modified_pages(dom).empty());
+  guest.set_log_dirty(dom, true);
   ASSERT_EQ(xendevicemodel_modified_memory(dmod, d(), 0x20, 3), 0);
   EXPECT_EQ(guest.modified_pages(dom), (std::vector<uint64_t>{0x20, 0x21, 0x22}));
-  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), 16 * 256 - 1, 2), -1);
+  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), last_gfn - 1, 2), -1);
   EXPECT_EQ(errno, EINVAL);
+  // Xen's bound: first + nr must not pass the highest mapped gfn, so that gfn is refused.
+  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), last_gfn, 1), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(xendevicemodel_modified_memory(dmod, d(), last_gfn - 1, 1), 0);
+  EXPECT_EQ(guest.modified_pages(dom).size(), 4u);
   xen_dm_op_modified_memory_extent ext[2] = {{.nr = 1, .pad = 0, .first_pfn = 0x30},
                                              {.nr = 1, .pad = 0, .first_pfn = 0x40}};
   ASSERT_EQ(xendevicemodel_modified_memory_bulk(dmod, d(), ext, 2), 0);
-  EXPECT_EQ(guest.modified_pages(dom).size(), 5u);
+  EXPECT_EQ(guest.modified_pages(dom).size(), 6u);
   ext[0].pad = 1;
   EXPECT_EQ(xendevicemodel_modified_memory_bulk(dmod, d(), ext, 1), -1);
   xendevicemodel_close(dmod);

@@ -93,6 +93,12 @@ class HostServices {
       return -ENOSYS;
     return api_->display_damage(inst_, &damage);
   }
+  // ABI 1.3; -ENOSYS when the core is older.
+  int direct_bar_written(uint32_t bar, uint64_t offset, uint64_t len) const {
+    if (!XVGPU_HAS_FIELD(api_, xvgpu_host_api, direct_bar_written) || api_->direct_bar_written == nullptr)
+      return -ENOSYS;
+    return api_->direct_bar_written(inst_, bar, offset, len);
+  }
   void log(int level, const std::string& message) const {
     if (api_->log != nullptr) api_->log(inst_, level, message.c_str());
   }

@@ -67,6 +67,9 @@ void SimgpuDevice::report_surface_if_changed() {
 }
 
 void SimgpuDevice::report_vram_write(uint64_t offset, uint64_t length) {
+  if (offset >= vram_.size()) return;
+  length = std::min<uint64_t>(length, vram_.size() - offset);
+  (void)host_.direct_bar_written(kVramBar, offset, length);
   ScanoutSurface s;
   {
     std::lock_guard lock(shown_mu_);

@@ -81,7 +81,8 @@ class SimgpuDevice {
   bool display_write_locked(uint64_t offset, uint32_t size, uint64_t value);
   std::optional<uint64_t> vbe_port_read_locked(uint64_t offset, uint32_t size);
   // Display damage for the core's console (ABI 1.2): the surface changed, or the device itself
-  // wrote VRAM bytes [offset, offset + length). Never called with display_mu_ held.
+  // wrote VRAM bytes [offset, offset + length), which the core also hears of for the
+  // hypervisor's dirty log (ABI 1.3). Never called with display_mu_ held.
   void report_surface_if_changed();
   void report_vram_write(uint64_t offset, uint64_t length);
   bool vbe_port_write_locked(uint64_t offset, uint32_t size, uint64_t value);

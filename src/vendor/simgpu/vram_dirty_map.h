@@ -19,7 +19,8 @@ class VramDirtyMap {
 
   [[nodiscard]] size_t words() const { return words_.size(); }
 
-  // Called after each mark() (the device turns it into display damage for the core). Set once,
+  // Called after each mark() (the device reports it to the core: display damage and the dirty
+  // log). Set once,
   // before any writer runs.
   void set_observer(std::function<void(uint64_t offset, uint64_t length)> observer) {
     observer_ = std::move(observer);

@@ -16,6 +16,7 @@
 #define VARIANT_NO_ENTRY 7    /* no entry symbol */
 #define VARIANT_BIG_TYPE 8    /* type struct larger than this ABI minor defines */
 #define VARIANT_MINOR_1 9     /* built for ABI 1.1 (before display damage) */
+#define VARIANT_MINOR_2 10    /* built for ABI 1.2 (before direct_bar_written), VRAM and save/restore */
 
 #ifndef VARIANT
 #error "define VARIANT"
@@ -23,8 +24,13 @@
 
 static const struct xvgpu_host_api* host;
 
-static const struct xvgpu_bar_desc bar0 = {
-    XVGPU_INIT(xvgpu_bar_desc), 0, VARIANT == VARIANT_BAD_BAR ? 3000 : 4096, 0, 0, 0, {0, 0}};
+static const struct xvgpu_bar_desc bar0 = {XVGPU_INIT(xvgpu_bar_desc),
+                                           0,
+                                           VARIANT == VARIANT_BAD_BAR ? 3000 : 4096,
+                                           VARIANT == VARIANT_MINOR_2 ? XVGPU_BAR_DIRECT : 0,
+                                           0,
+                                           0,
+                                           {0, 0}};
 static const struct xvgpu_bar_desc* const bars[] = {&bar0};
 static const struct xvgpu_device_layout layout = {
     .struct_size = XVGPU_INIT(xvgpu_device_layout),
@@ -119,6 +125,19 @@ static int kget(void* d, uint32_t k, int64_t* i, char* t, size_t l) {
   return 0;
 }
 
+/* A device state of one byte. */
+static int save(void* d, const struct xvgpu_stream* out, struct xvgpu_error* e) {
+  (void)d;
+  (void)e;
+  const uint8_t b = 0x5a;
+  return out->write(out->ctx, &b, 1);
+}
+static int restore(void* d, const struct xvgpu_stream* in, struct xvgpu_error* e) {
+  (void)d;
+  uint8_t b = 0;
+  return in->read(in->ctx, &b, 1) == 1 && b == 0x5a ? 0 : xvgpu_set_error(e, -EINVAL, "bad state");
+}
+
 static const struct xvgpu_device_ops ops = {
     .struct_size = VARIANT == VARIANT_OLD_OPS ? XVGPU_DEVICE_OPS_MIN_SIZE : XVGPU_INIT(xvgpu_device_ops),
     .available_instances = available,
@@ -131,6 +150,8 @@ static const struct xvgpu_device_ops ops = {
     .write = wr,
     .read_stats = stats,
     .knob_get = kget,
+    .save_state = VARIANT == VARIANT_MINOR_2 ? save : NULL,
+    .restore_state = VARIANT == VARIANT_MINOR_2 ? restore : NULL,
 };
 
 static int init(const struct xvgpu_host_api* h, struct xvgpu_registrar* reg, struct xvgpu_error* err) {
@@ -142,7 +163,10 @@ static int init(const struct xvgpu_host_api* h, struct xvgpu_registrar* reg, str
 static const struct xvgpu_vendor vendor = {
     .struct_size = VARIANT == VARIANT_TINY_VENDOR ? 12 : XVGPU_INIT(xvgpu_vendor),
     .abi_major = XVGPU_VENDOR_ABI_MAJOR + (VARIANT == VARIANT_OTHER_MAJOR ? 1 : 0),
-    .abi_minor = VARIANT == VARIANT_MINOR_1 ? 1 : XVGPU_VENDOR_ABI_MINOR + (VARIANT == VARIANT_NEWER_MINOR ? 1 : 0),
+    .abi_minor = VARIANT == VARIANT_MINOR_1 ? 1
+                 : VARIANT == VARIANT_MINOR_2
+                     ? 2
+                     : XVGPU_VENDOR_ABI_MINOR + (VARIANT == VARIANT_NEWER_MINOR ? 1 : 0),
     .name = "abi-variant",
     .version = "test",
     .init = init,

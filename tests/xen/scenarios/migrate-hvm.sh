@@ -17,8 +17,11 @@
 #                           restore ran once (Xen 4.17 routes the guest's MSIs over PIRQs, which Linux binds again
 #                           only for a driver that asks: docs/admin-guide.md, "MSIs after a restore")
 #   mig-screenshot-after    the screenshot is the frame the engine drew last: every band's last stamp, pixel exact
+#   mig-vram-with-memory    the saved device state holds no VRAM (under 1 MiB against 16 MiB of VRAM): the VRAM went
+#                           with the guest's memory, the engine's writes to it carried by Xen's dirty log, which
+#                           the pixel-exact screenshot after proves
 # checks: mig-vgpu-dm-started mig-guest-runs mig-screenshot-before mig-load-running mig-migrate mig-restore
-# checks: mig-engine-loop mig-screenshot-after
+# checks: mig-engine-loop mig-screenshot-after mig-vram-with-memory
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
 . /etc/xentest/lib.sh
@@ -126,6 +129,11 @@ restored_ms=$(sed -n "s/.*vGPU $uuid restored from .* in \([0-9]*\) ms.*/\1/p" "
 [ -n "$saved_ms" ] && xt_metric mig-vgpu-state-save "$saved_ms" ms
 [ -n "$state_bytes" ] && xt_metric mig-vgpu-state-size "$state_bytes" bytes
 [ -n "$restored_ms" ] && xt_metric mig-vgpu-state-restore "$restored_ms" ms
+if [ -n "$state_bytes" ] && [ "$state_bytes" -lt 1048576 ]; then
+  xt_pass mig-vram-with-memory "device state of $state_bytes bytes for a vGPU with 16 MiB of VRAM"
+else
+  xt_fail mig-vram-with-memory "device state of '${state_bytes}' bytes: the VRAM was saved in it"
+fi
 if grep -q "vGPU $uuid restored from" "$dmlog" 2>/dev/null && grep -q "vGPU $uuid: shared with the device model of the VM's previous domain $domid" "$dmlog" &&
   [ "$(xvgpuctl --json status 2>/dev/null | grep -o "\"$uuid\"" | wc -l)" -ge 1 ]; then
   xt_pass mig-restore "domain $new_domid restored the vGPU (shared the reservation with domain $domid's until it ended)"
