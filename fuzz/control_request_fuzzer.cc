@@ -13,11 +13,11 @@
 #include <filesystem>
 #include <string>
 
-#include "common/temp_dir.h"
 #include "control/control_protocol.h"
 #include "control/vgpu_spec.h"
 #include "dm/control_server.h"
 #include "fuzz_input.h"
+#include "support/temp_dir.h"
 
 namespace {
 

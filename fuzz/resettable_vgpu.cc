@@ -11,9 +11,9 @@
 #include <span>
 #include <vector>
 
-#include "common/temp_dir.h"
 #include "echo_vendor.h"
 #include "fuzz_input.h"
+#include "support/temp_dir.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 
 namespace xvgpu::fuzz {

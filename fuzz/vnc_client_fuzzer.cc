@@ -22,13 +22,13 @@
 #include <thread>
 
 #include "common/error.h"
-#include "common/temp_dir.h"
 #include "common/unique_fd.h"
 #include "control/console_address.h"
 #include "dm/console/client_policy.h"
 #include "dm/console/vnc_console.h"
 #include "fuzz_input.h"
 #include "simgpu_harness.h"
+#include "support/temp_dir.h"
 
 namespace {
 

@@ -39,60 +39,8 @@
  *   fill with a human-readable reason (xvgpu_set_error()); xvgpu shows it to the operator as is.
  * - Callbacks never unwind (no C++ exception, no longjmp) across this interface.
  *
- * ============================================================================================
- * HOW THE 2016 REVIEW QUESTIONS ARE ANSWERED
- * (vGPU core design thread, Feb 2016: Kevin Tian's review of Kirti Wankhede's vgpu.ko proposal)
- * ============================================================================================
- * Q1 "callbacks which the core provides ... to retrieve basic region/resource info":
- *    The vendor DECLARES its device statically per type in struct xvgpu_device_layout: PCI
- *    identity, each BAR (size, I/O or memory, 64-bit, prefetchable, trapped or directly reached),
- *    extra capabilities, config-space fields it owns, MSI vectors, INTx pin, counters and knobs.
- *    The core emulates the PCI config space from it and can list it (xvgpuctl types) without
- *    creating an instance. The memory behind a direct BAR is given by host->direct_bar().
- * Q2 "better to identify the caller":
- *    Life-cycle calls come only from the core, on behalf of the management stack (xvgpuctl /
- *    xvgpu-dm, which the toolstack runs): the vendor never sees sysfs or a socket. Every callback
- *    carries the vendor's own pointer for the physical GPU (pgpu_data) or the instance
- *    (vgpu_data); every host service takes the instance handle (struct xvgpu_instance *) that the
- *    core passed to create(), so both sides always know which vGPU is meant. Guest accesses
- *    carry the vCPU that made them (struct xvgpu_access.vcpu).
- * Q3 "What about @read and @write? ... an 'offset'":
- *    read()/write() receive struct xvgpu_access: the region (BAR index, XVGPU_REGION_CONFIG, or
- *    since ABI 1.1 XVGPU_REGION_LEGACY_IO + i for a fixed legacy port range),
- *    the offset RELATIVE TO THE REGION START (the guest may move a BAR at any time; the vendor
- *    never sees guest-physical addresses of its registers), the size and the vCPU. Accesses
- *    are naturally aligned and within the BAR's declared access sizes (splitting rule at
- *    struct xvgpu_bar_desc).
- * Q4 "what's the connection between this vgpu core driver and specific hypervisor":
- *    None on the vendor side. The hypervisor frontend (Xen ioreq server) feeds decoded accesses to
- *    the core; the core provides hypervisor-neutral services (guest memory, interrupts, direct
- *    memory, worker context). A plugin runs unchanged on real Xen, on xensim and in unit tests.
- * Q5 "we didn't hard partition resource among vGPUs ... extensible to allow vendor specific
- *    resource control":
- *    (a) Types declare costs against named pGPU capacities (struct xvgpu_resource) and the
- *    vendor's available_instances() callback has the final word on how many more fit: nothing
- *    forces a static split. (b) Soft controls (engine weight, priority, foreground/background)
- *    are typed KNOBS, settable at creation (create params) and at run time, validated by the
- *    core against the declared type/range and then by the vendor (which may refuse with a
- *    message).
- * Q6 "UUID ... In Xen side there is a VM ID ... what would be the best identifier to associate
- *    with a VM":
- *    Two different identities, both given: the vGPU's own UUID (create(); unique host-wide,
- *    enforced by the core across processes) and, at start(), the VM it serves: struct
- *    xvgpu_domain_info with the domid (Xen's index, valid while the domain lives), the VM UUID
- *    and the VM name from the toolstack, and the vGPU's PCI address in the guest. A vGPU is
- *    created before and can outlive one run of its VM (start/shutdown can repeat).
- * Q7 "vgpu_set_irqs ... any elaboration how this will be used":
- *    There is no set_irqs. The core emulates the MSI capability and INTx itself (the guest
- *    programs them through config space); the vendor declares how many vectors it has and raises
- *    vector N with host->raise_msi(); masking, pending bits and the guest's address/data are the
- *    core's job. An optional irq_changed() callback tells the vendor when the guest enables or
- *    disables MSI, so it may stop generating work nobody listens to.
- * Q8 "extensible usages, such as statistics, and other vendor specific control knobs":
- *    Named 64-bit counters (stat_names + read_stats()), merged with the core's own counters;
- *    typed knobs (bool, integer with range, enum, string) with get/set at run time and a
- *    validation error path; plus display-surface query and save/restore, all optional
- *    callbacks that older plugins simply do not have.
+ * Why the interface looks as it does (the 2016 vGPU review's questions and their answers):
+ * docs/design.md.
  */
 #ifndef XVGPU_VENDOR_H
 #define XVGPU_VENDOR_H

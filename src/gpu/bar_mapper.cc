@@ -2,9 +2,33 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
+
 #include "common/rate_limited_log.h"
 
 namespace xvgpu::gpu {
+
+namespace {
+
+// Moves one window of `bar` from `cur` to `want` (either may be absent). When the hooks refuse
+// the new window it stays unmapped and the reason is returned for the caller to log.
+std::optional<std::string> move_window(BarMapper::Hooks& hooks, const BarLayout& bar,
+                                       std::optional<BarWindow>& cur, const std::optional<BarWindow>& want) {
+  if (cur) {
+    hooks.unmap_bar(bar, *cur);
+    cur.reset();
+  }
+  if (!want) return std::nullopt;
+  try {
+    hooks.map_bar(bar, *want);
+    cur = want;
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
 
 std::optional<BarWindow> BarMapper::wanted(const PciConfigSpace& cfg, const BarLayout& bar) {
   const uint16_t cmd = cfg.command();
@@ -52,20 +76,11 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
     if (cur == want) {
       continue;
     }
-    if (cur) {
-      hooks.unmap_bar(bar, *cur);
-      cur.reset();
-    }
-    if (want) {
-      try {
-        hooks.map_bar(bar, *want);
-        cur = want;
-      } catch (const std::exception& e) {
-        ++refused;
-        static RateLimiter limiter;
-        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "BAR {} at {:#x}..{:#x} left unmapped: {}", bar.index,
-                          want->first, want->last, e.what());
-      }
+    if (const auto error = move_window(hooks, bar, cur, want)) {
+      ++refused;
+      static RateLimiter limiter;
+      XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "BAR {} at {:#x}..{:#x} left unmapped: {}", bar.index,
+                        want->first, want->last, *error);
     }
   }
   if (cfg.rom_bar_size() != 0) {
@@ -75,20 +90,11 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
       BarLayout as_bar;
       as_bar.index = kRomBar;
       as_bar.size = cfg.rom_bar_size();
-      if (cur) {
-        hooks.unmap_bar(as_bar, *cur);
-        cur.reset();
-      }
-      if (want) {
-        try {
-          hooks.map_bar(as_bar, *want);
-          cur = want;
-        } catch (const std::exception& e) {
-          ++refused;
-          static RateLimiter limiter;
-          XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "expansion ROM at {:#x}..{:#x} left unmapped: {}",
-                            want->first, want->last, e.what());
-        }
+      if (const auto error = move_window(hooks, as_bar, cur, want)) {
+        ++refused;
+        static RateLimiter limiter;
+        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "expansion ROM at {:#x}..{:#x} left unmapped: {}",
+                          want->first, want->last, *error);
       }
     }
   }
@@ -108,20 +114,11 @@ unsigned BarMapper::reconcile(const PciConfigSpace& cfg, bool attached, Hooks& h
     as_bar.index = XVGPU_REGION_LEGACY_IO + static_cast<unsigned>(i);
     as_bar.size = r.num_ports;
     as_bar.io = true;
-    if (cur) {
-      hooks.unmap_bar(as_bar, *cur);
-      cur.reset();
-    }
-    if (want) {
-      try {
-        hooks.map_bar(as_bar, *want);
-        cur = want;
-      } catch (const std::exception& e) {
-        ++refused;
-        static RateLimiter limiter;
-        XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "legacy ports {:#x}..{:#x} left unclaimed: {}",
-                          want->first, want->last, e.what());
-      }
+    if (const auto error = move_window(hooks, as_bar, cur, want)) {
+      ++refused;
+      static RateLimiter limiter;
+      XVGPU_LOG_LIMITED(limiter, spdlog::level::warn, "legacy ports {:#x}..{:#x} left unclaimed: {}",
+                        want->first, want->last, *error);
     }
   }
   return refused;

@@ -69,7 +69,7 @@ uint64_t DeviceBus::read(const IoAccess& access) noexcept {
     ++unrouted_;
     return ones;
   }
-  return vgpu->guest_read(access);
+  return vgpu->trapped_read(access);
 }
 
 void DeviceBus::write(const IoAccess& access, uint64_t value) noexcept {
@@ -78,7 +78,7 @@ void DeviceBus::write(const IoAccess& access, uint64_t value) noexcept {
     ++unrouted_;
     return;
   }
-  vgpu->guest_write(access, value);
+  vgpu->trapped_write(access, value);
 }
 
 }  // namespace xvgpu::gpu

@@ -4,7 +4,7 @@
 // delivery (msi_delivery.h), access dispatch to the vendor (access_split.h), the host-wide
 // reservation (host_accounting.h) and the worker (worker.h). The life cycle is the state
 // machine of vgpu_state.h; operator-facing methods throw Error with context, guest-facing
-// methods (guest_read/guest_write) never throw.
+// methods (trapped_read/trapped_write) never throw.
 //
 // Files: vgpu.cc (life cycle), vgpu_trapped_access.cc (guest accesses the frontend traps),
 // host_services.cc (services the vendor calls), vgpu_operator_queries.cc (stats, knobs,
@@ -162,13 +162,15 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
 
   // ---- the trap path (vgpu_trapped_access.cc) ----
   // Guest accesses routed by the DeviceBus. Never throw.
-  uint64_t guest_read(const IoAccess& access) noexcept;
-  void guest_write(const IoAccess& access, uint64_t value) noexcept;
+  uint64_t trapped_read(const IoAccess& access) noexcept;
+  void trapped_write(const IoAccess& access, uint64_t value) noexcept;
   // Config space as the guest sees it (for tests and diagnostics).
   uint32_t config_read(unsigned offset, unsigned size, VcpuId vcpu = VcpuId{0}) noexcept;
   void config_write(unsigned offset, unsigned size, uint32_t value, VcpuId vcpu = VcpuId{0}) noexcept;
 
   // ---- host services for the vendor (host_services.cc) ----
+  // The device reaching out: svc_guest_read/svc_guest_write copy guest memory for the vendor
+  // (DMA), the opposite direction to trapped_read/trapped_write.
   int svc_guest_read(uint64_t gpa, void* buf, uint64_t len) noexcept;
   int svc_guest_write(uint64_t gpa, const void* buf, uint64_t len) noexcept;
   int svc_sg_map(const xvgpu_sg_entry* entries, uint32_t count, bool writable, xvgpu_host_segment* out,

@@ -18,7 +18,7 @@ uint64_t all_ones(unsigned size) {
 
 }  // namespace
 
-uint64_t Vgpu::guest_read(const IoAccess& access) noexcept {
+uint64_t Vgpu::trapped_read(const IoAccess& access) noexcept {
   switch (access.space) {
     case AddressSpace::PciConfig:
       if (access.addr >= pci::kConfigSize) {
@@ -34,7 +34,7 @@ uint64_t Vgpu::guest_read(const IoAccess& access) noexcept {
   return all_ones(access.size);
 }
 
-void Vgpu::guest_write(const IoAccess& access, uint64_t value) noexcept {
+void Vgpu::trapped_write(const IoAccess& access, uint64_t value) noexcept {
   switch (access.space) {
     case AddressSpace::PciConfig:
       if (access.addr >= pci::kConfigSize) {

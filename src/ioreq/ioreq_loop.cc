@@ -130,8 +130,8 @@ unsigned IoreqLoop::serve_all(gpu::IoHandler& handler) {
     ioreq_t req;
     // Drained before any vCPU slot: when the ring is full Xen sends the vCPU's next write as a
     // synchronous request, which must not overtake the buffered writes queued before it (a
-    // bound of two rings let it: the TSan CI job saw write 1214 applied before 1022-1213). The
-    // bound, 64 rings, only stops a guest that keeps refilling the ring from holding the loop.
+    // bound of a ring or two lets it when the guest refills the ring while this loop drains it).
+    // The bound, 64 rings, only stops a guest that keeps refilling the ring from holding the loop.
     for (unsigned i = 0; i < 64 * IOREQ_BUFFER_SLOT_NUM; ++i) {
       const auto r = ring.pop(req);
       if (r == BufferedRing::Pop::Empty) {

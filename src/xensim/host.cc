@@ -384,37 +384,39 @@ void HostImpl::remove_gfn(Domain& d, uint64_t gfn) {
   }
 }
 
-bool HostImpl::copy_from_guest(const Domain& d, uint64_t gpa, uint8_t* out, uint64_t len) const {
-  while (len > 0) {
-    auto it = d.p2m.find(gpa / kPage);
+namespace {
+
+// Walks [gpa, gpa + len) page by page: fn(host pointer, gfn, bytes before this piece, piece
+// length). False at the first page the domain does not have (the pieces before it are done).
+template <typename Fn>
+bool for_each_guest_piece(const Domain& d, uint64_t gpa, uint64_t len, Fn&& fn) {
+  for (uint64_t done = 0; done < len;) {
+    const uint64_t addr = gpa + done;
+    auto it = d.p2m.find(addr / kPage);
     if (it == d.p2m.end()) {
       return false;
     }
-    const uint64_t off = gpa % kPage;
-    const uint64_t n = std::min(len, kPage - off);
-    std::memcpy(out, d.page_ptr(it->second) + off, n);
-    gpa += n;
-    out += n;
-    len -= n;
+    const uint64_t off = addr % kPage;
+    const uint64_t n = std::min(len - done, kPage - off);
+    fn(d.page_ptr(it->second) + off, addr / kPage, done, n);
+    done += n;
   }
   return true;
 }
 
+}  // namespace
+
+bool HostImpl::copy_from_guest(const Domain& d, uint64_t gpa, uint8_t* out, uint64_t len) const {
+  return for_each_guest_piece(d, gpa, len, [&](const uint8_t* page, uint64_t, uint64_t done, uint64_t n) {
+    std::memcpy(out + done, page, n);
+  });
+}
+
 bool HostImpl::copy_to_guest(Domain& d, uint64_t gpa, const uint8_t* in, uint64_t len) {
-  while (len > 0) {
-    auto it = d.p2m.find(gpa / kPage);
-    if (it == d.p2m.end()) {
-      return false;
-    }
-    const uint64_t off = gpa % kPage;
-    const uint64_t n = std::min(len, kPage - off);
-    std::memcpy(d.page_ptr(it->second) + off, in, n);
-    mark_dirty(d, gpa / kPage);
-    gpa += n;
-    in += n;
-    len -= n;
-  }
-  return true;
+  return for_each_guest_piece(d, gpa, len, [&](uint8_t* page, uint64_t gfn, uint64_t done, uint64_t n) {
+    std::memcpy(page, in + done, n);
+    mark_dirty(d, gfn);
+  });
 }
 
 void HostImpl::mark_dirty(Domain& d, uint64_t gfn) {

@@ -8,21 +8,8 @@ dm=$build/src/dm/xvgpu-dm
 ctl=$build/src/ctl/xvgpuctl
 xensim=$build/src/xensim/xensim
 workload=$build/src/demo/xvgpu-demo-workload
-tmp=$(mktemp -d /tmp/xvgpu-e2e.XXXXXX)
-export XENSIM_SOCKET=$tmp/xensim.sock XVGPU_RUN_DIR=$tmp/run XVGPU_CONFIG_DIR=$tmp/etc XVGPU_STATE_DIR=$tmp/state
-export XVGPU_DM=$dm LD_LIBRARY_PATH=$build/xensim-lib
-cleanup() {
-  for p in "$XVGPU_RUN_DIR"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null; done
-  "$xensim" stop >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=xensim_env.sh
+source "$(dirname "$0")/xensim_env.sh" xvgpu-e2e
 one_line_with() { [[ $(wc -l < "$tmp/err") -eq 1 ]] && grep -qF -- "$1" "$tmp/err"; }
 rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f

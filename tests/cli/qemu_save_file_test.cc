@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/error.h"
-#include "common/temp_dir.h"
 #include "ctl/qemu_save_file.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::ctl {
 namespace {

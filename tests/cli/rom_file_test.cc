@@ -6,8 +6,8 @@
 #include <string>
 
 #include "common/error.h"
-#include "common/temp_dir.h"
 #include "support/rom_image.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::dm {
 namespace {

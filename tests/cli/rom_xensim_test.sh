@@ -11,21 +11,8 @@ ctl=$build/src/ctl/xvgpuctl
 xensim=$build/src/xensim/xensim
 rom=/usr/share/seabios/vgabios-bochs-display.bin
 [[ -r $rom ]] || { echo "SKIP: $rom absent (package seabios)"; exit 77; }
-tmp=$(mktemp -d /tmp/xvgpu-rom.XXXXXX)
-export XENSIM_SOCKET=$tmp/xensim.sock XVGPU_RUN_DIR=$tmp/run XVGPU_CONFIG_DIR=$tmp/etc XVGPU_STATE_DIR=$tmp/state
-export XVGPU_DM=$dm LD_LIBRARY_PATH=$build/xensim-lib
-cleanup() {
-  for p in "$XVGPU_RUN_DIR"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null; done
-  "$xensim" stop >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=xensim_env.sh
+source "$(dirname "$0")/xensim_env.sh" xvgpu-rom
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U2=7f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 "$xensim" start >/dev/null || { echo "cannot start xensimd"; exit 1; }

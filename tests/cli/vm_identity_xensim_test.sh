@@ -9,21 +9,8 @@ build=$(cd "$1" && pwd)
 ctl=$build/src/ctl/xvgpuctl
 xensim=$build/src/xensim/xensim
 plugin=$build/tests/gpu/minimal_plugin.so
-tmp=$(mktemp -d /tmp/xvgpu-vm.XXXXXX)
-export XENSIM_SOCKET=$tmp/xensim.sock XVGPU_RUN_DIR=$tmp/run XVGPU_CONFIG_DIR=$tmp/etc XVGPU_STATE_DIR=$tmp/state
-export XVGPU_DM=$build/src/dm/xvgpu-dm LD_LIBRARY_PATH=$build/xensim-lib
-cleanup() {
-  for p in "$XVGPU_RUN_DIR"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null; done
-  "$xensim" stop >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=xensim_env.sh
+source "$(dirname "$0")/xensim_env.sh" xvgpu-vm
 rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
 json_is() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($1) else 1)"; }
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e51

@@ -222,12 +222,16 @@ class DmFaults : public ::testing::Test {
     guest_->mmio_write(dom_, VcpuId{0}, kBar4 + reg, 4, value);
   }
 
-  // What firmware and the driver do: BARs, decode, MSI, then the engine's ring.
-  void program_device() {
-    for (const auto& [bar, addr] : {std::pair{0u, kBar0}, {2u, kBar2}, {4u, kBar4}}) {
-      cfg_write(static_cast<uint16_t>(0x10 + bar * 4), 4, static_cast<uint32_t>(addr));
-    }
-    cfg_write(0x04, 2, 0x0006);
+  // The usual start: device model up, guest running, device programmed, one engine round trip
+  // (its sequence number from `seq`). Call it with ASSERT_NO_FATAL_FAILURE.
+  void start_with_engine_round_trip(uint32_t& seq) {
+    ASSERT_TRUE(start_dm()) << log();
+    guest_->unpause(dom_);
+    program_device();
+    expect_engine_round_trip(0x800000, 0xa00000, 64 << 10, seq);
+  }
+  // The MSI capability programmed with kMsiAddr / kMsiData and enabled.
+  void enable_msi() {
     for (unsigned cap = cfg_read(0x34, 1); cap != 0; cap = cfg_read(static_cast<uint16_t>(cap + 1), 1)) {
       if (cfg_read(static_cast<uint16_t>(cap), 1) != 0x05) continue;
       cfg_write(static_cast<uint16_t>(cap + 4), 4, static_cast<uint32_t>(kMsiAddr));
@@ -235,6 +239,14 @@ class DmFaults : public ::testing::Test {
       cfg_write(static_cast<uint16_t>(cap + 12), 2, kMsiData);
       cfg_write(static_cast<uint16_t>(cap + 2), 2, cfg_read(static_cast<uint16_t>(cap + 2), 2) | 1);
     }
+  }
+  // What firmware and the driver do: BARs, decode, MSI, then the engine's ring.
+  void program_device() {
+    for (const auto& [bar, addr] : {std::pair{0u, kBar0}, {2u, kBar2}, {4u, kBar4}}) {
+      cfg_write(static_cast<uint16_t>(0x10 + bar * 4), 4, static_cast<uint32_t>(addr));
+    }
+    cfg_write(0x04, 2, 0x0006);
+    enable_msi();
     using namespace simgpu::engine;
     engine_write(kRegControl, kControlReset);
     engine_write(kRegRingBaseLo, static_cast<uint32_t>(kRing));

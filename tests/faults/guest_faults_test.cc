@@ -12,10 +12,7 @@ using namespace simgpu::engine;
 class GuestFaults : public DmFaults {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(start_dm()) << log();
-    guest_->unpause(dom_);
-    program_device();
-    expect_engine_round_trip(0x800000, 0xa00000, 64 << 10, seq_);
+    ASSERT_NO_FATAL_FAILURE(start_with_engine_round_trip(seq_));
     take_baseline();
   }
   uint32_t seq_ = 0;

@@ -30,13 +30,7 @@ class PluginFaults : public DmFaults {
     cfg_write(0x18, 4, static_cast<uint32_t>(kVram));
     cfg_write(0x1c, 4, 0);
     cfg_write(0x04, 2, 0x0006);
-    for (unsigned cap = cfg_read(0x34, 1); cap != 0; cap = cfg_read(static_cast<uint16_t>(cap + 1), 1)) {
-      if (cfg_read(static_cast<uint16_t>(cap), 1) != 0x05) continue;
-      cfg_write(static_cast<uint16_t>(cap + 4), 4, static_cast<uint32_t>(kMsiAddr));
-      cfg_write(static_cast<uint16_t>(cap + 8), 4, 0);
-      cfg_write(static_cast<uint16_t>(cap + 12), 2, kMsiData);
-      cfg_write(static_cast<uint16_t>(cap + 2), 2, cfg_read(static_cast<uint16_t>(cap + 2), 2) | 1);
-    }
+    enable_msi();
   }
   uint32_t rd(uint32_t off, VcpuId v = VcpuId{0}) {
     return static_cast<uint32_t>(guest_->mmio_read(dom_, v, kRegs + off, 4));

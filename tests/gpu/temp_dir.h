@@ -1,7 +1,7 @@
 // A temporary directory removed with its contents at scope exit (state dirs for accounting).
 #pragma once
 
-#include "common/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::test {
 

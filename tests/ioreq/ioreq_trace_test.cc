@@ -5,21 +5,14 @@
 #include <cstdio>
 #include <string>
 
+#include "ioreq_request.h"
+
 namespace xvgpu::ioreq {
 namespace {
 
 ioreq_t req(uint8_t type, uint64_t addr, uint32_t size, uint32_t count, bool read, bool ptr = false,
             bool df = false, uint64_t data = 0) {
-  ioreq_t r{};
-  r.type = type;
-  r.addr = addr;
-  r.size = size;
-  r.count = count;
-  r.dir = read ? IOREQ_READ : IOREQ_WRITE;
-  r.data_is_ptr = ptr ? 1 : 0;
-  r.df = df ? 1 : 0;
-  r.data = data;
-  return r;
+  return testing::make_ioreq(type, addr, size, count, read, ptr, df, data);
 }
 
 TEST(IoreqTrace, KeepsEachShapeOnceWithItsCountAndNoValues) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "ioreq_request.h"
 #include "test_devices.h"
 
 namespace xvgpu::ioreq {
@@ -20,16 +21,7 @@ const Sbdf kDev{0, 0, 5, 0};
 
 ioreq_t req(uint8_t type, uint64_t addr, uint32_t size, bool read, uint64_t data = 0, uint32_t count = 1,
             bool ptr = false, bool df = false) {
-  ioreq_t r{};
-  r.type = type;
-  r.addr = addr;
-  r.size = size;
-  r.count = count;
-  r.dir = read ? IOREQ_READ : IOREQ_WRITE;
-  r.data = data;
-  r.data_is_ptr = ptr ? 1 : 0;
-  r.df = df ? 1 : 0;
-  return r;
+  return testing::make_ioreq(type, addr, size, count, read, ptr, df, data);
 }
 
 class DispatcherTest : public ::testing::Test {

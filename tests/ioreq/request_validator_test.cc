@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ioreq_request.h"
+
 namespace xvgpu::ioreq {
 namespace {
 
@@ -9,15 +11,7 @@ using gpu::IoSpace;
 
 ioreq_t make(uint8_t type, uint64_t addr, uint32_t size, uint32_t count = 1, bool read = true,
              bool ptr = false, bool df = false, uint64_t data = 0) {
-  ioreq_t r{};
-  r.type = type;
-  r.addr = addr;
-  r.size = size;
-  r.count = count;
-  r.dir = read ? IOREQ_READ : IOREQ_WRITE;
-  r.data_is_ptr = ptr ? 1 : 0;
-  r.df = df ? 1 : 0;
-  r.data = data;
+  ioreq_t r = testing::make_ioreq(type, addr, size, count, read, ptr, df, data);
   r.state = STATE_IOREQ_READY;
   return r;
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "device_screenshot.h"
 #include "gpu/vendor_descriptor.h"
 #include "gpu/vgpu_manager.h"
 #include "guest_driver.h"
@@ -196,7 +197,7 @@ TEST_F(CoreIntegration, BochsModeSetPatternAndEngineThroughTheCore) {
   }
   for (uint64_t page = 0; page < uint64_t{w} * h * 4 / 4096 + 1; ++page) vram_region->touch(page);
   std::vector<uint8_t> png;
-  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = screenshot_png(d); }));
   const DecodedImage img = decode_png(png);
   ASSERT_EQ(img.width, w);
   EXPECT_EQ(img.rgb, expected);
@@ -271,7 +272,7 @@ TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
   for (uint16_t r = 0; r < 0xb; ++r) regs.push_back(dispi_read(g, r));
   for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs.push_back(g.rd(4, r, 4));
   std::vector<uint8_t> png_before;
-  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_before = d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_before = screenshot_png(d); }));
   v->stop();
   manager_->destroy_vgpu(uuid);
 
@@ -285,7 +286,7 @@ TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
   for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs2.push_back(g2.rd(4, r, 4));
   EXPECT_EQ(regs, regs2) << "registers and engine state come back (config space too: BARs still decode)";
   std::vector<uint8_t> png_after;
-  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_after = d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png_after = screenshot_png(d); }));
   EXPECT_EQ(decode_png(png_before).rgb, decode_png(png_after).rgb) << "VRAM comes back";
 }
 
@@ -497,7 +498,7 @@ TEST_F(CoreIntegration, DisplayUpdateMergesGuestStoresEngineWritesAndModeChanges
   // Page 10 holds bytes 40960..45055: rows 16 and 17 of a 2560-byte stride.
   region->touch(10);
   std::vector<uint8_t> png;
-  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));  // the vendor's read
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = screenshot_png(d); }));  // the vendor's read
   u = v->display_update(0);
   EXPECT_EQ(u.damage, (std::vector<gpu::Rect>{{0, 16, 640, 2}}));
   u = v->display_update(0);

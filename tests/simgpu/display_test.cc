@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "device_screenshot.h"
 #include "guest_driver.h"
 #include "png_decode.h"
 #include "test_host.h"
@@ -24,7 +25,7 @@ class Display : public ::testing::Test {
   }
   std::vector<uint8_t> screenshot() {
     std::vector<uint8_t> png;
-    EXPECT_TRUE(with_device(uuid_, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));
+    EXPECT_TRUE(with_device(uuid_, [&](SimgpuDevice& d) { png = screenshot_png(d); }));
     return png;
   }
   uint64_t stat(uint32_t index) {

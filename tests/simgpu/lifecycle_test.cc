@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "device_screenshot.h"
 #include "guest_driver.h"
 #include "png_decode.h"
 #include "state_v1_image.h"
@@ -255,7 +256,7 @@ TEST(SimgpuSaveRestore, RoundTripOfRegistersEngineAndVram) {
   const xvgpu_stream out = saved.stream();
   ASSERT_EQ(host.ops(a).save_state(a->vgpu_data, &out, &err), 0) << err.message;
   std::vector<uint8_t> png_a;
-  ASSERT_TRUE(with_device(uuid_a, [&](SimgpuDevice& d) { png_a = d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid_a, [&](SimgpuDevice& d) { png_a = screenshot_png(d); }));
 
   // A fresh instance of the same type; the core restores config space and VRAM itself.
   auto* b = host.create(0, {}, nullptr, nullptr, uuid_b);
@@ -270,7 +271,7 @@ TEST(SimgpuSaveRestore, RoundTripOfRegistersEngineAndVram) {
   for (uint32_t r = 0; r <= kRegLastRegister; r += 4) regs_b.push_back(engine_read(host, b, r));
   EXPECT_EQ(regs_a, regs_b);
   std::vector<uint8_t> png_b;
-  ASSERT_TRUE(with_device(uuid_b, [&](SimgpuDevice& d) { png_b = d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid_b, [&](SimgpuDevice& d) { png_b = screenshot_png(d); }));
   EXPECT_EQ(decode_png(png_a).rgb, decode_png(png_b).rgb);
   vga_writeb(host, b, 0x3c7, 9);
   EXPECT_EQ(vga_readb(host, b, 0x3c9), 1);
@@ -370,7 +371,7 @@ TEST(SimgpuSaveRestore, KnobsAndCountersTravelWithTheImage) {
   EXPECT_NE(host.write(a, 4, 0x7fc, 4, 1), 0);  // a refused register write
   const BochsProbe probe = bochs_probe(host, a);
   bochs_setmode(host, a, 64, 48, probe.mem);
-  ASSERT_TRUE(with_device(uuid_a, [](SimgpuDevice& d) { (void)d.screenshot_png(); }));
+  ASSERT_TRUE(with_device(uuid_a, [](SimgpuDevice& d) { (void)screenshot_png(d); }));
   const auto before = stats_of(host, a);
   ASSERT_EQ(before[kStatEngineJobs], 2u);
   ASSERT_EQ(before[kStatRejectedDescriptors], 1u);

@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "device_screenshot.h"
 #include "gpu/vgpu_manager.h"
 #include "guest_driver.h"
 #include "ioreq/frontend.h"
@@ -149,7 +150,7 @@ TEST(SimgpuOnXensim, BochsGuestDrawsAndRunsTheEngine) {
     guest.write_ram(dom, kBar0, frame);
     EXPECT_EQ(guest.status(dom).ioreqs, ioreqs_before) << "framebuffer writes cause no ioreq";
     std::vector<uint8_t> png;
-    ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = d.screenshot_png(); }));
+    ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = screenshot_png(d); }));
     const DecodedImage img = decode_png(png);
     ASSERT_EQ(img.width, w);
     ASSERT_EQ(img.height, h);

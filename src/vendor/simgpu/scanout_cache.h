@@ -11,6 +11,13 @@
 
 namespace xvgpu::simgpu {
 
+// A frame as 8-bit R, G, B triplets, row after row.
+struct RgbFrame {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint8_t> rgb;
+};
+
 class ScanoutCache {
  public:
   // Brings the frame up to date; dirty has one bit per 4 KiB VRAM page. Returns the number of

@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "vendor/simgpu/screenshot_png.h"
 #include "vendor/simgpu/state_codec.h"
 
 namespace xvgpu::simgpu {
@@ -209,7 +208,7 @@ ScanoutSurface SimgpuDevice::scan_out() {
   return s;
 }
 
-std::vector<uint8_t> SimgpuDevice::screenshot_png() {
+RgbFrame SimgpuDevice::screenshot_rgb() {
   std::lock_guard lock(display_mu_);
   const ScanoutSurface s = current_scanout(display_);
   check_scanout(s, vram_.size());
@@ -218,7 +217,7 @@ std::vector<uint8_t> SimgpuDevice::screenshot_png() {
   if (host_.direct_bar_dirty(kVramBar, dirty) < 0) std::fill(dirty.begin(), dirty.end(), ~uint64_t{0});
   dirty_.drain_into(dirty);
   rows_converted_.fetch_add(scanout_cache_.refresh(s, vram_, display_, dirty), std::memory_order_relaxed);
-  return encode_png_rgb(scanout_cache_.rgb(), s.width, s.height);
+  return {s.width, s.height, scanout_cache_.rgb()};
 }
 
 std::vector<uint8_t> SimgpuDevice::save() const {

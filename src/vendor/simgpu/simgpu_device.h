@@ -60,9 +60,9 @@ class SimgpuDevice {
 
   // The current scan-out (counts a frame when the head is on).
   ScanoutSurface scan_out();
-  // The current scan-out as PNG; throws xvgpu::Error when the display is off. Only rows
+  // The current scan-out in RGB; throws xvgpu::Error when the display is off. Only rows
   // whose VRAM pages changed since the last screenshot are converted again.
-  std::vector<uint8_t> screenshot_png();
+  RgbFrame screenshot_rgb();
 
   [[nodiscard]] std::vector<uint8_t> save() const;
   // Applies a saved image, all or nothing; throws xvgpu::Error naming what is wrong.
