@@ -170,7 +170,7 @@ int run(int argc, char** argv) {
   if (*list) cmd_list(g, list_domain, list_defined, list_active);
   if (*start) cmd_start(g, sa);
   if (*stop) cmd_stop(g, stop_domain, stop_uuid);
-  if (*status) cmd_status(g, status_domain, status_wait);
+  if (*status) return cmd_status(g, status_domain, status_wait);
   if (*stats) cmd_stats(g, stats_uuid, stats_domain);
   if (*get) cmd_get(g, uuid1, knob);
   if (*set) cmd_set(g, uuid1, knob, value);

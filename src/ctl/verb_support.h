@@ -59,6 +59,10 @@ nlohmann::json call_dm(const std::string& socket, const nlohmann::json& request,
                        std::chrono::milliseconds timeout);
 // Status of every live device model in the run directory.
 std::vector<nlohmann::json> live_dms(const Globals& g);
+// The state of a device model whose process holds its pidfile but does not answer.
+inline constexpr const char* kNotResponding = "not responding";
+// live_dms, plus {"domid", "pid", "state": kNotResponding, "error"} for each that does not answer.
+std::vector<nlohmann::json> dm_statuses(const Globals& g);
 // The control socket of the device model serving `uuid`.
 std::string socket_serving(const Globals& g, const std::string& uuid);
 std::string socket_of_domain(const Globals& g, Domid d);

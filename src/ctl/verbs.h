@@ -46,7 +46,8 @@ void cmd_start(const Globals& g, const StartArgs& a);
 
 // verb_stop_status.cc: stopping device models, their status, the end of a domain.
 void cmd_stop(const Globals& g, long domain_arg, const std::string& uuid_text);
-void cmd_status(const Globals& g, long domain_arg, bool wait);
+// Exit code: kExitNotRunning when a device model listed does not answer (state "not responding").
+int cmd_status(const Globals& g, long domain_arg, bool wait);
 void cmd_wait_end(const Globals& g, long domain_arg);
 
 // verb_running_vgpu.cc: what an operator asks of, or changes in, a running vGPU.
