@@ -152,6 +152,19 @@ int run(int argc, char** argv) {
       "Wait until a domain shuts down or is gone; print how (reboot, poweroff, crash, ..., gone)");
   wait_end->add_option("--domain,-d", we_domain, "Guest domain ID")->required();
 
+  // Every --domain names a guest domain; a negative one would read as "not given".
+  const CLI::Validator guest_domid(
+      [](std::string& text) -> std::string {
+        long d = 0;
+        if (!CLI::detail::lexical_cast(text, d) || d <= 0 || d >= 0x7ff0)
+          return "'" + text + "' is not a guest domain ID (1..32751)";
+        return {};
+      },
+      "DOMID");
+  for (auto* sub : app.get_subcommands({})) {
+    if (auto* opt = sub->get_option_no_throw("--domain")) opt->check(guest_domid);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
