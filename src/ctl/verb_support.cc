@@ -76,6 +76,7 @@ json call_dm(const std::string& socket, const json& request, std::chrono::millis
   } catch (const control::ControlError& e) {
     if (e.code() == "transport") throw CtlError(kExitNotRunning, e.what());
     if (e.code() == control::kErrNotFound) throw CtlError(kExitNotFound, e.what());
+    if (e.code() == control::kErrBadRequest) throw CtlError(kExitUsage, e.what());
     throw CtlError(kExitFailure, e.what());
   }
 }
@@ -120,6 +121,20 @@ std::vector<json> live_dms(const Globals& g) {
     if (st.value("state", std::string()) != kNotResponding) out.push_back(std::move(st));
   }
   return out;
+}
+
+std::optional<RunningVgpu> running_vgpu(const Globals& g, const std::string& uuid) {
+  for (const auto& st : live_dms(g)) {
+    for (const auto& v : arr(st, "vgpus")) {
+      if (v.value("uuid", std::string()) == uuid)
+        return RunningVgpu{st.value("domid", 0), v, st["control_socket"].get<std::string>()};
+    }
+  }
+  return std::nullopt;
+}
+
+bool same_type(const std::string& a, const std::string& b) {
+  return a == b || a.ends_with("/" + b) || b.ends_with("/" + a);
 }
 
 // The control socket of the device model serving `uuid`.

@@ -67,6 +67,17 @@ std::vector<nlohmann::json> dm_statuses(const Globals& g);
 std::string socket_serving(const Globals& g, const std::string& uuid);
 std::string socket_of_domain(const Globals& g, Domid d);
 
+// A vGPU a device model serves: its domain, its status there and the device model's socket.
+struct RunningVgpu {
+  int domid = 0;
+  nlohmann::json status;
+  std::string socket;
+};
+std::optional<RunningVgpu> running_vgpu(const Globals& g, const std::string& uuid);
+
+// The same vGPU type, named with or without its vendor ("simgpu/simgpu-64", "simgpu-64").
+bool same_type(const std::string& a, const std::string& b);
+
 // j[key] when present, else an empty array / object (no temporaries in range-for loops).
 const nlohmann::json& arr(const nlohmann::json& j, const char* key);
 const nlohmann::json& obj(const nlohmann::json& j, const char* key);
