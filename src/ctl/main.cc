@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   CLI::App app{"xvgpuctl: manage the virtual GPUs of Xen guests", "xvgpuctl"};
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version", std::string("xvgpuctl ") + XVGPU_VERSION);
   app.add_flag("--json", g.json_out, "Machine-readable JSON output");
   app.add_option("--config-dir", g.config_dir,
                  "Definitions directory (default /etc/xvgpu, $XVGPU_CONFIG_DIR)");
@@ -189,9 +190,20 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
+    // What CLI11 could not place before any subcommand is a misspelt (or mdevctl's) verb.
+    const auto rest = app.remaining();
+    if (app.get_subcommands().empty() && !rest.empty() && rest.front().rfind('-', 0) != 0) {
+      std::string verbs;
+      for (const auto* sub : app.get_subcommands({})) verbs += (verbs.empty() ? "" : ", ") + sub->get_name();
+      msg = "unknown subcommand '" + rest.front() + "' (subcommands: " + verbs + ")";
+    } else if (app.get_subcommands().empty() && rest.empty()) {
+      msg = "a subcommand is required (xvgpuctl --help lists them)";
+    }
     std::cerr << "xvgpuctl: " << msg << '\n';
     return kExitUsage;
   }

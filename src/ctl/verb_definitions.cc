@@ -22,14 +22,23 @@ using nlohmann::json;
 void cmd_types(const Globals& g) {
   const json t = query_types(g.plugins);
   print(g, t, [&] {
-    Table tab({"GPU", "TYPE", "AVAILABLE", "ATTRIBUTES", "DESCRIPTION"});
+    Table tab({"GPU", "TYPE", "AVAILABLE", "IN USE", "ATTRIBUTES", "KNOBS", "DESCRIPTION"});
     for (const auto& gpu : arr(t, "gpus")) {
       for (const auto& ty : arr(gpu, "types")) {
         std::string attrs;
         for (const auto& [k, v] : obj(ty, "attributes").items()) {
+          if (v.is_null()) continue;  // max_instances: no static limit
           attrs += (attrs.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
         }
-        tab.add({str(gpu, "name"), str(ty, "name"), str(ty, "available"), attrs, str(ty, "description", "")});
+        // name=accepted values, c: creation knob (define --knob), r: run-time knob (set)
+        std::string knobs;
+        for (const auto& k : arr(ty, "knobs")) {
+          const std::string when =
+              std::string(k.value("at_create", false) ? "c" : "") + (k.value("runtime", false) ? "r" : "");
+          knobs += (knobs.empty() ? "" : " ") + str(k, "name") + "=" + str(k, "values") + "(" + when + ")";
+        }
+        tab.add({str(gpu, "name"), str(ty, "name"), str(ty, "available"), str(ty, "in_use"), attrs,
+                 knobs.empty() ? "-" : knobs, str(ty, "description", "")});
       }
     }
     tab.print(std::cout);

@@ -102,11 +102,19 @@ check "... not Xen's raw error" bash -c "! grep -q 'No such process' '$tmp/err'"
 check "xvgpuctl start for a domain that does not exist: exit 4, says so" \
   bash -c "test \"\$('$ctl' start --domain 42 --vgpu uuid=$U1,type=simgpu-16 2>&1 >/dev/null)\" = 'xvgpuctl: domain 42 does not exist'"
 
+# --- types counts the vGPUs that exist ---
+avail_in_use() { "$ctl" --json types | python3 -c "
+import json,sys; t={x['name']: x for g in json.load(sys.stdin)['gpus'] for x in g['types']}['simgpu-16']; print(t['available'], t['in_use'])"; }
+read -r avail0 used0 <<<"$(avail_in_use)"
+"$ctl" start --domain "$d" --vgpu "uuid=$U1,type=simgpu-16" >/dev/null
+read -r avail1 used1 <<<"$(avail_in_use)"
+check "types: a running simgpu-16 is in use" test "$used1" -eq $((used0 + 1))
+check "types: one simgpu-16 less available" test "$avail1" -eq $((avail0 - 1))
+
 # --- every exit status of the man pages, each produced ---
 man_codes() {  # the numbers of a man page's EXIT STATUS table
   awk '/^\.SH EXIT STATUS/{on=1; next} /^\.SH/{on=0} on && /^\.B [0-9]+$/{print $2}' "$1" | sort -n | tr '\n' ' '
 }
-"$ctl" start --domain "$d" --vgpu "uuid=$U1,type=simgpu-16" >/dev/null
 d2=$("$xensim" create --vcpus 1 --ram 64)
 declare -A ctl_probe=(
   [0]="$ctl status"
