@@ -184,16 +184,20 @@ void cmd_modify(const Globals& g, const ModifyArgs& a) {
   auto& knobs = d.spec.knobs;
   for (const auto& name : a.unset_knobs) {
     const auto it = std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == name; });
-    if (it == knobs.end())
-      throw CtlError(kExitNotFound, "the definition of vGPU " + uuid + " has no knob '" + name + "'");
+    if (it == knobs.end()) {
+      std::string msg = "the definition of vGPU ";
+      msg.append(uuid).append(" has no knob '").append(name).append("'");
+      throw CtlError(kExitNotFound, msg);
+    }
     knobs.erase(it);
   }
-  for (const auto& [name, value] : change.knobs) {
-    const auto it = std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == name; });
+  for (const auto& knob : change.knobs) {
+    const auto it =
+        std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == knob.first; });
     if (it == knobs.end()) {
-      knobs.emplace_back(name, value);
+      knobs.push_back(knob);
     } else {
-      it->second = value;
+      it->second = knob.second;
     }
   }
   if (!a.vm.empty()) {
