@@ -1,6 +1,7 @@
 #include "control/vgpu_plan.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "control/rom_file.h"
 #include "gpu/knob_value.h"
@@ -46,7 +47,37 @@ bool held_under_own_uuid(gpu::VgpuManager& manager, const VgpuSpec& spec) {
   });
 }
 
+// The knob every display vendor offers under this name: the EDID's preferred timing, a mode the
+// type can scan out. Checked here so that a definition is refused when it is written, not when
+// its vGPU is created.
+constexpr std::string_view kPreferredModeKnob = "preferred_mode";
+
+void check_mode_within_type(const gpu::TypeInfo& type, const std::string& knob, const std::string& value) {
+  const auto x = value.find('x');
+  uint32_t w = 0;
+  uint32_t h = 0;
+  const auto num = [](std::string_view s, uint32_t& out) {
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
+  };
+  const std::string_view v(value);
+  if (x == std::string::npos || !num(v.substr(0, x), w) || !num(v.substr(x + 1), h) || w == 0 || h == 0 ||
+      w > type.max_width || h > type.max_height) {
+    throw Error("knob '" + knob + "': '" + value + "' is not a mode WIDTHxHEIGHT within " +
+                std::to_string(type.max_width) + "x" + std::to_string(type.max_height) +
+                " (the maximum of type " + type.name + ")");
+  }
+}
+
 }  // namespace
+
+void check_guest_slot(const Sbdf& bdf) {
+  if (bdf.seg != 0 || bdf.bus != 0) {
+    throw Error("bdf " + bdf.to_string().substr(bdf.seg == 0 ? 5 : 0) +
+                ": a vGPU must be on bus 00 (an HVM guest's firmware scans bus 0 only; there is no bridge "
+                "to another bus)");
+  }
+}
 
 std::string offered_types(gpu::VgpuManager& manager) {
   std::set<std::string> names;
@@ -77,7 +108,9 @@ const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec)
     if (!k->at_create)
       throw Error("knob '" + name + "' of type " + type->name + " cannot be set at creation");
     (void)gpu::parse_knob_value(*k, value);  // throws naming the knob, value and what is accepted
+    if (name == kPreferredModeKnob) check_mode_within_type(*type, name, value);
   }
+  if (spec.bdf) check_guest_slot(*spec.bdf);
   if (spec.rom && *spec.rom != "off") (void)resolve_rom(spec.rom, *type);  // the file loads and fits
   return *type;
 }

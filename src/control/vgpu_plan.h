@@ -27,13 +27,17 @@ struct PlannedVgpu {
   uint64_t direct_bytes = 0;  // memory the guest reaches directly (VRAM BARs)
 };
 
-// The type is offered by a loaded vendor and every knob is a valid creation-time knob of it.
+// The type is offered by a loaded vendor, every knob is a valid creation-time knob of it (a
+// preferred_mode a WIDTHxHEIGHT within the type's maximum), and a given guest slot is on bus 0.
 // Returns the type; throws Error naming the problem.
 const gpu::TypeInfo& check_spec(gpu::VgpuManager& manager, const VgpuSpec& spec);
 
 // check_spec, plus a guest PCI slot and room on the host. Throws Error naming the problem (the
 // caller prefixes the argument).
 PlannedVgpu plan_vgpu(gpu::VgpuManager& manager, const VgpuSpec& spec, std::set<Sbdf>& used_slots);
+
+// A guest PCI slot a vGPU may take: segment 0, bus 0. Throws Error naming the slot.
+void check_guest_slot(const Sbdf& bdf);
 
 // "simgpu-16, simgpu-64, ..." for error messages.
 std::string offered_types(gpu::VgpuManager& manager);

@@ -142,9 +142,11 @@ void exec_dm(const LaunchRequest& r) {
   throw SystemError(errno, "exec " + args[0]);
 }
 
-bool stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds timeout) {
+StopResult stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds timeout) {
   const RunPaths paths = RunPaths::of(run_dir, domid);
   const auto owner = dm::pidfile_owner(paths.pidfile);
+  StopResult r;
+  r.pid = owner.value_or(0);
   bool asked = false;
   try {
     control::Client c(paths.socket, std::chrono::milliseconds(2000));
@@ -153,7 +155,7 @@ bool stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds 
   } catch (const std::exception&) {
     // Not answering: fall through to signals if a process holds the pidfile.
   }
-  if (!owner && !asked) return false;
+  if (!owner && !asked) return r;
   auto gone = [&] { return !dm::pidfile_owner(paths.pidfile); };
   auto wait_gone = [&](std::chrono::milliseconds t) {
     const auto deadline = Clock::now() + t;
@@ -163,12 +165,23 @@ bool stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds 
     }
     return gone();
   };
-  if (wait_gone(timeout)) return true;
+  // A signalled process leaves its socket and pidfile: nobody else removes them.
+  auto forced = [&](StopOutcome how) {
+    std::error_code ec;
+    fs::remove(paths.socket, ec);
+    fs::remove(paths.pidfile, ec);
+    r.outcome = how;
+    return r;
+  };
+  if (wait_gone(timeout)) {
+    r.outcome = StopOutcome::shut_down;
+    return r;
+  }
   if (owner && *owner > 0) {
     ::kill(*owner, SIGTERM);
-    if (wait_gone(timeout)) return true;
+    if (wait_gone(timeout)) return forced(StopOutcome::terminated);
     ::kill(*owner, SIGKILL);
-    if (wait_gone(timeout)) return true;
+    if (wait_gone(timeout)) return forced(StopOutcome::killed);
   }
   throw Error("device model of domain " + std::to_string(domid.value) + " did not exit");
 }

@@ -51,9 +51,22 @@ pid_t launch_dm(const LaunchRequest& r);
 // Replaces the calling process by xvgpu-dm (for systemd: Type=exec). Returns only on failure.
 [[noreturn]] void exec_dm(const LaunchRequest& r);
 
+// How a device model ended under stop_dm.
+enum class StopOutcome {
+  not_running,  // nothing held the pidfile or answered on the socket
+  shut_down,    // it obeyed the shutdown command (or exited by itself meanwhile)
+  terminated,   // it ignored the command and exited on SIGTERM
+  killed,       // it needed SIGKILL: it removed nothing of its own (socket, pidfile, ioreq server)
+};
+
+struct StopResult {
+  StopOutcome outcome = StopOutcome::not_running;
+  int pid = 0;  // the process stopped (0 when unknown)
+};
+
 // Asks the device model of domid to shut down and waits for it to exit; escalates to SIGTERM and
-// then SIGKILL after `timeout` each. Returns false when no device model was running.
-bool stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds timeout);
+// then SIGKILL after `timeout` each. After a signal, the socket and pidfile it left are removed.
+StopResult stop_dm(const std::string& run_dir, Domid domid, std::chrono::milliseconds timeout);
 
 struct RunningDm {
   Domid domid{};

@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   CLI::App app{"xvgpuctl: manage the virtual GPUs of Xen guests", "xvgpuctl"};
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version", std::string("xvgpuctl ") + XVGPU_VERSION);
   app.add_flag("--json", g.json_out, "Machine-readable JSON output");
   app.add_option("--config-dir", g.config_dir,
                  "Definitions directory (default /etc/xvgpu, $XVGPU_CONFIG_DIR)");
@@ -35,7 +36,7 @@ int run(int argc, char** argv) {
   DefineArgs da;
   auto* define = app.add_subcommand("define", "Define a persistent vGPU");
   define->add_option("--uuid,-u", da.uuid, "UUID (generated when omitted)");
-  define->add_option("--type,-t", da.type, "vGPU type")->required();
+  define->add_option("--type,-t", da.type, "vGPU type (required unless --jsonfile)");
   define->add_option("--bdf", da.bdf, "Guest PCI slot BB:DD.F (default: first free)");
   define->add_option("--knob,-k", da.knobs, "Creation knob name=value (repeatable)")->take_all();
   define->add_option("--vm", da.vm, "The VM (UUID or name) the vGPU belongs to");
@@ -52,17 +53,35 @@ int run(int argc, char** argv) {
                      "Expansion ROM: an option ROM file, or off (default: SeaVGABIOS for Bochs displays "
                      "where it fits the type)");
 
+  define->add_option("--jsonfile", da.jsonfile,
+                     "The definition from a JSON file, as list --dumpjson prints it (with --uuid, --force)");
+
+  ModifyArgs ma;
+  auto* modify = app.add_subcommand("modify", "Change a vGPU definition (mdevctl modify)");
+  modify->add_option("uuid", ma.uuid, "vGPU UUID")->required();
+  modify->add_option("--type,-t", ma.type, "New vGPU type (refused while the vGPU runs)");
+  modify->add_option("--bdf", ma.bdf, "New guest PCI slot 00:DD.F (refused while the vGPU runs)");
+  modify->add_option("--knob,-k", ma.knobs, "Set creation knob name=value (repeatable)")->take_all();
+  modify->add_option("--unset-knob", ma.unset_knobs, "Remove a knob: its default applies (repeatable)")
+      ->take_all();
+  modify->add_option("--vm", ma.vm, "The VM (UUID or name) the vGPU belongs to");
+  modify->add_flag("--autostart", ma.autostart, "Start with every boot of its VM");
+  modify->add_flag("--manual", ma.manual, "Do not start with every boot of its VM");
+  modify->add_option("--vnc", ma.vnc, "Console: off, HOST:PORT or unix:PATH");
+  modify->add_option("--rom", ma.rom, "Expansion ROM: an option ROM file, or off");
+  modify->add_flag("--live", ma.live, "Also set the --knob values in the running vGPU");
+
   std::string uuid1;
   auto* undefine = app.add_subcommand("undefine", "Remove a vGPU definition");
   undefine->add_option("uuid", uuid1, "vGPU UUID")->required();
 
-  long list_domain = -1;
-  bool list_defined = false;
-  bool list_active = false;
+  ListArgs la;
   auto* list = app.add_subcommand("list", "List defined and running vGPUs");
-  list->add_option("--domain,-d", list_domain, "Only vGPUs of this domain");
-  list->add_flag("--defined", list_defined, "Only persistent definitions");
-  list->add_flag("--active", list_active, "Only running vGPUs");
+  list->add_option("--domain,-d", la.domain, "Only vGPUs of this domain");
+  list->add_option("--uuid,-u", la.uuid, "Only this vGPU");
+  list->add_flag("--defined", la.defined_only, "Only persistent definitions");
+  list->add_flag("--active", la.active_only, "Only running vGPUs");
+  list->add_flag("--dumpjson", la.dumpjson, "The definitions as stored (for define --jsonfile)");
 
   StartArgs sa;
   auto* start = app.add_subcommand("start", "Start the device model of a domain (or add vGPUs to it)");
@@ -105,6 +124,8 @@ int run(int argc, char** argv) {
   set->add_option("uuid", uuid1, "vGPU UUID")->required();
   set->add_option("knob", knob, "Knob name")->required();
   set->add_option("value", value, "New value")->required();
+  bool set_persist = false;
+  set->add_flag("--persist", set_persist, "Also store the value in the vGPU's definition");
 
   std::string file;
   auto* shot = app.add_subcommand("screenshot", "Save the display of a running vGPU as PNG");
@@ -152,13 +173,37 @@ int run(int argc, char** argv) {
       "Wait until a domain shuts down or is gone; print how (reboot, poweroff, crash, ..., gone)");
   wait_end->add_option("--domain,-d", we_domain, "Guest domain ID")->required();
 
+  // Every --domain names a guest domain; a negative one would read as "not given".
+  const CLI::Validator guest_domid(
+      [](std::string& text) -> std::string {
+        long d = 0;
+        if (!CLI::detail::lexical_cast(text, d) || d <= 0 || d >= 0x7ff0)
+          return "'" + text + "' is not a guest domain ID (1..32751)";
+        return {};
+      },
+      "DOMID");
+  for (auto* sub : app.get_subcommands({})) {
+    if (auto* opt = sub->get_option_no_throw("--domain")) opt->check(guest_domid);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
+    // What CLI11 could not place before any subcommand is a misspelt (or mdevctl's) verb.
+    const auto rest = app.remaining();
+    if (app.get_subcommands().empty() && !rest.empty() && rest.front().rfind('-', 0) != 0) {
+      std::string verbs;
+      for (const auto* sub : app.get_subcommands({})) verbs += (verbs.empty() ? "" : ", ") + sub->get_name();
+      msg = "unknown subcommand '" + rest.front() + "' (subcommands: " + verbs + ")";
+    } else if (app.get_subcommands().empty() && rest.empty()) {
+      msg = "a subcommand is required (xvgpuctl --help lists them)";
+    }
     std::cerr << "xvgpuctl: " << msg << '\n';
     return kExitUsage;
   }
@@ -167,13 +212,14 @@ int run(int argc, char** argv) {
   if (app.got_subcommand("types")) cmd_types(g);
   if (*define) cmd_define(g, da);
   if (*undefine) cmd_undefine(g, uuid1);
-  if (*list) cmd_list(g, list_domain, list_defined, list_active);
+  if (*modify) cmd_modify(g, ma);
+  if (*list) cmd_list(g, la);
   if (*start) cmd_start(g, sa);
   if (*stop) cmd_stop(g, stop_domain, stop_uuid);
-  if (*status) cmd_status(g, status_domain, status_wait);
+  if (*status) return cmd_status(g, status_domain, status_wait);
   if (*stats) cmd_stats(g, stats_uuid, stats_domain);
   if (*get) cmd_get(g, uuid1, knob);
-  if (*set) cmd_set(g, uuid1, knob, value);
+  if (*set) cmd_set(g, uuid1, knob, value, set_persist);
   if (*shot) cmd_screenshot(g, uuid1, file);
   if (*console) cmd_console(g, uuid1);
   if (*hot_add) cmd_hot_add(g, ha_domain, ha_spec);

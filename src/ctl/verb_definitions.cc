@@ -1,10 +1,12 @@
 // xvgpuctl types, define, undefine, list: the vGPU types the vendors offer, and the persistent
 // definitions in the config directory (with what runs of them).
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
 
+#include "control/control_protocol.h"
 #include "control/vgpu_plan.h"
 #include "control/vgpu_spec.h"
 #include "ctl/definition_store.h"
@@ -20,21 +22,103 @@ using nlohmann::json;
 void cmd_types(const Globals& g) {
   const json t = query_types(g.plugins);
   print(g, t, [&] {
-    Table tab({"GPU", "TYPE", "AVAILABLE", "ATTRIBUTES", "DESCRIPTION"});
+    Table tab({"GPU", "TYPE", "AVAILABLE", "IN USE", "ATTRIBUTES", "KNOBS", "DESCRIPTION"});
     for (const auto& gpu : arr(t, "gpus")) {
       for (const auto& ty : arr(gpu, "types")) {
         std::string attrs;
         for (const auto& [k, v] : obj(ty, "attributes").items()) {
+          if (v.is_null()) continue;  // max_instances: no static limit
           attrs += (attrs.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
         }
-        tab.add({str(gpu, "name"), str(ty, "name"), str(ty, "available"), attrs, str(ty, "description", "")});
+        // name=accepted values, c: creation knob (define --knob), r: run-time knob (set)
+        std::string knobs;
+        for (const auto& k : arr(ty, "knobs")) {
+          const std::string when =
+              std::string(k.value("at_create", false) ? "c" : "") + (k.value("runtime", false) ? "r" : "");
+          knobs += (knobs.empty() ? "" : " ") + str(k, "name") + "=" + str(k, "values") + "(" + when + ")";
+        }
+        tab.add({str(gpu, "name"), str(ty, "name"), str(ty, "available"), str(ty, "in_use"), attrs,
+                 knobs.empty() ? "-" : knobs, str(ty, "description", "")});
       }
     }
     tab.print(std::cout);
   });
 }
 
-void cmd_define(const Globals& g, const DefineArgs& a) {
+namespace {
+
+// A fresh random (version 4) UUID, as mdevctl makes one when none is given.
+std::string fresh_uuid() {
+  std::string u;
+  std::ifstream in("/proc/sys/kernel/random/uuid");
+  std::getline(in, u);
+  return uuid_arg(u);
+}
+
+// What every stored definition passes: the vendors accept its type and knobs (exit 3 for an
+// unknown type, 2 otherwise), and a vGPU that runs keeps its type and slot (it cannot change
+// under a running guest, and list would show a type that is not the one running).
+void check_definition(const Globals& g, const Definition& d) {
+  if (d.autostart && !d.vm)
+    throw CtlError(kExitUsage, "--autostart needs --vm (the VM whose boots start it)");
+  try {
+    check_spec_against_vendors(d.spec, g.plugins);
+  } catch (const dm::UnknownTypeError& e) {
+    throw CtlError(kExitNotFound, e.what());
+  } catch (const Error& e) {
+    throw CtlError(kExitUsage, e.what());
+  }
+  const auto r = running_vgpu(g, d.spec.uuid);
+  if (!r) return;
+  const std::string where = "vGPU " + d.spec.uuid + " runs in domain " + std::to_string(r->domid);
+  const std::string running_type = str(r->status, "type", "");
+  if (!same_type(running_type, d.spec.type)) {
+    throw CtlError(kExitFailure, where + " as " + running_type + ": its type cannot change to " +
+                                     d.spec.type + " while it runs (stop it first)");
+  }
+  const std::string running_bdf = str(r->status, "bdf", "");
+  if (d.spec.bdf && d.spec.to_json().value("bdf", std::string()) != running_bdf) {
+    throw CtlError(kExitFailure, where + " at " + running_bdf + ": its slot cannot change to " +
+                                     d.spec.to_json().value("bdf", std::string()) +
+                                     " while it runs (stop it first)");
+  }
+}
+
+json read_json_file(const std::string& what, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CtlError(kExitUsage, what + " " + path + ": cannot be read");
+  try {
+    return json::parse(in);
+  } catch (const std::exception& e) {
+    throw CtlError(kExitUsage, what + " " + path + ": not JSON: " + e.what());
+  }
+}
+
+// define --jsonfile: the definition a list --dumpjson printed (an object, or an array of one).
+Definition definition_from_file(const DefineArgs& a) {
+  if (!a.type.empty() || !a.bdf.empty() || !a.knobs.empty() || !a.vm.empty() || a.domain >= 0 ||
+      a.autostart || !a.vnc.empty() || !a.vnc_password_file.empty() || !a.rom.empty()) {
+    throw CtlError(kExitUsage, "--jsonfile gives the whole definition: only --uuid and --force go with it");
+  }
+  json j = read_json_file("--jsonfile", a.jsonfile);
+  if (j.is_array() && j.size() == 1) j = j[0];
+  if (!j.is_object())
+    throw CtlError(kExitUsage, "--jsonfile " + a.jsonfile + ": not one definition (a JSON object)");
+  if (!a.uuid.empty()) j["uuid"] = uuid_arg(a.uuid);
+  const bool generate = !j.contains("uuid") || j["uuid"].is_null();
+  if (generate) j["uuid"] = "00000000-0000-0000-0000-000000000000";
+  Definition d;
+  try {
+    d = Definition::from_json(j);
+  } catch (const std::exception& e) {
+    throw CtlError(kExitUsage, "--jsonfile " + a.jsonfile + ": " + e.what());
+  }
+  if (generate) d.spec.uuid = fresh_uuid();
+  return d;
+}
+
+Definition definition_from_args(const DefineArgs& a) {
+  if (a.type.empty()) throw CtlError(kExitUsage, "--type is required (or --jsonfile)");
   std::string text =
       "uuid=" + (a.uuid.empty() ? std::string("00000000-0000-0000-0000-000000000000") : a.uuid) +
       ",type=" + a.type;
@@ -49,36 +133,92 @@ void cmd_define(const Globals& g, const DefineArgs& a) {
   } catch (const Error& e) {
     throw CtlError(kExitUsage, e.what());
   }
-  if (a.uuid.empty()) {
-    // A fresh random (version 4) UUID, as mdevctl does when none is given.
-    std::string u;
-    std::ifstream in("/proc/sys/kernel/random/uuid");
-    std::getline(in, u);
-    d.spec.uuid = uuid_arg(u);
-  }
+  if (a.uuid.empty()) d.spec.uuid = fresh_uuid();
   if (!a.vm.empty() && a.domain >= 0) throw CtlError(kExitUsage, "give --vm or --domain, not both");
   if (!a.vm.empty()) d.vm = vm_arg(a.vm);
   d.domain = domid_arg(a.domain);
+  d.autostart = a.autostart;
+  return d;
+}
+
+}  // namespace
+
+void cmd_define(const Globals& g, const DefineArgs& a) {
+  Definition d = a.jsonfile.empty() ? definition_from_args(a) : definition_from_file(a);
   if (d.domain) {
     warn("--domain " + std::to_string(d.domain->value) +
          " is deprecated: a domain ID names one boot of a VM; use --vm UUID|NAME");
   }
-  d.autostart = a.autostart;
-  if (d.autostart && !d.vm)
-    throw CtlError(kExitUsage, "--autostart needs --vm (the VM whose boots start it)");
-  try {
-    check_spec_against_vendors(d.spec, g.plugins);
-  } catch (const dm::UnknownTypeError& e) {
-    throw CtlError(kExitNotFound, e.what());
-  } catch (const Error& e) {
-    throw CtlError(kExitUsage, e.what());
-  }
+  check_definition(g, d);
   DefinitionStore store(g.config_dir);
   if (!a.replace && store.find(d.spec.uuid)) {
     throw CtlError(kExitFailure, "vGPU " + d.spec.uuid + " is already defined (use --force to replace it)");
   }
   store.define(d, a.replace);
   print(g, d.to_json(), [&] { std::cout << d.spec.uuid << '\n'; });
+}
+
+void cmd_modify(const Globals& g, const ModifyArgs& a) {
+  const std::string uuid = uuid_arg(a.uuid);
+  DefinitionStore store(g.config_dir);
+  const auto old = store.find(uuid);
+  if (!old) throw CtlError(kExitNotFound, "vGPU " + uuid + " is not defined");
+  if (a.autostart && a.manual) throw CtlError(kExitUsage, "give --autostart or --manual, not both");
+  Definition d = *old;
+  // The changes as a spec, so that they get define's parsing and messages.
+  std::string text = "uuid=" + uuid + ",type=" + (a.type.empty() ? d.spec.type : a.type);
+  if (!a.bdf.empty()) text += ",bdf=" + a.bdf;
+  if (!a.vnc.empty()) text += ",vnc=" + a.vnc;
+  if (!a.rom.empty()) text += ",rom=" + a.rom;
+  for (const auto& k : a.knobs) text += "," + k;
+  VgpuSpec change;
+  try {
+    change = VgpuSpec::parse(text);
+  } catch (const Error& e) {
+    throw CtlError(kExitUsage, e.what());
+  }
+  d.spec.type = change.type;
+  if (change.bdf) d.spec.bdf = change.bdf;
+  if (change.vnc) d.spec.vnc = change.vnc;
+  if (change.rom) d.spec.rom = change.rom;
+  auto& knobs = d.spec.knobs;
+  for (const auto& name : a.unset_knobs) {
+    const auto it = std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == name; });
+    if (it == knobs.end()) {
+      std::string msg = "the definition of vGPU ";
+      msg.append(uuid).append(" has no knob '").append(name).append("'");
+      throw CtlError(kExitNotFound, msg);
+    }
+    knobs.erase(it);
+  }
+  for (const auto& knob : change.knobs) {
+    const auto it =
+        std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == knob.first; });
+    if (it == knobs.end()) {
+      knobs.push_back(knob);
+    } else {
+      it->second = knob.second;
+    }
+  }
+  if (!a.vm.empty()) {
+    d.vm = vm_arg(a.vm);
+    d.domain.reset();  // the VM replaces the deprecated domain ID
+  }
+  if (a.autostart) d.autostart = true;
+  if (a.manual) d.autostart = false;
+  check_definition(g, d);
+  if (a.live) {
+    if (change.knobs.empty()) throw CtlError(kExitUsage, "--live changes knobs: give --knob");
+    const auto r = running_vgpu(g, uuid);
+    if (!r) throw CtlError(kExitNotRunning, "vGPU " + uuid + " is not running: nothing to change --live");
+    for (const auto& [name, value] : change.knobs) {
+      call_dm(r->socket,
+              {{"cmd", std::string(control::kKnobSet)}, {"uuid", uuid}, {"name", name}, {"value", value}},
+              g.timeout());
+    }
+  }
+  store.define(d, true);
+  print(g, d.to_json(), [&] { std::cout << uuid << '\n'; });
 }
 
 void cmd_undefine(const Globals& g, const std::string& uuid_text) {
@@ -88,12 +228,30 @@ void cmd_undefine(const Globals& g, const std::string& uuid_text) {
   print(g, json{{"uuid", uuid}, {"undefined", true}}, [] {});
 }
 
-void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_only) {
-  const auto domain = domid_arg(domain_arg);
+void cmd_list(const Globals& g, const ListArgs& a) {
+  const auto domain = domid_arg(a.domain);
+  const bool defined_only = a.defined_only;
+  const bool active_only = a.active_only;
+  const std::string only = a.uuid.empty() ? std::string() : uuid_arg(a.uuid);
   DefinitionStore store(g.config_dir);
   std::vector<std::string> problems;
-  const auto defs = store.list(&problems);
+  auto defs = store.list(&problems);
   for (const auto& p : problems) std::cerr << "xvgpuctl: warning: skipping " << p << '\n';
+  if (!only.empty()) std::erase_if(defs, [&](const Definition& d) { return d.spec.uuid != only; });
+  if (a.dumpjson) {
+    // As stored, for define --jsonfile: one object for --uuid, else an array.
+    if (!only.empty()) {
+      if (defs.empty()) throw CtlError(kExitNotFound, "vGPU " + only + " is not defined");
+      std::cout << defs.front().to_json().dump(2) << '\n';
+      return;
+    }
+    json all = json::array();
+    for (const auto& d : defs) {
+      if (!domain || (d.domain && *d.domain == *domain)) all.push_back(d.to_json());
+    }
+    std::cout << all.dump(2) << '\n';
+    return;
+  }
   // uuid -> (domain, vgpu status) of running instances
   std::map<std::string, std::pair<int, json>> running;
   if (!defined_only) {
@@ -120,7 +278,7 @@ void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_
     rows.push_back(r);
   }
   for (const auto& [uuid, rv] : running) {
-    if (seen.count(uuid) != 0) continue;
+    if (seen.count(uuid) != 0 || (!only.empty() && uuid != only)) continue;
     json r = rv.second;
     r["defined"] = false;
     r["running"] = true;

@@ -1,5 +1,6 @@
 // xvgpuctl stats, get, set, screenshot, console, hot-add, hot-remove: what an operator asks of,
 // or changes in, a running vGPU through its device model's control socket.
+#include <algorithm>
 #include <iostream>
 
 #include "control/control_protocol.h"
@@ -7,6 +8,7 @@
 #include "ctl/definition_store.h"
 #include "ctl/exit_codes.h"
 #include "ctl/table.h"
+#include "ctl/types_query.h"
 #include "ctl/verbs.h"
 
 namespace xvgpu::ctl {
@@ -58,12 +60,37 @@ void cmd_get(const Globals& g, const std::string& uuid_text, const std::string& 
 }
 
 void cmd_set(const Globals& g, const std::string& uuid_text, const std::string& knob,
-             const std::string& value) {
+             const std::string& value, bool persist) {
   const std::string uuid = uuid_arg(uuid_text);
+  DefinitionStore store(g.config_dir);
+  std::optional<Definition> updated;
+  if (persist) {
+    // Checked before the running vGPU changes: a value the definition cannot keep changes nothing.
+    updated = store.find(uuid);
+    if (!updated) {
+      throw CtlError(
+          kExitNotFound,
+          "vGPU " + uuid +
+              " is not defined: nothing to --persist (without it, set changes the running vGPU only)");
+    }
+    auto& knobs = updated->spec.knobs;
+    const auto it = std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == knob; });
+    if (it == knobs.end()) {
+      knobs.emplace_back(knob, value);
+    } else {
+      it->second = value;
+    }
+    try {
+      check_spec_against_vendors(updated->spec, g.plugins);
+    } catch (const Error& e) {
+      throw CtlError(kExitUsage, "--persist: " + std::string(e.what()));
+    }
+  }
   const json r =
       call_dm(socket_serving(g, uuid),
               {{"cmd", std::string(control::kKnobSet)}, {"uuid", uuid}, {"name", knob}, {"value", value}},
               g.timeout());
+  if (updated) store.define(*updated, true);
   print(g, r, [] {});
 }
 

@@ -9,11 +9,60 @@
 #include "ctl/exit_codes.h"
 #include "ctl/table.h"
 #include "ctl/verbs.h"
+#include "dm/server_record.h"
+#include "gpu/host_accounting.h"
 #include "ioreq/domain_end.h"
+#include "ioreq/stale_ioreq_server.h"
 
 namespace xvgpu::ctl {
 
 using nlohmann::json;
+
+namespace {
+
+// A killed device model leaves its ioreq server registered with Xen (recorded in the state
+// directory): destroy it when the record is of this very instance of the domain. Returns what
+// was done, one line each.
+std::vector<std::string> remove_left_ioreq_servers(Domid domid) {
+  std::vector<std::string> done;
+  const auto found = dm::find_stale_servers(gpu::HostAccounting::default_state_dir(), domid);
+  for (const auto& r : found.refused)
+    done.push_back("removed unusable record " + r.file.string() + ": " + r.why);
+  if (found.stale.empty()) return done;
+  std::optional<dm::DomainHandle> live;
+  try {
+    live = ioreq::domain_handle(domid);
+  } catch (const std::exception& e) {
+    done.push_back("cannot ask Xen about domain " + std::to_string(domid.value) + " (" + e.what() +
+                   "): ioreq server records left for the next device model");
+    return done;
+  }
+  for (const auto& s : found.stale) {
+    const std::string id = std::to_string(s.id);
+    switch (dm::judge_stale_server(s, live)) {
+      case dm::StaleVerdict::destroy:
+        try {
+          done.push_back((ioreq::destroy_stale_ioreq_server(domid, s.id) ? "destroyed ioreq server "
+                                                                         : "ioreq server already gone: ") +
+                         id);
+        } catch (const std::exception& e) {
+          done.push_back("ioreq server " + id + " left (" + e.what() + "): the next device model retries");
+          continue;  // the record stays for the next device model
+        }
+        break;
+      case dm::StaleVerdict::domain_gone:
+      case dm::StaleVerdict::other_instance:
+        break;  // its servers went with its domain
+      case dm::StaleVerdict::unverifiable:
+        done.push_back("ioreq server " + id + " left alone: its record names no domain instance");
+        break;
+    }
+    dm::discard_record(s);
+  }
+  return done;
+}
+
+}  // namespace
 
 void cmd_stop(const Globals& g, long domain_arg, const std::string& uuid_text) {
   auto domain = domid_arg(domain_arg);
@@ -29,19 +78,31 @@ void cmd_stop(const Globals& g, long domain_arg, const std::string& uuid_text) {
     domain = Domid{static_cast<uint16_t>(st.value("domid", 0))};
   }
   if (!domain) throw CtlError(kExitUsage, "give --domain or a vGPU UUID");
-  bool was_running = false;
+  const std::string dom = "domain " + std::to_string(domain->value);
+  StopResult r;
   try {
-    was_running = stop_dm(g.run_dir, *domain, g.timeout());
+    r = stop_dm(g.run_dir, *domain, g.timeout());
   } catch (const Error& e) {
     throw CtlError(kExitDmFailed, e.what());
   }
-  if (!was_running) {
-    throw CtlError(kExitNotRunning, "no device model is running for domain " + std::to_string(domain->value));
+  if (r.outcome == StopOutcome::not_running)
+    throw CtlError(kExitNotRunning, "no device model is running for " + dom);
+  if (r.outcome == StopOutcome::shut_down) {
+    print(g, json{{"domain", domain->value}, {"stopped", true}}, [] {});
+    return;
   }
-  print(g, json{{"domain", domain->value}, {"stopped", true}}, [] {});
+  // It ignored the shutdown command: stopped, but not in order. Say so, and clean up after it.
+  const bool killed = r.outcome == StopOutcome::killed;
+  std::string msg = "device model of " + dom + " (pid " + std::to_string(r.pid) +
+                    ") did not shut down when asked; " +
+                    (killed ? "killed it (SIGKILL)" : "terminated it (SIGTERM)");
+  if (killed) {
+    for (const auto& line : remove_left_ioreq_servers(*domain)) msg += "; " + line;
+  }
+  throw CtlError(kExitDmFailed, msg);
 }
 
-void cmd_status(const Globals& g, long domain_arg, bool wait) {
+int cmd_status(const Globals& g, long domain_arg, bool wait) {
   const auto domain = domid_arg(domain_arg);
   if (wait) {
     if (!domain) throw CtlError(kExitUsage, "--wait needs --domain");
@@ -63,8 +124,13 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
     }
   }
   json all = json::array();
-  for (auto& st : live_dms(g)) {
+  std::string silent;  // device models that hold their pidfile but do not answer
+  for (auto& st : dm_statuses(g)) {
     if (domain && st.value("domid", 0) != domain->value) continue;
+    if (st.value("state", std::string()) == kNotResponding) {
+      silent += (silent.empty() ? "" : "; ") + std::string("device model of domain ") + str(st, "domid") +
+                " (pid " + str(st, "pid") + ") is not responding: " + str(st, "error");
+    }
     all.push_back(st);
   }
   if (domain && all.empty()) {
@@ -86,6 +152,11 @@ void cmd_status(const Globals& g, long domain_arg, bool wait) {
     }
     t.print(std::cout);
   });
+  if (!silent.empty()) {
+    std::cerr << "xvgpuctl: " << silent << '\n';
+    return kExitNotRunning;
+  }
+  return kExitOk;
 }
 
 // For supervisors (the PVH launcher restarts a VM whose guest rebooted).

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "control/control_protocol.h"
+#include "control/pidfile.h"
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
 
@@ -75,6 +76,7 @@ json call_dm(const std::string& socket, const json& request, std::chrono::millis
   } catch (const control::ControlError& e) {
     if (e.code() == "transport") throw CtlError(kExitNotRunning, e.what());
     if (e.code() == control::kErrNotFound) throw CtlError(kExitNotFound, e.what());
+    if (e.code() == control::kErrBadRequest) throw CtlError(kExitUsage, e.what());
     throw CtlError(kExitFailure, e.what());
   }
 }
@@ -89,8 +91,7 @@ const json& obj(const json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_object() ? j[key] : empty;
 }
 
-// Status of every live device model in the run directory.
-std::vector<json> live_dms(const Globals& g) {
+std::vector<json> dm_statuses(const Globals& g) {
   std::vector<json> out;
   for (const auto& dm : list_dm_sockets(g.run_dir)) {
     try {
@@ -98,11 +99,42 @@ std::vector<json> live_dms(const Globals& g) {
       json st = c.call({{"cmd", std::string(control::kStatus)}});
       st["control_socket"] = dm.socket;
       out.push_back(std::move(st));
-    } catch (const std::exception&) {
-      // stale socket of a killed device model
+    } catch (const std::exception& e) {
+      // A socket nobody serves is what a killed device model left; a process that holds the
+      // pidfile and does not answer is hung (or stopped), and is reported.
+      const auto pid = dm::pidfile_owner(RunPaths::of(g.run_dir, dm.domid).pidfile);
+      if (!pid) continue;
+      out.push_back({{"domid", dm.domid.value},
+                     {"pid", *pid},
+                     {"state", kNotResponding},
+                     {"error", e.what()},
+                     {"control_socket", dm.socket},
+                     {"vgpus", json::array()}});
     }
   }
   return out;
+}
+
+std::vector<json> live_dms(const Globals& g) {
+  std::vector<json> out;
+  for (auto& st : dm_statuses(g)) {
+    if (st.value("state", std::string()) != kNotResponding) out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::optional<RunningVgpu> running_vgpu(const Globals& g, const std::string& uuid) {
+  for (const auto& st : live_dms(g)) {
+    for (const auto& v : arr(st, "vgpus")) {
+      if (v.value("uuid", std::string()) == uuid)
+        return RunningVgpu{st.value("domid", 0), v, st["control_socket"].get<std::string>()};
+    }
+  }
+  return std::nullopt;
+}
+
+bool same_type(const std::string& a, const std::string& b) {
+  return a == b || a.ends_with("/" + b) || b.ends_with("/" + a);
 }
 
 // The control socket of the device model serving `uuid`.

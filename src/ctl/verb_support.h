@@ -59,9 +59,24 @@ nlohmann::json call_dm(const std::string& socket, const nlohmann::json& request,
                        std::chrono::milliseconds timeout);
 // Status of every live device model in the run directory.
 std::vector<nlohmann::json> live_dms(const Globals& g);
+// The state of a device model whose process holds its pidfile but does not answer.
+inline constexpr const char* kNotResponding = "not responding";
+// live_dms, plus {"domid", "pid", "state": kNotResponding, "error"} for each that does not answer.
+std::vector<nlohmann::json> dm_statuses(const Globals& g);
 // The control socket of the device model serving `uuid`.
 std::string socket_serving(const Globals& g, const std::string& uuid);
 std::string socket_of_domain(const Globals& g, Domid d);
+
+// A vGPU a device model serves: its domain, its status there and the device model's socket.
+struct RunningVgpu {
+  int domid = 0;
+  nlohmann::json status;
+  std::string socket;
+};
+std::optional<RunningVgpu> running_vgpu(const Globals& g, const std::string& uuid);
+
+// The same vGPU type, named with or without its vendor ("simgpu/simgpu-64", "simgpu-64").
+bool same_type(const std::string& a, const std::string& b);
 
 // j[key] when present, else an empty array / object (no temporaries in range-for loops).
 const nlohmann::json& arr(const nlohmann::json& j, const char* key);

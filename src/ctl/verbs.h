@@ -24,11 +24,35 @@ struct DefineArgs {
   std::string vnc;                // console address (spec key vnc=)
   std::string vnc_password_file;  // spec key vnc-password-file=
   std::string rom;                // spec key rom=
+  std::string jsonfile;           // a definition as list --dumpjson prints it
 };
 
 void cmd_define(const Globals& g, const DefineArgs& a);
+
+// Changes to a stored definition (mdevctl modify); empty / unset members leave a field as it is.
+struct ModifyArgs {
+  std::string uuid;
+  std::string type;
+  std::string bdf;
+  std::vector<std::string> knobs;        // K=V: added or changed
+  std::vector<std::string> unset_knobs;  // K: removed (the vendor's default applies)
+  std::string vm;
+  bool autostart = false;
+  bool manual = false;  // not --autostart any more
+  std::string vnc;
+  std::string rom;
+  bool live = false;  // also set the --knob values in the running vGPU
+};
+void cmd_modify(const Globals& g, const ModifyArgs& a);
 void cmd_undefine(const Globals& g, const std::string& uuid_text);
-void cmd_list(const Globals& g, long domain_arg, bool defined_only, bool active_only);
+struct ListArgs {
+  long domain = -1;
+  std::string uuid;
+  bool defined_only = false;
+  bool active_only = false;
+  bool dumpjson = false;  // the definitions as stored (define --jsonfile reads them back)
+};
+void cmd_list(const Globals& g, const ListArgs& a);
 
 // verb_start.cc: starting a domain's device model.
 struct StartArgs {
@@ -46,14 +70,16 @@ void cmd_start(const Globals& g, const StartArgs& a);
 
 // verb_stop_status.cc: stopping device models, their status, the end of a domain.
 void cmd_stop(const Globals& g, long domain_arg, const std::string& uuid_text);
-void cmd_status(const Globals& g, long domain_arg, bool wait);
+// Exit code: kExitNotRunning when a device model listed does not answer (state "not responding").
+int cmd_status(const Globals& g, long domain_arg, bool wait);
 void cmd_wait_end(const Globals& g, long domain_arg);
 
 // verb_running_vgpu.cc: what an operator asks of, or changes in, a running vGPU.
 void cmd_stats(const Globals& g, const std::string& uuid_text, long domain_arg);
 void cmd_get(const Globals& g, const std::string& uuid_text, const std::string& knob);
+// persist: also store the value in the vGPU's definition (checked before the live change).
 void cmd_set(const Globals& g, const std::string& uuid_text, const std::string& knob,
-             const std::string& value);
+             const std::string& value, bool persist);
 void cmd_screenshot(const Globals& g, const std::string& uuid_text, const std::string& file);
 void cmd_console(const Globals& g, const std::string& uuid_text);
 void cmd_hot_add(const Globals& g, long domain_arg, const std::string& spec_text);

@@ -14,6 +14,7 @@
 #include "control/vgpu_spec.h"
 #include "dm/device_state.h"
 #include "dm/png_writer.h"
+#include "gpu/knob_value.h"
 
 namespace xvgpu::dm {
 
@@ -203,6 +204,12 @@ json ControlCommands::knob_set(const json& req) {
       throw RequestError(control::kErrNotFound, "vGPU " + v->uuid() + " has no knob '" + name + "'");
     if (!k->runtime)
       throw RequestError(control::kErrRefused, "knob '" + name + "' cannot be changed at run time");
+    try {
+      (void)gpu::parse_knob_value(*k, value);
+    } catch (const Error& e) {
+      throw RequestError(control::kErrBadRequest,
+                         e.what());  // the operator's value, not the vendor's refusal
+    }
     try {
       v->knob_set(name, value);
     } catch (const Error& e) {

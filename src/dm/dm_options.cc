@@ -121,11 +121,16 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_option("--ioreq-trace", trace_path,
                  "Record the shape and verdict of every request Xen sends (bounded) and write them to "
                  "FILE when serving ends (docs/ioreq-conformance.md)");
+  app.set_version_flag("--version", std::string("xvgpu-dm ") + XVGPU_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     o.help_requested = true;
     o.help_text = app.help();
+    return o;
+  } catch (const CLI::CallForVersion&) {
+    o.help_requested = true;
+    o.help_text = std::string("xvgpu-dm ") + XVGPU_VERSION + "\n";
     return o;
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();

@@ -66,7 +66,7 @@ struct DmOptions {
   // Start from this saved device state (src/dm/device_state.h) instead of reset: the vGPUs
   // given with --vgpu get their saved state and adopt the VRAM the restored domain holds.
   std::optional<std::string> restore_state;
-  bool help_requested = false;
+  bool help_requested = false;  // --help or --version: print help_text, exit 0
   std::string help_text;
 };
 

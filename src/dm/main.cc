@@ -135,7 +135,7 @@ void remove_stale_servers(Domid domid, const std::optional<DomainHandle>& live) 
   }
 }
 
-// The VM the domain is (nullopt: no such domain, which the frontend reports). With --vm, a
+// The VM the domain is (nullopt: no such domain). With --vm, a
 // domain of another VM is refused (throws Error). Throws Error when Xen cannot be asked.
 std::optional<ioreq::DomainIdentity> identify_domain(const DmOptions& o) {
   std::optional<ioreq::DomainIdentity> id;
@@ -299,6 +299,10 @@ int run(int argc, char** argv) {
       if (o.vm) throw;
       spdlog::warn("{}", e.what());
     }
+    // Xen's own word for it would be a raw ESRCH from the first ioreq call.
+    if (identified && !domain)
+      throw Error("domain " + std::to_string(o.domid.value) +
+                  " does not exist (create it first: xl create -p)");
     for (auto& p : plan) {
       p.config.vm_uuid = vm.uuid;
       p.config.vm_name = vm.name;

@@ -72,7 +72,7 @@ check "guest reads the vGPU's PCI ID" bash -c "'$xensim' pci $d read 00:05.0 0 |
 check "get engine_weight = 200 (creation knob)" test "$("$ctl" get "$U1" engine_weight)" = 200
 check "set engine_weight 50" test "$(rc_of "$ctl" set "$U1" engine_weight 50)" -eq 0
 check "get reads back 50" test "$("$ctl" get "$U1" engine_weight)" = 50
-check "set out of range refused (exit 1)" test "$(rc_of "$ctl" set "$U1" engine_weight 0)" -eq 1
+check "set out of range refused (exit 2, man page: invalid knob value)" test "$(rc_of "$ctl" set "$U1" engine_weight 0)" -eq 2
 check "set unknown knob (exit 3)" test "$(rc_of "$ctl" set "$U1" nosuch 1)" -eq 3
 check "get of a vGPU not running (exit 4)" test "$(rc_of "$ctl" get "$U3")" -eq 4
 check "guest workload" "$workload" --domain "$d" --sprites 8
