@@ -1,6 +1,7 @@
 // xvgpuctl stats, get, set, screenshot, console, hot-add, hot-remove: what an operator asks of,
 // or changes in, a running vGPU through its device model's control socket.
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "control/control_protocol.h"
 #include "control/vgpu_spec.h"
