@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 namespace xvgpu::control {
 

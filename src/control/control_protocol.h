@@ -7,7 +7,7 @@
 // ERROR_CODE}. docs/man/xvgpu-dm.1 documents each command (section CONTROL PROTOCOL).
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <chrono>
 #include <cstddef>

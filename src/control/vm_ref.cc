@@ -1,6 +1,7 @@
 #include "control/vm_ref.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "control/vgpu_spec.h"
 

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
 #include "control/pidfile.h"

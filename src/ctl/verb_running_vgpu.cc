@@ -2,6 +2,7 @@
 // or changes in, a running vGPU through its device model's control socket.
 #include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "control/control_protocol.h"
 #include "control/vgpu_spec.h"

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "control/control_protocol.h"
 #include "ctl/dm_launcher.h"

@@ -2,6 +2,7 @@
 // of the definitions given, of the VM's autostart definitions, or given on the command line.
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 

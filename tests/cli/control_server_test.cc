@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "control/control_protocol.h"
 #include "dm/control_server.h"

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <barrier>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "dm/control_server.h"

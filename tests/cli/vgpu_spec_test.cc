@@ -1,6 +1,7 @@
 #include "control/vgpu_spec.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace xvgpu {
 namespace {

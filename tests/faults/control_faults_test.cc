@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <nlohmann/json.hpp>
 
 #include "dm_fixture.h"
 

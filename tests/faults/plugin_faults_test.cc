@@ -3,6 +3,7 @@
 // loop, and a slow access callback holds it up only while it runs (access callbacks run on the
 // request path, docs/vendor-guide.md) - including when the domain is destroyed meanwhile.
 #include <future>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

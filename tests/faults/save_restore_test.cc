@@ -3,6 +3,7 @@
 // no job is lost or repeated, the VRAM the domain holds is adopted (not populated again), and a
 // damaged or mismatched state is refused with its reason before anything is served.
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "dm/device_state.h"
 #include "dm_fixture.h"
