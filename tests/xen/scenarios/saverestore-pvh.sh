@@ -126,8 +126,11 @@ else
   xt_fail spr-refuse-missing "exit $rc, domain: $(xl domid $name 2>&1)"
 fi
 
-# Refused: one byte inside the vGPU state flipped (the state's VRAM contents, well before its CRC and the trailer).
-off=$(($(stat -c %s $save) - 16 - 4096))
+# Refused: one byte inside the vGPU state flipped (its middle, well before its CRC and the trailer; the state holds
+# no VRAM, which is in the guest's memory image, so it is a few KiB).
+size=$(stat -c %s $save)
+state_len=$(od -An -tu8 -j $((size - 16)) -N8 $save | tr -d ' \n')
+off=$((size - 16 - state_len / 2))
 orig=$(dd if=$save bs=1 skip=$off count=1 2>/dev/null | od -An -tu1 | tr -d ' \n')
 printf "\\$(printf %03o $((orig ^ 255)))" | dd of=$save bs=1 seek=$off conv=notrunc 2>/dev/null
 t=$(xt_uptime)
