@@ -14,6 +14,7 @@
 
 #include "xensim/failure_injector.h"
 #include "xensim/guest.h"
+#include "xensim/program_main.h"
 #include "xensim/xen_headers.h"
 
 namespace {
@@ -423,10 +424,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    (void)std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-    return 1;
-  }
+  return xvgpu::xensim::program_main(argc, argv, run);
 }

@@ -16,6 +16,7 @@
 
 #include "common/unique_fd.h"
 #include "xensim/host.h"
+#include "xensim/program_main.h"
 #include "xensim/transport.h"
 
 namespace {
@@ -146,10 +147,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    (void)std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-    return 1;
-  }
+  return xvgpu::xensim::program_main(argc, argv, run);
 }

@@ -9,13 +9,8 @@ version=$3
 tmp=$(mktemp -d /tmp/xvgpu-usage.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export XVGPU_CONFIG_DIR=$tmp/etc XVGPU_RUN_DIR=$tmp/run XVGPU_STATE_DIR=$tmp/state
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
+# shellcheck source=check_lib.sh
+source "$(dirname "$0")/check_lib.sh"
 
 check "xvgpuctl --version: exit 0" test "$(rc_of "$ctl" --version)" -eq 0
 check "xvgpuctl --version: name and version" test "$(cat "$tmp/out")" = "xvgpuctl $version"

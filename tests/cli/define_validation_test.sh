@@ -7,12 +7,8 @@ ctl=$1
 tmp=$(mktemp -d /tmp/xvgpu-define.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export XVGPU_CONFIG_DIR=$tmp/etc XVGPU_RUN_DIR=$tmp/run XVGPU_STATE_DIR=$tmp/state
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=check_lib.sh
+source "$(dirname "$0")/check_lib.sh"
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 nothing_stored() { [[ -z $(ls -A "$XVGPU_CONFIG_DIR" 2>/dev/null) ]]; }
 refused() {  # refused NAME EXIT TEXT ARGS...

@@ -11,7 +11,6 @@ workload=$build/src/demo/xvgpu-demo-workload
 # shellcheck source=xensim_env.sh
 source "$(dirname "$0")/xensim_env.sh" xvgpu-e2e
 one_line_with() { [[ $(wc -l < "$tmp/err") -eq 1 ]] && grep -qF -- "$1" "$tmp/err"; }
-rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U2=7f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U3=8f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f

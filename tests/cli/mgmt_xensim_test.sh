@@ -9,23 +9,8 @@ src=$(cd "$2" && pwd)
 dm=$build/src/dm/xvgpu-dm
 ctl=$build/src/ctl/xvgpuctl
 xensim=$build/src/xensim/xensim
-tmp=$(mktemp -d /tmp/xvgpu-mgmt.XXXXXX)
-export XENSIM_SOCKET=$tmp/xensim.sock XVGPU_RUN_DIR=$tmp/run XVGPU_CONFIG_DIR=$tmp/etc XVGPU_STATE_DIR=$tmp/state
-export XVGPU_DM=$dm LD_LIBRARY_PATH=$build/xensim-lib
-cleanup() {
-  for p in "$XVGPU_RUN_DIR"/*.pid; do [[ -f "$p" ]] && kill -CONT "$(cat "$p")" 2>/dev/null && kill "$(cat "$p")" 2>/dev/null; done
-  "$xensim" stop >/dev/null 2>&1
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fails=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
-err_has() { grep -qF -- "$1" "$tmp/err"; }
+# shellcheck source=xensim_env.sh
+source "$(dirname "$0")/xensim_env.sh" xvgpu-mgmt
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U2=7f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f
 U3=8f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e5f

@@ -11,7 +11,6 @@ xensim=$build/src/xensim/xensim
 plugin=$build/tests/gpu/minimal_plugin.so
 # shellcheck source=xensim_env.sh
 source "$(dirname "$0")/xensim_env.sh" xvgpu-vm
-rc_of() { "$@" >"$tmp/out" 2>"$tmp/err"; echo $?; }
 json_is() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($1) else 1)"; }
 U1=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e51
 U2=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e52

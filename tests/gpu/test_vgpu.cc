@@ -78,6 +78,20 @@ class VgpuTest : public ::testing::Test {
     cfg_write(s, 0x1c, 4, vram >> 32);
     cfg_write(s, 0x04, 2, 0x6);
   }
+  // The snapshot of a stopped vGPU kUuid1 at kSlot5 with its scratch register and one VRAM byte
+  // set; the vGPU is destroyed afterwards, so another can take the slot.
+  std::string saved_image(uint32_t scratch, size_t vram_at, std::byte vram_value) {
+    auto a = make(kUuid1);
+    a->start();
+    program(kSlot5);
+    mmio_write(kRegs + kScratch, 4, scratch);
+    fp.direct.regions()[0]->host()[vram_at] = vram_value;
+    a->stop();
+    std::stringstream snap;
+    a->save(snap);
+    m->destroy_vgpu(kUuid1);
+    return snap.str();
+  }
   void enable_msi(Sbdf s) {
     cfg_write(s, 0x44, 4, 0xfee00000);
     cfg_write(s, 0x48, 4, 0);
@@ -473,16 +487,7 @@ TEST_F(VgpuTest, SnapshotRoundTripKeepsEveryField) {
 }
 
 TEST_F(VgpuTest, SnapshotOfAnotherFormatTruncatedOrCorruptIsRefusedWithTheReason) {
-  auto a = make(kUuid1);
-  a->start();
-  program(kSlot5);
-  mmio_write(kRegs + kScratch, 4, 0xa5a5a5a5);
-  fp.direct.regions()[0]->host()[100] = std::byte{0x77};
-  a->stop();
-  std::stringstream snap;
-  a->save(snap);
-  const std::string image = snap.str();
-  m->destroy_vgpu(kUuid1);
+  const std::string image = saved_image(0xa5a5a5a5, 100, std::byte{0x77});
   auto b = make(kUuid2, kSlot5);
   b->start();
   program(kSlot5);
@@ -576,15 +581,7 @@ TEST_F(VgpuTest, SnapshotLeavesVramToTheGuestsSavedMemory) {
 
 // Format 2 (every BAR's contents stored, no marker) is still read.
 TEST_F(VgpuTest, SnapshotOfFormat2IsRestored) {
-  auto a = make(kUuid1);
-  a->start();
-  program(kSlot5);
-  mmio_write(kRegs + kScratch, 4, 0x22222222);
-  fp.direct.regions()[0]->host()[5] = std::byte{0x2f};
-  a->stop();
-  std::stringstream snap;
-  a->save(snap);
-  std::string image = snap.str();
+  std::string image = saved_image(0x22222222, 5, std::byte{0x2f});
   ASSERT_EQ(image[8], 3);
   ASSERT_EQ(image[309], 0) << "contents stored";
   image.erase(309, 1);
@@ -593,7 +590,6 @@ TEST_F(VgpuTest, SnapshotOfFormat2IsRestored) {
   const auto crc = static_cast<uint32_t>(
       crc32(0, reinterpret_cast<const Bytef*>(image.data()), static_cast<uInt>(image.size())));
   image.append(reinterpret_cast<const char*>(&crc), sizeof crc);
-  m->destroy_vgpu(kUuid1);
   auto b = make(kUuid2, kSlot5);
   EXPECT_EQ(restore_refusal(*b, image), "");
   EXPECT_EQ(fp.direct.regions()[0]->host()[5], std::byte{0x2f});
