@@ -198,6 +198,8 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
 
   // The BAR's memory is the guest's own, saved with it by the hypervisor's toolstack.
   [[nodiscard]] bool direct_contents_saved_with_guest(const DirectBar& bar) const;
+  // ... and the vendor reports its own writes to it (ABI 1.3): the snapshot leaves it out.
+  [[nodiscard]] bool direct_contents_left_to_guest(const DirectBar& bar) const;
   VgpuState transition(VgpuOp op) const;  // throws VgpuStateError
   void attach_locked();
   // touch_bus=false from the destructor, when the bus itself may be going away.

@@ -167,12 +167,17 @@ bool Vgpu::direct_contents_saved_with_guest(const DirectBar& bar) const {
          platform_.direct_memory->saved_with_guest_memory();
 }
 
+// A plugin older than ABI 1.3 does not report its own writes: its BARs' contents are stored in
+// the snapshot, since the guest's memory image may miss what it wrote during a live migration.
+bool Vgpu::direct_contents_left_to_guest(const DirectBar& bar) const {
+  return pgpu_.vendor().abi_minor() >= 3 && direct_contents_saved_with_guest(bar);
+}
+
 size_t Vgpu::snapshot_size_hint() const {
   constexpr size_t kHeaderAndVendorState = size_t{64} << 10;
   size_t n = kHeaderAndVendorState;
-  const bool vendor_reports_writes = pgpu_.vendor().abi_minor() >= 3;
   for (const auto& [index, bar] : direct_) {
-    if (!vendor_reports_writes || !direct_contents_saved_with_guest(bar)) {
+    if (!direct_contents_left_to_guest(bar)) {
       n += bar.region ? bar.region->host().size() : bar.fallback.size();
     }
   }
@@ -211,14 +216,11 @@ void Vgpu::save(std::ostream& out) {
   w.bytes(cfg.data(), cfg.size());
   w.num(intx);
   w.num(static_cast<uint32_t>(direct_.size()));
-  // A plugin older than ABI 1.3 does not report its own writes: its BARs' contents are stored
-  // here, since the guest's memory image may miss what it wrote during a live migration.
-  const bool vendor_reports_writes = pgpu_.vendor().abi_minor() >= 3;
   for (auto& [index, bar] : direct_) {
     const auto mem = bar.host();
     w.num(static_cast<uint32_t>(index));
     w.num<uint64_t>(mem.size());
-    if (vendor_reports_writes && direct_contents_saved_with_guest(bar)) {
+    if (direct_contents_left_to_guest(bar)) {
       w.num(kContentsInGuestMemory);
     } else {
       w.num(kContentsStored);
