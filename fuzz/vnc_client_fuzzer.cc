@@ -1,11 +1,17 @@
 // What a VNC client sends to a vGPU's console, end to end, and the console's own client-side
-// decisions: selector byte 0 sends the rest of the input as raw bytes on a fresh connection to a
-// real VncConsole (libvncserver's protocol handling behind our acceptor, hold/start and client
-// policy) showing a simgpu vGPU in a 640x480 mode, then checks that the console still answers a
-// new client with an RFB version; selector 1 feeds ClientPolicy a sequence of observations
-// (totals that may run backwards, clocks that jump) and checks its verdicts are consistent;
-// selector 2 parses the text as a console address and checks that its canonical form parses back
-// to the same address.
+// decisions. Each input starts with a selector byte:
+//   0: the rest is sent as raw bytes on a new connection to a real VncConsole (libvncserver's
+//      protocol handling behind our acceptor, hold/start and client policy): the opening and
+//      handshake;
+//   3: the rest follows a well-formed handshake (RFB 3.8, security None, shared): the client
+//      messages a connected viewer sends (pixel formats, encodings, update requests, keys,
+//      pointer, cut text), which reach the console's input and update hooks;
+//   either way the console, showing a simgpu vGPU in a 64x48 mode (the protocol is the target,
+//   not the pixels: a small frame keeps each client's first full refresh cheap), must still greet
+//   clients with an RFB version;
+//   1: ClientPolicy gets a sequence of observations (totals that may run backwards, clocks that
+//      jump) and its verdicts must be consistent;
+//   2: the text is parsed as a console address whose canonical form must parse back to it.
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -46,8 +53,8 @@ struct Console {
     };
     dispi(4, 0);
     dispi(3, 32);
-    dispi(1, 640);
-    dispi(2, 480);
+    dispi(1, 64);
+    dispi(2, 48);
     dispi(4, 0x41);
     (void)harness.mmio_read(fuzz::kBar2 + 0x41a, 1);
     harness.mmio_write(fuzz::kBar2 + 0x400, 1, 0x20);
@@ -55,6 +62,10 @@ struct Console {
     dm::ConsoleOptions o;
     o.address = dm::ConsoleAddress::parse("unix:" + path);
     o.limits.handshake_timeout = std::chrono::milliseconds(500);
+    // Room for the clients of earlier inputs that are still ending (libvncserver joins a client's
+    // output thread, which sleeps in steps of its update deferral, before the client is gone),
+    // so that a new input is not turned away for them.
+    o.max_clients = 32;
     auto shared = std::shared_ptr<gpu::Vgpu>(std::shared_ptr<gpu::Vgpu>{}, &harness.vgpu());
     console = std::make_unique<dm::VncConsole>(shared, o);
   }
@@ -89,30 +100,38 @@ std::string read_some(int fd, size_t want, int ms) {
   return got;
 }
 
-void raw_bytes(const uint8_t* data, size_t size) {
-  static Console c;
-  {
-    UniqueFd fd = c.connect();
-    size_t off = 0;
-    while (off < size) {
-      const ssize_t n = ::send(fd.get(), data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    // End of input: the console reads everything sent, then sees the client leave and closes
-    // its side, which ends this read without guessing how long processing takes.
-    (void)::shutdown(fd.get(), SHUT_WR);
-    (void)read_some(fd.get(), SIZE_MAX, 2000);
+// Sends `size` bytes on a new connection, ends the stream and reads until the console closes
+// its side; true if the console greeted the client with its RFB version.
+bool greeted(const Console& c, const uint8_t* data, size_t size) {
+  UniqueFd fd = c.connect();
+  size_t off = 0;
+  while (off < size) {
+    const ssize_t n = ::send(fd.get(), data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
   }
-  // The console still serves: a new client gets the version string. It may be refused (closed
-  // at once) while the previous connections are torn down and hold the console's client slots:
-  // try again for up to 5 s. The probe speaks first: libvncserver waits up to 100 ms for a
-  // silent client's first bytes (to tell WebSocket from RFB) before it sends its version.
+  // End of input: the console reads everything sent, then sees the client leave and closes
+  // its side, which ends this read without guessing how long processing takes.
+  (void)::shutdown(fd.get(), SHUT_WR);
+  return read_some(fd.get(), SIZE_MAX, 2000).starts_with("RFB 003.");
+}
+
+Console& console() {
+  static Console c;
+  return c;
+}
+
+void raw_bytes(const uint8_t* data, size_t size) {
+  const Console& c = console();
+  // A console that greets this client still serves. It sends its version before reading a byte,
+  // unless the client's first bytes end libvncserver's WebSocket check (fewer than 4 bytes, a
+  // broken "GET" or TLS opening) or the acceptor turned the connection away while the previous
+  // input's client still held a slot: then a probe that opens like a viewer must be greeted,
+  // tried again for up to 5 s.
+  if (greeted(c, data, size)) return;
+  static constexpr uint8_t kViewer[] = {'R', 'F', 'B', ' ', '0', '0', '3', '.', '0', '0', '8', '\n'};
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (;;) {
-    UniqueFd probe = c.connect();
-    (void)::send(probe.get(), "RFB 003.008\n", 12, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (read_some(probe.get(), 12, 300).starts_with("RFB 003.")) break;
+  while (!greeted(c, kViewer, sizeof kViewer)) {
     if (std::chrono::steady_clock::now() > give_up) {
       const dm::ConsoleCounters k = c.console->counters();
       std::fprintf(
@@ -125,6 +144,17 @@ void raw_bytes(const uint8_t* data, size_t size) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// A client whose handshake succeeds: libvncserver ends it promptly (a client that never gets
+// through the handshake costs a wait of its output thread, which polls until then).
+void session(const uint8_t* data, size_t size) {
+  static constexpr uint8_t kHandshake[] = {'R', 'F', 'B', ' ', '0', '0', '3', '.', '0', '0', '8', '\n',
+                                           1,   // security type None
+                                           1};  // ClientInit: shared
+  std::vector<uint8_t> bytes(std::begin(kHandshake), std::end(kHandshake));
+  bytes.insert(bytes.end(), data, data + size);
+  raw_bytes(bytes.data(), bytes.size());
 }
 
 void policy(fuzz::FuzzInput& in) {
@@ -162,16 +192,19 @@ void address(fuzz::FuzzInput& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       raw_bytes(data + 1, std::min<size_t>(size - 1, 1 << 16));
+      break;
+    case 3:
+      session(data + 1, std::min<size_t>(size - 1, 1 << 16));
       break;
     case 1: {
       fuzz::FuzzInput in(data + 1, size - 1);
       policy(in);
       break;
     }
-    default: {
+    case 2: {
       fuzz::FuzzInput in(data + 1, size - 1);
       address(in);
       break;

@@ -16,7 +16,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 (($# >= 1)) || { echo "usage: $0 MINUTES [TARGET...]" >&2; exit 2; }
 minutes=$1
 shift
-[[ $minutes =~ ^[0-9]+$ ]] && ((minutes > 0)) || { echo "fuzz-long: MINUTES must be a positive integer, not '$minutes'" >&2; exit 2; }
+if ! [[ $minutes =~ ^[0-9]+$ ]] || ((minutes == 0)); then
+  echo "fuzz-long: MINUTES must be a positive integer, not '$minutes'" >&2
+  exit 2
+fi
 build=${BUILD_DIR:-$here/build-fuzz}
 jobs=${JOBS:-2}
 out=${OUT:-$build/fuzz-long}
@@ -76,7 +79,7 @@ for t in "${targets[@]}"; do
   if [[ $rc != 0 ]] && ((findings == 0)); then findings="exit $rc"; fi
   [[ $findings == 0 ]] || failed+=("$t")
   cpu=$(cat "$out/$t.cpu" 2>/dev/null || true)
-  per_cpu=?
+  per_cpu='?'
   [[ -n $execs && -n $cpu ]] && ((cpu > 0)) && per_cpu=$((execs / cpu))
   printf '| %-17s | %8s | %12s | %6s | %10s | %-21s | %-21s | %-16s | %s\n' "$t" "${rate:-?}" "${execs:-?}" \
     "${cpu:-?}" "$per_cpu" "${start:-?}" "${end:-?}" "${last_new:-none}" "$findings"

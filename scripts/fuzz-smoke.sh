@@ -5,7 +5,8 @@
 # fuzz/corpus/<target>/ (ctest replays every corpus file, label unit) once fixed.
 #
 # Usage: scripts/fuzz-smoke.sh [SECONDS_PER_TARGET] [TARGET...]    (default 20 s, all targets)
-# Env:   BUILD_DIR (default build-fuzz), JOBS (default 2), OUT (default $BUILD_DIR/fuzz-out)
+# Env:   BUILD_DIR (default build-fuzz), JOBS (default 2: builds with, and runs, that many at a time),
+#        OUT (default $BUILD_DIR/fuzz-out)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
@@ -19,14 +20,30 @@ targets=("$@")
 "$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
 mkdir -p "$out"
+run_one() {  # target: runs it, leaves its exit status in $out/<target>.rc
+  local t=$1 work=$out/$1
+  rm -rf "$work" "$out/$t"-*
+  mkdir -p "$work"  # new inputs go here; the committed seeds stay untouched
+  local rc=0
+  "$build/fuzz/${t}_fuzzer" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$out/$t-" "$work" "$here/fuzz/corpus/$t" >"$out/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$out/$t.rc"
+}
+# JOBS targets at a time: each fuzzer is one process on one core.
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_one "$t" &
+  running=$((running + 1))
+done
+wait || true
 failed=()
 for t in "${targets[@]}"; do
-  work=$out/$t
-  rm -rf "$work"
-  mkdir -p "$work"  # new inputs go here; the committed seeds stay untouched
   log=$out/$t.log
-  if "$build/fuzz/${t}_fuzzer" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-      -artifact_prefix="$out/$t-" "$work" "$here/fuzz/corpus/$t" >"$log" 2>&1; then
+  if [[ "$(cat "$out/$t.rc" 2>/dev/null)" == 0 ]]; then
     echo "fuzz-smoke: $t ok: $(grep -E '^#[0-9]+.*DONE' "$log" | tail -1 | sed 's/  */ /g')"
   else
     echo "fuzz-smoke: $t FAILED (log $log):" >&2
