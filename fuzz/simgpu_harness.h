@@ -13,6 +13,8 @@ inline constexpr uint64_t kBar2 = 0xfebf0000;  // display registers
 inline constexpr uint64_t kBar4 = 0xfebf1000;  // engine
 inline constexpr uint64_t kMsiAddr = 0xfee01000;
 inline constexpr uint64_t kRamBytes = uint64_t{1} << 20;
+inline constexpr uint64_t kVramBytes = uint64_t{16} << 20;  // simgpu-16's BAR 0
+inline constexpr uint64_t kRegsBytes = 4096;                // BAR 2
 inline const Sbdf kSimgpuSlot{0, 0, 5, 0};
 
 class SimgpuHarness {
@@ -28,6 +30,8 @@ class SimgpuHarness {
   void enumerate();
   // Waits (bounded) until the engine reports idle; false if it stays busy.
   bool wait_engine_idle();
+  // BAR 4 decoded at kBar4 and not shadowed by another BAR: its registers answer there.
+  bool engine_at_home();
 
   test::FakePlatform& platform() { return device_.platform(); }
   gpu::Vgpu& vgpu() { return device_.vgpu(); }

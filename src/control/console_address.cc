@@ -21,6 +21,12 @@ bool numeric_address(const std::string& host, bool v6) {
 ConsoleAddress ConsoleAddress::parse(std::string_view text) {
   ConsoleAddress a;
   const std::string shown(text.substr(0, 200));
+  // The checks below read C strings (inet_pton, the socket path): a NUL would hide what follows
+  // it from them, and the address would not be the one stored.
+  if (text.find('\0') != std::string_view::npos) {
+    throw Error("console address '" + std::string(text.substr(0, text.find('\0'))) +
+                "...': contains a NUL byte");
+  }
   if (text == "off") {
     a.kind = Kind::Off;
     a.host.clear();

@@ -57,7 +57,9 @@ TEST(ConsoleAddress, RefusesWhatIsNotAnAddressNamingTheProblem) {
       {"127.0.0.1", "not off, HOST:PORT or unix:PATH"},
       {"unix:relative", "must be absolute"},
       {"unix:/" + std::string(200, 'a'), "longer than"},
-      {"on", "not off, HOST:PORT or unix:PATH"}};
+      {"on", "not off, HOST:PORT or unix:PATH"},
+      {std::string("2.0.0.1\0[::1]:5900", 18), "contains a NUL byte"},
+      {std::string("unix:/run/a\0b", 13), "contains a NUL byte"}};
   for (const auto& [text, part] : bad) {
     try {
       (void)ConsoleAddress::parse(text);
