@@ -26,6 +26,7 @@ TSAN_EXTRA_TESTS='^load\.xensim_8x2_20k$'
 # Sanitizer runtime options: fail the test on the first report, and make sure leaks count.
 # scripts/asan-suppressions.txt: a third-party library's own string handling, each with its reason.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:suppressions=$here/scripts/asan-suppressions.txt}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/scripts/lsan-suppressions.txt}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # TSan: every report also goes to a file (children too: xensimd, echo servers, xvgpu-dm), and
 # any file fails the job even when the test that spawned the process did not notice.

@@ -28,6 +28,8 @@ merge_max=${MERGE_MAX_BYTES:-4096}
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <("$here/scripts/fuzz-targets.sh")
 
+# A third-party leak with a known cause is suppressed (the file says which and why).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/scripts/lsan-suppressions.txt}
 "$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
 mkdir -p "$out"
@@ -41,8 +43,10 @@ run_one() {  # target
   echo "$rc" >"$out/$t.rc"
   # The CPU time the fuzzer used (all its threads): on a shared machine, exec/s alone says
   # more about the neighbours than about the code.
-  times | sed -n 2p | awk '{print $1, $2}' | sed 's/m/ /g; s/s//g' |
-    awk '{printf "%.0f\n", $1 * 60 + $2 + $3 * 60 + $4}' >"$out/$t.cpu"
+  # `times` runs in this shell (not in a pipeline's subshell, whose children used nothing).
+  times >"$out/$t.times"
+  sed -n 2p "$out/$t.times" | sed 's/m/ /g; s/s//g' | awk '{printf "%.0f\n", $1 * 60 + $2 + $3 * 60 + $4}' \
+    >"$out/$t.cpu"
 }
 
 echo "fuzz-long: ${#targets[@]} targets, $minutes min each, $jobs at a time; load before: $(uptime | sed 's/.*load average: //')"

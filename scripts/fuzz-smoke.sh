@@ -17,6 +17,8 @@ out=${OUT:-$build/fuzz-out}
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <("$here/scripts/fuzz-targets.sh")
 
+# A third-party leak with a known cause is suppressed (the file says which and why).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/scripts/lsan-suppressions.txt}
 "$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
 mkdir -p "$out"
