@@ -37,7 +37,7 @@ struct VendorState {
 
 VendorState& state() {
   // Never destroyed: a host whose VgpuManager is itself static calls fini() during static
-  // destruction, after a function-local VendorState would already be gone (found by fuzzing).
+  // destruction, after a function-local VendorState would already be gone.
   static VendorState* s = new VendorState;  // NOLINT(cppcoreguidelines-owning-memory)
   return *s;
 }
