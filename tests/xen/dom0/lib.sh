@@ -859,7 +859,7 @@ xt_create_with_wrapper() {
 # MODE if given); checks P-screenshot-before: xvgpuctl screenshot, kept as /tmp/before.png, equals the pattern pixel
 # for pixel (five tries a second apart). Sets XT_FB_MODE, XT_FB_W and XT_FB_H. A failure ends the scenario.
 xt_keep_frame() {
-  local p=$1 domid=$2 log=$3 uuid=$4 wait=$5 kept_wait=$6 want=${7:-} try=1
+  local p="$1" domid="$2" log="$3" uuid="$4" wait="$5" kept_wait="$6" want="${7:-}" try=1
   if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' "$wait"; then
     xt_fail "$p-screenshot-before" "the guest's bochs driver gave no framebuffer"
     grep -E '^GUEST-' "$log" | xt_relay - guest
