@@ -1343,6 +1343,19 @@ xt_rb_reboot() {
   domid=$new
 }
 
+# xt_rb_start P NAME TYPE: sets what the reboot scenario's steps share: rb_p=P, name=NAME, type=TYPE, new nonce, vm and
+# uuid, before (TYPE's available count) and clog.
+xt_rb_start() {
+  rb_p=$1
+  name=$2
+  type=$3
+  nonce=$(xt_new_nonce)
+  vm=$(xt_new_nonce)
+  uuid=$(xt_new_nonce)
+  before=$(xt_available "$type")
+  clog=$(xt_console_log "$name")
+}
+
 # xt_rb_define TYPE [xvgpuctl define options...]: vGPU $uuid of TYPE at 00:05.0 defined for the VM $name, started with
 # it (--autostart). A failure fails ${rb_p}-boot1-vgpu-dm-started and ends the scenario.
 xt_rb_define() {

@@ -15,6 +15,7 @@
 # checks: 2a-net 2a-vgpu-dm-started 2a-guest-runs 2a-screenshot-before 2a-load-running 2a-peer-ready 2a-migrate
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 2400
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=mig-hvm
 type=simgpu-16

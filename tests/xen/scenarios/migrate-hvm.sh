@@ -24,6 +24,7 @@
 # checks: mig-engine-loop mig-screenshot-after mig-vram-with-memory
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=mig-hvm
 type=simgpu-16

@@ -18,6 +18,7 @@
 # checks: shr-screenshot-after shr-after-kmod-engine-copy
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=shr-hvm
 type=simgpu-16

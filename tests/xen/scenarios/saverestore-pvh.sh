@@ -20,6 +20,7 @@
 # checks: spr-refuse-corrupt spr-restore spr-screenshot-after spr-after-kmod-engine-copy spr-supervisor-follows
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=shr-pvh
 type=simgpu-16

@@ -29,15 +29,9 @@
 # checks: hvmr-destroy-old-dm-exits hvmr-destroy-clean
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 1200
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
-name=reboot-hvm
-type=simgpu-64
-nonce=$(xt_new_nonce)
-vm=$(xt_new_nonce)
-uuid=$(xt_new_nonce)
-before=$(xt_available $type)
-clog=$(xt_console_log $name)
-rb_p=hvmr
+xt_rb_start hvmr reboot-hvm simgpu-64
 xt_pin_dom0
 xt_rb_define $type --rom off
 XT_ON_REBOOT=restart XT_GUEST_CMDLINE="vt.global_cursor_default=0 xentest.vgpu=0000:00:05.0" \

@@ -14,15 +14,9 @@
 # checks: pvhr-destroy-old-dm-exits pvhr-destroy-clean
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
-name=reboot-pvh
-type=simgpu-64
-nonce=$(xt_new_nonce)
-vm=$(xt_new_nonce)
-uuid=$(xt_new_nonce)
-before=$(xt_available $type)
-clog=$(xt_console_log $name)
-rb_p=pvhr
+xt_rb_start pvhr reboot-pvh simgpu-64
 xt_rb_define $type
 XT_ON_REBOOT=restart XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 xentest.vgpu=0000:00:05.0" \
   xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "fbpattern,reboot" "uuid = \"$vm\""

@@ -3,6 +3,7 @@
 # xvgpu-dm's counters before and after): the engine copy test (guest memory <-> VRAM, checksums, MSIs counted), then
 # with xentest.hammer=1 the two-vCPU hammer (kernel threads on CPU 0 and 1: registers and engine jobs at once). The module is
 # removed afterwards so that the bochs DRM driver can bind the vGPU in the next task.
+# shellcheck source=../lib.sh
 . /xentest/lib.sh
 ko=/xentest/bin/xt_engine.ko
 dev=/sys/bus/pci/devices/$XT_VGPU

@@ -4,6 +4,7 @@
 # counted exactly). Each step's own verdict is checked; the totals and the last stamp of every band go to dom0, which
 # compares the screenshot after the migration with that frame and the totals with what the device model counted.
 # restores counts the driver's PM restore callbacks: the migration's resume, where it binds its MSI again.
+# shellcheck source=../lib.sh
 . /xentest/lib.sh
 ko=/xentest/bin/xt_engine.ko
 dev=/sys/bus/pci/devices/$XT_VGPU
