@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "test_host.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/simgpu_types.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 
