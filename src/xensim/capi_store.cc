@@ -49,9 +49,9 @@ char** string_vector(const std::vector<std::string>& v) {
   for (const auto& s : v) {
     bytes += s.size() + 1;
   }
-  auto** out = static_cast<char**>(
-      std::malloc(bytes));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory):
-                            // the caller free()s it (libxenstore ABI)
+  // The caller free()s it (libxenstore ABI).
+  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+  auto** out = static_cast<char**>(std::malloc(bytes));
   if (out == nullptr) {
     return nullptr;
   }
@@ -142,9 +142,9 @@ void* xs_read(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, uns
   }
   xensim::Reader in(r.data);
   const auto v = in.bytes();
-  auto* out = static_cast<char*>(std::malloc(
-      v.size() +
-      1));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): the caller free()s it
+  // The caller free()s it.
+  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+  auto* out = static_cast<char*>(std::malloc(v.size() + 1));
   if (out == nullptr) {
     return errno = ENOMEM, nullptr;
   }
