@@ -28,6 +28,7 @@
 #include "guest_driver.h"
 #include "test_host.h"
 #include "vendor/simgpu/engine_arbiter.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/physical_gpu.h"
 #include "vendor/simgpu/simgpu_types.h"
 #include "vendor/simgpu/simgpu_vendor.h"

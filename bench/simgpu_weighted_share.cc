@@ -15,6 +15,7 @@
 #include "guest_driver.h"
 #include "test_host.h"
 #include "vendor/simgpu/fair_share.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/simgpu_types.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 

@@ -59,8 +59,8 @@ gpu::VgpuManager& fuzz_manager() {
     register_echo_vendor();
     // The manager's state directory: constructed before it, so removed after it at exit.
     static const TempDir state_dir("xvgpu-fuzz-");
-    // Destroyed at exit, after simgpu's own statics: a regression test for simgpu's fini()
-    // touching its destroyed state (ASan reported heap-use-after-free at exit).
+    // Destroyed at exit, after simgpu's own statics: simgpu's fini() then runs during static
+    // destruction and must not touch state that is already gone.
     static gpu::VgpuManager instance(gpu::ManagerOptions{state_dir.path()});
     instance.load_builtin_vendors();
     return &instance;

@@ -31,7 +31,7 @@ class Vgpu::MapHooks : public BarMapper::Hooks {
     }
     // The bus knows every window the guest's vGPUs decode (this one's other BARs, other
     // vGPUs, legacy ports): route first, so a guest that overlaps two windows is refused here
-    // and the hypervisor is never asked for an overlapping claim (found by simgpu_bar_fuzzer).
+    // and the hypervisor is never asked for an overlapping claim.
     v_.bus_.add_route(w.space, w.first, w.last, v_.shared_from_this());
     try {
       v_.platform_.claims->claim_range(w.space, w.first, w.last);

@@ -198,8 +198,8 @@ std::pair<PhysicalGpu*, uint32_t> VgpuManager::resolve(const VgpuConfig& config)
 
 std::shared_ptr<Vgpu> VgpuManager::create_vgpu(const VgpuConfig& config, const Platform& platform) {
   // resolve() picks a physical GPU with room, but the host-wide reservation happens later in
-  // create(): another process may take the last slot in between (found by the 32-domain load
-  // test, device models starting at once). Placement is then chosen again, so a vGPU is only
+  // create(): another process may take the last slot in between (device models of many
+  // domains starting at once). Placement is then chosen again, so a vGPU is only
   // refused when no physical GPU has room; a named physical GPU is not second-guessed.
   size_t pgpus = 0;
   if (config.pgpu.empty()) {

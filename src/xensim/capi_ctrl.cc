@@ -10,6 +10,7 @@ extern "C" {
 #include <xenctrl.h>
 }
 #include "xensim/capi_common.h"
+#include "xensim/capi_handle.h"
 #include "xensim/toolcore_internal.h"
 
 using xensim::Op;
@@ -68,23 +69,12 @@ extern "C" {
 xc_interface* xc_interface_open(xentoollog_logger* /*logger*/, xentoollog_logger* /*dombuild_logger*/,
                                 unsigned /*open_flags*/) {
   XENSIM_INJECT("xc_interface_open", nullptr);
-  auto h = std::make_unique<xc_interface_core>();
-  h->t = xensim::open_transport(xensim::SessionKind::ctrl, nullptr);
-  if (!h->t) {
-    return nullptr;
-  }
-  h->tc_ah.restrict_callback = restrict_cb;
-  xentoolcore__register_active_handle(&h->tc_ah);
-  return h.release();
+  auto h = xensim::new_handle<xc_interface_core>(xensim::SessionKind::ctrl);
+  return h ? xensim::register_handle(std::move(h), restrict_cb) : nullptr;
 }
 
 int xc_interface_close(xc_interface* xch) {
-  if (xch == nullptr) {
-    return 0;
-  }
-  xentoolcore__deregister_active_handle(&xch->tc_ah);
-  std::unique_ptr<xc_interface_core> own(xch);
-  return 0;
+  return xensim::close_handle(xch);
 }
 
 int xc_domain_getinfo(xc_interface* xch, uint32_t first_domid, unsigned int max_doms, xc_dominfo_t* info) {

@@ -7,6 +7,7 @@ extern "C" {
 #include <xendevicemodel.h>
 }
 #include "xensim/capi_common.h"
+#include "xensim/capi_handle.h"
 #include "xensim/toolcore_internal.h"
 
 using xensim::Op;
@@ -44,23 +45,12 @@ extern "C" {
 xendevicemodel_handle* xendevicemodel_open(struct xentoollog_logger* /*logger*/,
                                            unsigned int /*open_flags*/) {
   XENSIM_INJECT("xendevicemodel_open", nullptr);
-  auto h = std::make_unique<xendevicemodel_handle>();
-  h->t = xensim::open_transport(xensim::SessionKind::devicemodel, nullptr);
-  if (!h->t) {
-    return nullptr;
-  }
-  h->tc_ah.restrict_callback = restrict_cb;
-  xentoolcore__register_active_handle(&h->tc_ah);
-  return h.release();
+  auto h = xensim::new_handle<xendevicemodel_handle>(xensim::SessionKind::devicemodel);
+  return h ? xensim::register_handle(std::move(h), restrict_cb) : nullptr;
 }
 
 int xendevicemodel_close(xendevicemodel_handle* dmod) {
-  if (dmod == nullptr) {
-    return 0;
-  }
-  xentoolcore__deregister_active_handle(&dmod->tc_ah);
-  std::unique_ptr<xendevicemodel_handle> own(dmod);
-  return 0;
+  return xensim::close_handle(dmod);
 }
 
 int xendevicemodel_restrict(xendevicemodel_handle* dmod, domid_t domid) {
@@ -117,9 +107,7 @@ int xendevicemodel_get_ioreq_server_info(xendevicemodel_handle* dmod, domid_t do
 
 static int range_op(xendevicemodel_handle* dmod, Op op, domid_t domid, ioservid_t id, uint32_t type,
                     uint64_t start, uint64_t end) {
-  Writer w = dom(domid);
-  w.put<uint16_t>(id).put(type).put(start).put(end);
-  return simple(dmod, op, w);
+  return simple(dmod, op, dom(domid).put<uint16_t>(id).put(type).put(start).put(end));
 }
 
 int xendevicemodel_map_io_range_to_ioreq_server(xendevicemodel_handle* dmod, domid_t domid, ioservid_t id,
@@ -157,63 +145,50 @@ int xendevicemodel_unmap_pcidev_from_ioreq_server(xendevicemodel_handle* dmod, d
 int xendevicemodel_map_mem_type_to_ioreq_server(xendevicemodel_handle* dmod, domid_t domid, ioservid_t id,
                                                 uint16_t type, uint32_t flags) {
   XENSIM_INJECT("xendevicemodel_map_mem_type_to_ioreq_server", -1);
-  Writer w = dom(domid);
-  w.put<uint16_t>(id).put(type).put(flags);
-  return simple(dmod, Op::xendevicemodel_map_mem_type_to_ioreq_server, w);
+  return simple(dmod, Op::xendevicemodel_map_mem_type_to_ioreq_server,
+                dom(domid).put<uint16_t>(id).put(type).put(flags));
 }
 
 int xendevicemodel_destroy_ioreq_server(xendevicemodel_handle* dmod, domid_t domid, ioservid_t id) {
   XENSIM_INJECT("xendevicemodel_destroy_ioreq_server", -1);
-  Writer w = dom(domid);
-  w.put<uint16_t>(id);
-  return simple(dmod, Op::xendevicemodel_destroy_ioreq_server, w);
+  return simple(dmod, Op::xendevicemodel_destroy_ioreq_server, dom(domid).put<uint16_t>(id));
 }
 
 int xendevicemodel_set_ioreq_server_state(xendevicemodel_handle* dmod, domid_t domid, ioservid_t id,
                                           int enabled) {
   XENSIM_INJECT("xendevicemodel_set_ioreq_server_state", -1);
-  Writer w = dom(domid);
-  w.put<uint16_t>(id).put<int32_t>(enabled);
-  return simple(dmod, Op::xendevicemodel_set_ioreq_server_state, w);
+  return simple(dmod, Op::xendevicemodel_set_ioreq_server_state,
+                dom(domid).put<uint16_t>(id).put<int32_t>(enabled));
 }
 
 int xendevicemodel_set_pci_intx_level(xendevicemodel_handle* dmod, domid_t domid, uint16_t segment,
                                       uint8_t bus, uint8_t device, uint8_t intx, unsigned int level) {
   XENSIM_INJECT("xendevicemodel_set_pci_intx_level", -1);
-  Writer w = dom(domid);
-  w.put(segment).put(bus).put(device).put(intx).put<uint32_t>(level);
-  return simple(dmod, Op::xendevicemodel_set_pci_intx_level, w);
+  return simple(dmod, Op::xendevicemodel_set_pci_intx_level,
+                dom(domid).put(segment).put(bus).put(device).put(intx).put<uint32_t>(level));
 }
 
 int xendevicemodel_set_isa_irq_level(xendevicemodel_handle* dmod, domid_t domid, uint8_t irq,
                                      unsigned int level) {
   XENSIM_INJECT("xendevicemodel_set_isa_irq_level", -1);
-  Writer w = dom(domid);
-  w.put(irq).put<uint32_t>(level);
-  return simple(dmod, Op::xendevicemodel_set_isa_irq_level, w);
+  return simple(dmod, Op::xendevicemodel_set_isa_irq_level, dom(domid).put(irq).put<uint32_t>(level));
 }
 
 int xendevicemodel_set_irq_level(xendevicemodel_handle* dmod, domid_t domid, unsigned int irq,
                                  unsigned int level) {
   XENSIM_INJECT("xendevicemodel_set_irq_level", -1);
-  Writer w = dom(domid);
-  w.put<uint32_t>(irq).put<uint32_t>(level);
-  return simple(dmod, Op::xendevicemodel_set_irq_level, w);
+  return simple(dmod, Op::xendevicemodel_set_irq_level, dom(domid).put<uint32_t>(irq).put<uint32_t>(level));
 }
 
 int xendevicemodel_set_pci_link_route(xendevicemodel_handle* dmod, domid_t domid, uint8_t link, uint8_t irq) {
   XENSIM_INJECT("xendevicemodel_set_pci_link_route", -1);
-  Writer w = dom(domid);
-  w.put(link).put(irq);
-  return simple(dmod, Op::xendevicemodel_set_pci_link_route, w);
+  return simple(dmod, Op::xendevicemodel_set_pci_link_route, dom(domid).put(link).put(irq));
 }
 
 int xendevicemodel_inject_msi(xendevicemodel_handle* dmod, domid_t domid, uint64_t msi_addr,
                               uint32_t msi_data) {
   XENSIM_INJECT("xendevicemodel_inject_msi", -1);
-  Writer w = dom(domid);
-  w.put(msi_addr).put(msi_data);
-  return simple(dmod, Op::xendevicemodel_inject_msi, w);
+  return simple(dmod, Op::xendevicemodel_inject_msi, dom(domid).put(msi_addr).put(msi_data));
 }
 
 int xendevicemodel_track_dirty_vram(xendevicemodel_handle* dmod, domid_t domid, uint64_t first_pfn,
@@ -240,9 +215,7 @@ int xendevicemodel_track_dirty_vram(xendevicemodel_handle* dmod, domid_t domid, 
 int xendevicemodel_modified_memory(xendevicemodel_handle* dmod, domid_t domid, uint64_t first_pfn,
                                    uint32_t nr) {
   XENSIM_INJECT("xendevicemodel_modified_memory", -1);
-  Writer w = dom(domid);
-  w.put(first_pfn).put(nr).put(uint32_t{0});
-  return simple(dmod, Op::xendevicemodel_modified_memory, w);
+  return simple(dmod, Op::xendevicemodel_modified_memory, dom(domid).put(first_pfn).put(nr).put(uint32_t{0}));
 }
 
 int xendevicemodel_modified_memory_bulk(xendevicemodel_handle* dmod, domid_t domid,
@@ -259,40 +232,32 @@ int xendevicemodel_modified_memory_bulk(xendevicemodel_handle* dmod, domid_t dom
 int xendevicemodel_set_mem_type(xendevicemodel_handle* dmod, domid_t domid, hvmmem_type_t mem_type,
                                 uint64_t first_pfn, uint32_t nr) {
   XENSIM_INJECT("xendevicemodel_set_mem_type", -1);
-  Writer w = dom(domid);
-  w.put<uint32_t>(mem_type).put(first_pfn).put(nr);
-  return simple(dmod, Op::xendevicemodel_set_mem_type, w);
+  return simple(dmod, Op::xendevicemodel_set_mem_type,
+                dom(domid).put<uint32_t>(mem_type).put(first_pfn).put(nr));
 }
 
 int xendevicemodel_inject_event(xendevicemodel_handle* dmod, domid_t domid, int vcpu, uint8_t vector,
                                 uint8_t type, uint32_t error_code, uint8_t insn_len, uint64_t extra) {
   XENSIM_INJECT("xendevicemodel_inject_event", -1);
-  Writer w = dom(domid);
-  w.put<int32_t>(vcpu).put(vector).put(type).put(error_code).put(insn_len).put(extra);
-  return simple(dmod, Op::xendevicemodel_inject_event, w);
+  return simple(dmod, Op::xendevicemodel_inject_event,
+                dom(domid).put<int32_t>(vcpu).put(vector).put(type).put(error_code).put(insn_len).put(extra));
 }
 
 int xendevicemodel_shutdown(xendevicemodel_handle* dmod, domid_t domid, unsigned int reason) {
   XENSIM_INJECT("xendevicemodel_shutdown", -1);
-  Writer w = dom(domid);
-  w.put<uint32_t>(reason);
-  return simple(dmod, Op::xendevicemodel_shutdown, w);
+  return simple(dmod, Op::xendevicemodel_shutdown, dom(domid).put<uint32_t>(reason));
 }
 
 int xendevicemodel_relocate_memory(xendevicemodel_handle* dmod, domid_t domid, uint32_t size,
                                    uint64_t src_gfn, uint64_t dst_gfn) {
   XENSIM_INJECT("xendevicemodel_relocate_memory", -1);
-  Writer w = dom(domid);
-  w.put(size).put(src_gfn).put(dst_gfn);
-  return simple(dmod, Op::xendevicemodel_relocate_memory, w);
+  return simple(dmod, Op::xendevicemodel_relocate_memory, dom(domid).put(size).put(src_gfn).put(dst_gfn));
 }
 
 int xendevicemodel_pin_memory_cacheattr(xendevicemodel_handle* dmod, domid_t domid, uint64_t start,
                                         uint64_t end, uint32_t type) {
   XENSIM_INJECT("xendevicemodel_pin_memory_cacheattr", -1);
-  Writer w = dom(domid);
-  w.put(start).put(end).put(type);
-  return simple(dmod, Op::xendevicemodel_pin_memory_cacheattr, w);
+  return simple(dmod, Op::xendevicemodel_pin_memory_cacheattr, dom(domid).put(start).put(end).put(type));
 }
 
 int xendevicemodel_nr_vcpus(xendevicemodel_handle* dmod, domid_t domid, unsigned int* vcpus) {

@@ -10,6 +10,7 @@ extern "C" {
 #include <xenevtchn.h>
 }
 #include "xensim/capi_common.h"
+#include "xensim/capi_handle.h"
 #include "xensim/toolcore_internal.h"
 
 using xensim::Op;
@@ -38,10 +39,9 @@ extern "C" {
 
 xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* /*logger*/, unsigned int flags) {
   XENSIM_INJECT("xenevtchn_open", nullptr);
-  auto h = std::make_unique<xenevtchn_handle>();
   std::vector<xvgpu::UniqueFd> fds;
-  h->t = xensim::open_transport(xensim::SessionKind::evtchn, &fds);
-  if (!h->t) {
+  auto h = xensim::new_handle<xenevtchn_handle>(xensim::SessionKind::evtchn, &fds);
+  if (!h) {
     return nullptr;
   }
   if (fds.empty()) {
@@ -52,9 +52,7 @@ xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* /*logger*/, unsigned 
   if ((flags & XENEVTCHN_NO_CLOEXEC) != 0) {
     ::fcntl(h->fd.get(), F_SETFD, 0);
   }
-  h->tc_ah.restrict_callback = restrict_cb;
-  xentoolcore__register_active_handle(&h->tc_ah);
-  return h.release();
+  return xensim::register_handle(std::move(h), restrict_cb);
 }
 
 xenevtchn_handle* xenevtchn_fdopen(struct xentoollog_logger* /*logger*/, int /*fd*/,
@@ -64,12 +62,7 @@ xenevtchn_handle* xenevtchn_fdopen(struct xentoollog_logger* /*logger*/, int /*f
 }
 
 int xenevtchn_close(xenevtchn_handle* xce) {
-  if (xce == nullptr) {
-    return 0;
-  }
-  xentoolcore__deregister_active_handle(&xce->tc_ah);
-  std::unique_ptr<xenevtchn_handle> own(xce);
-  return 0;
+  return xensim::close_handle(xce);
 }
 
 int xenevtchn_fd(xenevtchn_handle* xce) {
@@ -78,38 +71,28 @@ int xenevtchn_fd(xenevtchn_handle* xce) {
 
 int xenevtchn_notify(xenevtchn_handle* xce, evtchn_port_t port) {
   XENSIM_INJECT("xenevtchn_notify", -1);
-  Writer w;
-  w.put<uint32_t>(port);
-  return port_call(xce, Op::xenevtchn_notify, w) < 0 ? -1 : 0;
+  return port_call(xce, Op::xenevtchn_notify, Writer().put<uint32_t>(port)) < 0 ? -1 : 0;
 }
 
 xenevtchn_port_or_error_t xenevtchn_bind_unbound_port(xenevtchn_handle* xce, uint32_t domid) {
   XENSIM_INJECT("xenevtchn_bind_unbound_port", -1);
-  Writer w;
-  w.put(domid);
-  return port_call(xce, Op::xenevtchn_bind_unbound_port, w);
+  return port_call(xce, Op::xenevtchn_bind_unbound_port, Writer().put(domid));
 }
 
 xenevtchn_port_or_error_t xenevtchn_bind_interdomain(xenevtchn_handle* xce, uint32_t domid,
                                                      evtchn_port_t remote_port) {
   XENSIM_INJECT("xenevtchn_bind_interdomain", -1);
-  Writer w;
-  w.put(domid).put<uint32_t>(remote_port);
-  return port_call(xce, Op::xenevtchn_bind_interdomain, w);
+  return port_call(xce, Op::xenevtchn_bind_interdomain, Writer().put(domid).put<uint32_t>(remote_port));
 }
 
 xenevtchn_port_or_error_t xenevtchn_bind_virq(xenevtchn_handle* xce, unsigned int virq) {
   XENSIM_INJECT("xenevtchn_bind_virq", -1);
-  Writer w;
-  w.put<uint32_t>(virq);
-  return port_call(xce, Op::xenevtchn_bind_virq, w);
+  return port_call(xce, Op::xenevtchn_bind_virq, Writer().put<uint32_t>(virq));
 }
 
 int xenevtchn_unbind(xenevtchn_handle* xce, evtchn_port_t port) {
   XENSIM_INJECT("xenevtchn_unbind", -1);
-  Writer w;
-  w.put<uint32_t>(port);
-  return port_call(xce, Op::xenevtchn_unbind, w) < 0 ? -1 : 0;
+  return port_call(xce, Op::xenevtchn_unbind, Writer().put<uint32_t>(port)) < 0 ? -1 : 0;
 }
 
 xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle* xce) {
@@ -132,16 +115,12 @@ xenevtchn_port_or_error_t xenevtchn_pending(xenevtchn_handle* xce) {
 
 int xenevtchn_unmask(xenevtchn_handle* xce, evtchn_port_t port) {
   XENSIM_INJECT("xenevtchn_unmask", -1);
-  Writer w;
-  w.put<uint32_t>(port);
-  return port_call(xce, Op::xenevtchn_unmask, w) < 0 ? -1 : 0;
+  return port_call(xce, Op::xenevtchn_unmask, Writer().put<uint32_t>(port)) < 0 ? -1 : 0;
 }
 
 int xenevtchn_restrict(xenevtchn_handle* xce, domid_t domid) {
   XENSIM_INJECT("xenevtchn_restrict", -1);
-  Writer w;
-  w.put<uint16_t>(domid);
-  return port_call(xce, Op::xenevtchn_restrict, w) < 0 ? -1 : 0;
+  return port_call(xce, Op::xenevtchn_restrict, Writer().put<uint16_t>(domid)) < 0 ? -1 : 0;
 }
 
 }  // extern "C"

@@ -15,6 +15,7 @@ extern "C" {
 #include <xenforeignmemory.h>
 }
 #include "xensim/capi_common.h"
+#include "xensim/capi_handle.h"
 #include "xensim/toolcore_internal.h"
 
 using xensim::Op;
@@ -78,23 +79,12 @@ extern "C" {
 xenforeignmemory_handle* xenforeignmemory_open(struct xentoollog_logger* /*logger*/,
                                                unsigned /*open_flags*/) {
   XENSIM_INJECT("xenforeignmemory_open", nullptr);
-  auto h = std::make_unique<xenforeignmemory_handle>();
-  h->t = xensim::open_transport(xensim::SessionKind::foreignmemory, nullptr);
-  if (!h->t) {
-    return nullptr;
-  }
-  h->tc_ah.restrict_callback = restrict_cb;
-  xentoolcore__register_active_handle(&h->tc_ah);
-  return h.release();
+  auto h = xensim::new_handle<xenforeignmemory_handle>(xensim::SessionKind::foreignmemory);
+  return h ? xensim::register_handle(std::move(h), restrict_cb) : nullptr;
 }
 
 int xenforeignmemory_close(xenforeignmemory_handle* fmem) {
-  if (fmem == nullptr) {
-    return 0;
-  }
-  xentoolcore__deregister_active_handle(&fmem->tc_ah);
-  std::unique_ptr<xenforeignmemory_handle> own(fmem);
-  return 0;
+  return xensim::close_handle(fmem);
 }
 
 int xenforeignmemory_restrict(xenforeignmemory_handle* fmem, domid_t domid) {

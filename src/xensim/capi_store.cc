@@ -49,8 +49,9 @@ char** string_vector(const std::vector<std::string>& v) {
   for (const auto& s : v) {
     bytes += s.size() + 1;
   }
-  auto** out = static_cast<char**>(std::malloc(bytes));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory):
-                                                         // the caller free()s it (libxenstore ABI)
+  // The caller free()s it (libxenstore ABI).
+  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+  auto** out = static_cast<char**>(std::malloc(bytes));
   if (out == nullptr) {
     return nullptr;
   }
@@ -135,17 +136,15 @@ void xs_daemon_close(struct xs_handle* h) {
 
 void* xs_read(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, unsigned int* len) {
   XENSIM_INJECT("xs_read", nullptr);
-  Writer w;
-  w.str(path);
   xensim::Reply r;
-  if (!store_call(h, Op::xs_read, w, &r)) {
+  if (!store_call(h, Op::xs_read, Writer().str(path), &r)) {
     return nullptr;
   }
   xensim::Reader in(r.data);
   const auto v = in.bytes();
-  auto* out = static_cast<char*>(std::malloc(
-      v.size() +
-      1));  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): the caller free()s it
+  // The caller free()s it.
+  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
+  auto* out = static_cast<char*>(std::malloc(v.size() + 1));
   if (out == nullptr) {
     return errno = ENOMEM, nullptr;
   }
@@ -160,31 +159,23 @@ void* xs_read(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, uns
 bool xs_write(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, const void* data,
               unsigned int len) {
   XENSIM_INJECT("xs_write", false);
-  Writer w;
-  w.str(path).bytes({static_cast<const uint8_t*>(data), len});
-  return store_call(h, Op::xs_write, w);
+  return store_call(h, Op::xs_write, Writer().str(path).bytes({static_cast<const uint8_t*>(data), len}));
 }
 
 bool xs_mkdir(struct xs_handle* h, xs_transaction_t /*t*/, const char* path) {
   XENSIM_INJECT("xs_mkdir", false);
-  Writer w;
-  w.str(path);
-  return store_call(h, Op::xs_mkdir, w);
+  return store_call(h, Op::xs_mkdir, Writer().str(path));
 }
 
 bool xs_rm(struct xs_handle* h, xs_transaction_t /*t*/, const char* path) {
   XENSIM_INJECT("xs_rm", false);
-  Writer w;
-  w.str(path);
-  return store_call(h, Op::xs_rm, w);
+  return store_call(h, Op::xs_rm, Writer().str(path));
 }
 
 char** xs_directory(struct xs_handle* h, xs_transaction_t /*t*/, const char* path, unsigned int* num) {
   XENSIM_INJECT("xs_directory", nullptr);
-  Writer w;
-  w.str(path);
   xensim::Reply r;
-  if (!store_call(h, Op::xs_directory, w, &r)) {
+  if (!store_call(h, Op::xs_directory, Writer().str(path), &r)) {
     return nullptr;
   }
   xensim::Reader in(r.data);
@@ -200,16 +191,12 @@ char** xs_directory(struct xs_handle* h, xs_transaction_t /*t*/, const char* pat
 
 bool xs_watch(struct xs_handle* h, const char* path, const char* token) {
   XENSIM_INJECT("xs_watch", false);
-  Writer w;
-  w.str(path).str(token);
-  return store_call(h, Op::xs_watch, w);
+  return store_call(h, Op::xs_watch, Writer().str(path).str(token));
 }
 
 bool xs_unwatch(struct xs_handle* h, const char* path, const char* token) {
   XENSIM_INJECT("xs_unwatch", false);
-  Writer w;
-  w.str(path).str(token);
-  return store_call(h, Op::xs_unwatch, w);
+  return store_call(h, Op::xs_unwatch, Writer().str(path).str(token));
 }
 
 int xs_fileno(struct xs_handle* h) {

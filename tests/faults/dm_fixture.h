@@ -25,6 +25,8 @@
 
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
+#include "simgpu/descriptors.h"
+#include "simgpu/guest_layout.h"
 #include "support/child_process.h"
 #include "vendor/simgpu/engine_interface.h"
 #include "xensim/guest.h"
@@ -35,15 +37,15 @@ namespace xvgpu::faults {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-inline constexpr uint64_t kBar0 = 0xe0000000;  // VRAM (direct)
-inline constexpr uint64_t kBar2 = 0xfebf0000;  // display registers
-inline constexpr uint64_t kBar4 = 0xfebf1000;  // engine
+using simgpu::test::kBar0;
+using simgpu::test::kBar2;
+using simgpu::test::kBar4;
+using simgpu::test::kSbdf;
 inline constexpr uint64_t kMsiAddr = 0xfee00000;
 inline constexpr uint32_t kMsiData = 0x0051;
 inline constexpr uint64_t kRing = 0x100000;  // engine ring in guest RAM (own 1 MiB map-cache bucket)
 inline constexpr uint32_t kRingSize = 64;
 inline constexpr uint32_t kVramBytes = 16u << 20;  // simgpu-16
-inline const Sbdf kSbdf{0, 0, 5, 0};
 inline constexpr const char* kUuid = "fa017e57-0000-4000-8000-000000000001";
 
 using test::ChildOptions;
@@ -270,23 +272,11 @@ class DmFaults : public ::testing::Test {
   bool wait_fence(uint32_t seq, std::chrono::milliseconds limit = 5000ms) {
     return eventually([&] { return engine_read(simgpu::engine::kRegFence) == seq; }, limit);
   }
-  static simgpu::engine::Descriptor copy(uint32_t op, uint64_t src, uint64_t dst, uint32_t len,
-                                         uint32_t seq) {
-    simgpu::engine::Descriptor d{};
-    d.opcode = op;
-    d.flags = simgpu::engine::kFlagIrq;
-    d.seqno = seq;
-    d.src = src;
-    d.dst = dst;
-    d.width = len;
-    d.height = 1;
-    return d;
-  }
   static simgpu::engine::Descriptor to_vram(uint64_t gpa, uint64_t vram, uint32_t len, uint32_t seq) {
-    return copy(simgpu::engine::kOpCopyToVram, gpa, vram, len, seq);
+    return simgpu::test::linear_copy(simgpu::engine::kOpCopyToVram, gpa, vram, len, seq, true);
   }
   static simgpu::engine::Descriptor from_vram(uint64_t vram, uint64_t gpa, uint32_t len, uint32_t seq) {
-    return copy(simgpu::engine::kOpCopyFromVram, vram, gpa, len, seq);
+    return simgpu::test::linear_copy(simgpu::engine::kOpCopyFromVram, vram, gpa, len, seq, true);
   }
   static std::vector<std::byte> pattern(size_t n, unsigned salt) {
     std::vector<std::byte> v(n);

@@ -74,36 +74,16 @@ static const struct xvgpu_resource slots = {XVGPU_INIT(xvgpu_resource), 0, "slot
 static const struct xvgpu_resource* const resources[] = {&slots};
 static const uint64_t cost[] = {1};
 
-static const struct xvgpu_type_desc type_ok = {
-    .struct_size = XVGPU_INIT(xvgpu_type_desc),
-    .name = "faulty",
-    .description = "misbehaving registers",
-    .vram_bytes = 64 * 1024,
-    .heads = 1,
-    .max_width = 64,
-    .max_height = 64,
-    .costs = cost,
-    .layout = &layout,
-    .num_stats = 1,
-    .num_knobs = 1,
-    .stat_names = stat_names,
-    .knobs = knobs,
-};
-static const struct xvgpu_type_desc type_badstart = {
-    .struct_size = XVGPU_INIT(xvgpu_type_desc),
-    .name = "faulty-badstart",
-    .description = "start() fails",
-    .vram_bytes = 64 * 1024,
-    .heads = 1,
-    .max_width = 64,
-    .max_height = 64,
-    .costs = cost,
-    .layout = &layout,
-    .num_stats = 1,
-    .num_knobs = 1,
-    .stat_names = stat_names,
-    .knobs = knobs,
-};
+/* The two types differ in name only: create() picks the behaviour by the type. */
+#define FAULTY_TYPE(type_name, type_description)                                                        \
+  {                                                                                                     \
+    .struct_size = XVGPU_INIT(xvgpu_type_desc), .name = (type_name), .description = (type_description), \
+    .vram_bytes = 64 * 1024, .heads = 1, .max_width = 64, .max_height = 64, .costs = cost,              \
+    .layout = &layout, .num_stats = 1, .num_knobs = 1, .stat_names = stat_names, .knobs = knobs,        \
+  }
+static const struct xvgpu_type_desc type_ok = FAULTY_TYPE("faulty", "misbehaving registers");
+static const struct xvgpu_type_desc type_badstart = FAULTY_TYPE("faulty-badstart", "start() fails");
+#undef FAULTY_TYPE
 static const struct xvgpu_type_desc* const types[] = {&type_ok, &type_badstart};
 
 static const struct xvgpu_pgpu_desc pgpu = {

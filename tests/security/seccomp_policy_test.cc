@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
@@ -41,6 +42,30 @@ int in_child(const SeccompOptions& options, const std::function<int()>& body) {
   int status = 0;
   EXPECT_EQ(::waitpid(pid, &status, 0), pid);
   return status;
+}
+
+struct Logged {
+  int status = -1;
+  std::string log;  // everything the policy wrote to its log fd
+};
+
+// in_child() with violations refused with EPERM and logged to a pipe the test reads.
+Logged in_child_logged(const std::function<int()>& body) {
+  int log[2];
+  if (::pipe2(log, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return {};
+  }
+  SeccompOptions o;
+  o.on_violation = SeccompViolation::ErrnoAndLog;
+  o.log_fd = log[1];
+  Logged out;
+  out.status = in_child(o, body);
+  ::close(log[1]);
+  char buf[512];
+  for (ssize_t n; (n = ::read(log[0], buf, sizeof buf)) > 0;) out.log.append(buf, static_cast<size_t>(n));
+  ::close(log[0]);
+  return out;
 }
 
 bool exited_ok(int status) {
@@ -104,12 +129,7 @@ TEST(SeccompPolicy, NetworkSocketKillsTheProcess) {
 }
 
 TEST(SeccompPolicy, ErrnoModeRefusesWithEpermAndLogsTheSyscall) {
-  int log[2];
-  ASSERT_EQ(::pipe2(log, O_CLOEXEC), 0);
-  SeccompOptions o;
-  o.on_violation = SeccompViolation::ErrnoAndLog;
-  o.log_fd = log[1];
-  const int status = in_child(o, [] {
+  const auto [status, text] = in_child_logged([] {
     errno = 0;
     if (::socket(AF_INET6, SOCK_DGRAM, 0) != -1 || errno != EPERM) return 1;
     errno = 0;
@@ -131,12 +151,7 @@ TEST(SeccompPolicy, ErrnoModeRefusesWithEpermAndLogsTheSyscall) {
     if (u < 0 || ::listen(u, 1) != -1 || errno != EPERM) return 8;
     return 0;
   });
-  ::close(log[1]);
   EXPECT_TRUE(exited_ok(status)) << "status " << status << " (exit code = failed step)";
-  std::string text;
-  char buf[512];
-  for (ssize_t n; (n = ::read(log[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-  ::close(log[0]);
   EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_socket) + " "), std::string::npos)
       << text;
   EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_ptrace) + " "), std::string::npos)
@@ -173,25 +188,15 @@ TEST(SeccompPolicy, OnlyTheNamedIoctlsPass) {
 }
 
 TEST(SeccompPolicy, ErrnoModeRefusesAForbiddenIoctlWithALogLine) {
-  int log[2];
-  ASSERT_EQ(::pipe2(log, O_CLOEXEC), 0);
-  SeccompOptions o;
-  o.on_violation = SeccompViolation::ErrnoAndLog;
-  o.log_fd = log[1];
-  const int status = in_child(o, [] {
+  const auto [status, text] = in_child_logged([] {
     winsize ws{};
     errno = 0;
     return ::ioctl(1, TIOCGWINSZ, &ws) == -1 && errno == EPERM ? 0 : 1;
   });
-  ::close(log[1]);
   EXPECT_TRUE(exited_ok(status)) << "status " << status;
-  char buf[256] = {};
-  const ssize_t n = ::read(log[0], buf, sizeof buf - 1);
-  ::close(log[0]);
-  EXPECT_GT(n, 0);
-  EXPECT_NE(std::string(buf).find("seccomp refused syscall " + std::to_string(SYS_ioctl) + " "),
-            std::string::npos)
-      << buf;
+  EXPECT_FALSE(text.empty());
+  EXPECT_NE(text.find("seccomp refused syscall " + std::to_string(SYS_ioctl) + " "), std::string::npos)
+      << text;
 }
 
 TEST(SeccompPolicy, TheXenServingIoctlsAreTheLinuxDriversRequests) {

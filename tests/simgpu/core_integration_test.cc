@@ -14,6 +14,7 @@
 #include "gpu/vendor_descriptor.h"
 #include "gpu/vgpu_manager.h"
 #include "guest_driver.h"
+#include "guest_layout.h"
 #include "png_decode.h"
 #include "support/fake_platform.h"
 #include "vendor/simgpu/simgpu_device.h"
@@ -24,12 +25,8 @@ namespace {
 
 using namespace engine;
 
-constexpr uint64_t kBar0 = 0xe0000000;
-constexpr uint64_t kBar2 = 0xfebf0000;
-constexpr uint64_t kBar4 = 0xfebf1000;
 constexpr uint64_t kMsiAddr = 0xfee01000;
 constexpr uint32_t kMsiData = 0x4041;
-const Sbdf kSbdf{0, 0, 5, 0};
 
 // The guest: config cycles and MMIO through the domain's device bus, as the frontend
 // delivers them.
@@ -80,6 +77,15 @@ struct BusGuest {
   }
 };
 
+// The bochs driver's mode set: BARs placed, a WxH 32 bpp mode scanned out from VRAM offset base.
+BochsProbe show_mode(BusGuest& g, uint16_t w, uint16_t h, uint64_t base) {
+  g.enumerate();
+  const BochsProbe p = bochs_probe(g);
+  bochs_setmode(g, w, h, p.mem);
+  bochs_setbase(g, 0, 0, w * 4, base);
+  return p;
+}
+
 uint64_t counter(gpu::Vgpu& v, const std::string& name) {
   for (const auto& c : v.stats()) {
     if (c.name == name) return c.value;
@@ -114,6 +120,19 @@ class CoreIntegration : public ::testing::Test {
     return manager_->create_vgpu(cfg, fp.platform());
   }
 
+  // A started simgpu-16 vGPU of domain domid, and that domain's guest.
+  struct Started {
+    xvgpu::test::FakePlatform& fp;
+    std::shared_ptr<gpu::Vgpu> v;
+    BusGuest g;
+  };
+  Started start(uint16_t domid, const std::string& uuid) {
+    auto& fp = platform(domid);
+    auto v = make(fp, uuid, "simgpu-16");
+    v->start();
+    return {fp, v, BusGuest{manager_->bus(Domid{domid})}};
+  }
+
   // The platforms outlive the manager (and so every vGPU on them).
   xvgpu::test::FakePlatform& platform(uint16_t domid) {
     platforms_.push_back(std::make_unique<xvgpu::test::FakePlatform>(Domid{domid}));
@@ -137,10 +156,7 @@ TEST_F(CoreIntegration, EnumeratedAsABochsDisplay) {
   }
   ASSERT_TRUE(found);
 
-  auto& fp = platform(3);
-  auto v = make(fp, "11111111-2222-4333-8444-555555555555", "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{3})};
+  auto [fp, v, g] = start(3, "11111111-2222-4333-8444-555555555555");
   EXPECT_EQ(g.cfg_read(0x00, 4), 0x11111234u);
   EXPECT_EQ(g.cfg_read(0x08, 4) >> 8, 0x030000u);
   EXPECT_EQ(g.cfg_read(0x08, 1), 2u) << "revision 2: extended registers present";
@@ -169,17 +185,11 @@ TEST_F(CoreIntegration, EnumeratedAsABochsDisplay) {
 }
 
 TEST_F(CoreIntegration, BochsModeSetPatternAndEngineThroughTheCore) {
-  auto& fp = platform(3);
   const std::string uuid = "11111111-2222-4333-8444-000000000001";
-  auto v = make(fp, uuid, "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{3})};
-  g.enumerate();
-  const BochsProbe p = bochs_probe(g);
+  auto [fp, v, g] = start(3, uuid);
   const uint16_t w = 640;
   const uint16_t h = 480;
-  bochs_setmode(g, w, h, p.mem);
-  bochs_setbase(g, 0, 0, w * 4, 0);
+  show_mode(g, w, h, 0);
 
   // The guest draws through its direct mapping of BAR0.
   auto* vram_region = fp.direct.regions().at(0);
@@ -253,15 +263,9 @@ TEST_F(CoreIntegration, BochsModeSetPatternAndEngineThroughTheCore) {
 }
 
 TEST_F(CoreIntegration, SaveRestoreThroughTheCore) {
-  auto& fp = platform(3);
   const std::string uuid = "11111111-2222-4333-8444-000000000002";
-  auto v = make(fp, uuid, "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{3})};
-  g.enumerate();
-  const BochsProbe p = bochs_probe(g);
-  bochs_setmode(g, 800, 600, p.mem);
-  bochs_setbase(g, 0, 0, 800 * 4, 0x200000);
+  auto [fp, v, g] = start(3, uuid);
+  show_mode(g, 800, 600, 0x200000);
   auto vram = fp.direct.regions().at(0)->host();
   for (size_t k = 0; k < size_t{800} * 600 * 4; ++k) vram[0x200000 + k] = static_cast<std::byte>(k * 13);
   g.wr(4, kRegRingBaseLo, 4, 0x20000);
@@ -297,11 +301,8 @@ TEST_F(CoreIntegration, RestoreInTheMiddleOfEngineWorkLosesAndRepeatsNoJob) {
   constexpr uint32_t kJobs = 48;
   constexpr uint64_t kRing = 0x10000;
   constexpr uint64_t kSrc = 0x100000;
-  auto& fp = platform(3);
   const std::string uuid = "11111111-2222-4333-8444-000000000003";
-  auto v = make(fp, uuid, "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{3})};
+  auto [fp, v, g] = start(3, uuid);
   g.enumerate();
   auto src = fp.memory.bytes(kSrc, kJobs * 4096);
   for (size_t k = 0; k < src.size(); ++k) src[k] = static_cast<std::byte>(k * 11 + 5);
@@ -350,13 +351,10 @@ TEST_F(CoreIntegration, RestoreInTheMiddleOfEngineWorkLosesAndRepeatsNoJob) {
 }
 
 TEST_F(CoreIntegration, LegacyVgaAndVbePortsFollowIoDecode) {
-  auto& fp = platform(4);
-  auto v = make(fp, "44444444-2222-4333-8444-555555555555", "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{4})};
+  auto [fp, v, g] = start(4, "44444444-2222-4333-8444-555555555555");
   g.enumerate();  // memory decode only
-  const auto claimed = [&](uint64_t first, uint64_t last) {
-    return fp.claims.ranges().contains({gpu::IoSpace::Port, first, last});
+  const auto claimed = [&claims = fp.claims](uint64_t first, uint64_t last) {
+    return claims.ranges().contains({gpu::IoSpace::Port, first, last});
   };
   EXPECT_FALSE(claimed(0x3c0, 0x3df)) << "no I/O decode, no legacy ports";
   EXPECT_EQ(g.in(0x1ce, 2), 0xffffu);
@@ -473,18 +471,12 @@ namespace {
 using namespace engine;
 
 // The console's view (Vgpu::display_update): guest stores come from the platform's dirty log as
-// rows, engine writes and mode changes from simgpu's ABI 1.2 damage reports; the screenshot's
-// own reader of the dirty log does not take pages away from the console.
+// rows, engine writes and mode changes from simgpu's ABI 1.2 damage reports; a screenshot in
+// between takes nothing away from the console.
 TEST_F(CoreIntegration, DisplayUpdateMergesGuestStoresEngineWritesAndModeChanges) {
-  auto& fp = platform(3);
   const std::string uuid = "11111111-2222-4333-8444-000000000003";
-  auto v = make(fp, uuid, "simgpu-16");
-  v->start();
-  BusGuest g{manager_->bus(Domid{3})};
-  g.enumerate();
-  const BochsProbe p = bochs_probe(g);
-  bochs_setmode(g, 640, 480, p.mem);
-  bochs_setbase(g, 0, 0, 640 * 4, 0);
+  auto [fp, v, g] = start(3, uuid);
+  const BochsProbe p = show_mode(g, 640, 480, 0);
   auto* region = fp.direct.regions().at(0);
 
   gpu::DisplayUpdate u = v->display_update(0);
@@ -498,7 +490,7 @@ TEST_F(CoreIntegration, DisplayUpdateMergesGuestStoresEngineWritesAndModeChanges
   // Page 10 holds bytes 40960..45055: rows 16 and 17 of a 2560-byte stride.
   region->touch(10);
   std::vector<uint8_t> png;
-  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = screenshot_png(d); }));  // the vendor's read
+  ASSERT_TRUE(with_device(uuid, [&](SimgpuDevice& d) { png = screenshot_png(d); }));
   u = v->display_update(0);
   EXPECT_EQ(u.damage, (std::vector<gpu::Rect>{{0, 16, 640, 2}}));
   u = v->display_update(0);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "descriptors.h"
+
 namespace xvgpu::simgpu {
 namespace {
 
@@ -10,13 +12,7 @@ constexpr uint64_t kVram = 16u << 20;
 constexpr ByteRange kRing{0x10000, 64 * 16};
 
 Descriptor linear(uint32_t op, uint64_t src, uint64_t dst, uint32_t len) {
-  Descriptor d{};
-  d.opcode = op;
-  d.src = src;
-  d.dst = dst;
-  d.width = len;
-  d.height = 1;
-  return d;
+  return test::linear_copy(op, src, dst, len, 0, false);
 }
 
 TEST(DescriptorCheck, AcceptsWellFormedDescriptors) {

@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "test_host.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/simgpu_types.h"
 #include "vendor/simgpu/simgpu_vendor.h"
 
@@ -161,6 +162,33 @@ pid_t start_contender(const fs::path& file, Shared& ctl, const Contender& c) {
   });
 }
 
+// A new vGPU of the calling process that has acquired the engine (acquire waits its turn).
+std::unique_ptr<EngineArbiter> with_engine_acquired(const fs::path& file) {
+  auto arb = EngineArbiter::open_shared(file);
+  arb->acquire(arb->add(100, EnginePriority::Foreground));
+  return arb;
+}
+
+// One descriptor of a new vGPU: added, the engine acquired (then ctl->acquired set to 1, when
+// ctl is given), released, removed.
+void run_one_job(const fs::path& file, Shared* ctl) {
+  auto arb = EngineArbiter::open_shared(file);
+  const auto id = arb->add(100, EnginePriority::Foreground);
+  arb->acquire(id);
+  if (ctl != nullptr) (*ctl)->acquired = 1;
+  arb->release(id, 4096, false);
+  arb->remove(id);
+}
+
+// Processes sharing one table file, watched by the test's own arbiter.
+class EngineArbiterAcrossProcesses : public ::testing::Test {
+ protected:
+  TempDir dir;
+  const fs::path file = dir.path() / "simgpu0.engine";
+  std::unique_ptr<EngineArbiter> observer = EngineArbiter::open_shared(file);
+  Shared ctl;
+};
+
 // Grants of (a, b) while at least `total` more grants happen, counted from an atomic snapshot
 // taken after both already got some (so both are contending throughout the window).
 std::pair<double, double> measure(EngineArbiter& observer, pid_t a, pid_t b, uint64_t total) {
@@ -178,11 +206,7 @@ std::pair<double, double> measure(EngineArbiter& observer, pid_t a, pid_t b, uin
           static_cast<double>(grants_of(s1, b) - grants_of(s0, b))};
 }
 
-TEST(EngineArbiterAcrossProcesses, GrantsFollowWeightsAndRuntimeChanges) {
-  TempDir dir;
-  const fs::path file = dir.path() / "simgpu0.engine";
-  auto observer = EngineArbiter::open_shared(file);
-  Shared ctl;
+TEST_F(EngineArbiterAcrossProcesses, GrantsFollowWeightsAndRuntimeChanges) {
   const pid_t a = start_contender(
       file, ctl, {100, EnginePriority::Foreground, [](EngineArbiter& arb, EngineArbiter::Id id) {
                     arb.set_weight(id, 300);
@@ -205,11 +229,7 @@ TEST(EngineArbiterAcrossProcesses, GrantsFollowWeightsAndRuntimeChanges) {
   EXPECT_TRUE(observer->snapshot().slots.empty()) << "both processes gave their slots back";
 }
 
-TEST(EngineArbiterAcrossProcesses, ForegroundFirstBackgroundNeverStarved) {
-  TempDir dir;
-  const fs::path file = dir.path() / "simgpu0.engine";
-  auto observer = EngineArbiter::open_shared(file);
-  Shared ctl;
+TEST_F(EngineArbiterAcrossProcesses, ForegroundFirstBackgroundNeverStarved) {
   const pid_t bg = start_contender(
       file, ctl, {100, EnginePriority::Background, [](EngineArbiter& arb, EngineArbiter::Id id) {
                     arb.set_priority(id, EnginePriority::Foreground);
@@ -230,26 +250,14 @@ TEST(EngineArbiterAcrossProcesses, ForegroundFirstBackgroundNeverStarved) {
   EXPECT_EQ(wait_exit(fg), 0);
 }
 
-TEST(EngineArbiterAcrossProcesses, HolderKilledWithSigkillDoesNotBlockOthers) {
-  TempDir dir;
-  const fs::path file = dir.path() / "simgpu0.engine";
-  auto observer = EngineArbiter::open_shared(file);
-  Shared ctl;
+TEST_F(EngineArbiterAcrossProcesses, HolderKilledWithSigkillDoesNotBlockOthers) {
   const pid_t holder = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    arb->acquire(arb->add(100, EnginePriority::Foreground));
+    auto arb = with_engine_acquired(file);
     ctl->ready = 1;
     for (;;) ::pause();  // holds the engine until killed
   });
   ASSERT_TRUE(wait_for([&] { return ctl->ready.load() == 1; }));
-  const pid_t waiter = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    const auto id = arb->add(100, EnginePriority::Foreground);
-    arb->acquire(id);
-    ctl->acquired = 1;
-    arb->release(id, 4096, false);
-    arb->remove(id);
-  });
+  const pid_t waiter = spawn([&] { run_one_job(file, &ctl); });
   // The waiter is blocked while the holder lives: one descriptor at a time.
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(ctl->acquired.load(), 0);
@@ -261,14 +269,9 @@ TEST(EngineArbiterAcrossProcesses, HolderKilledWithSigkillDoesNotBlockOthers) {
   EXPECT_EQ(s.slots_reaped, 1u) << "the killed holder's slot was taken back";
 }
 
-TEST(EngineArbiterAcrossProcesses, ProcessKilledHoldingTheTableLockIsRecovered) {
-  TempDir dir;
-  const fs::path file = dir.path() / "simgpu0.engine";
-  auto observer = EngineArbiter::open_shared(file);
-  Shared ctl;
+TEST_F(EngineArbiterAcrossProcesses, ProcessKilledHoldingTheTableLockIsRecovered) {
   const pid_t holder = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    arb->acquire(arb->add(100, EnginePriority::Foreground));
+    auto arb = with_engine_acquired(file);
     // Die in the middle of a table update: the table's own lock is held too.
     UniqueFd fd(::open(file.c_str(), O_RDWR | O_CLOEXEC));
     void* p = ::mmap(nullptr, sizeof(arbiter_table::Header), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
@@ -279,24 +282,14 @@ TEST(EngineArbiterAcrossProcesses, ProcessKilledHoldingTheTableLockIsRecovered) 
   });
   ASSERT_TRUE(wait_for([&] { return ctl->ready.load() == 1; }));
   kill_and_reap(holder);
-  const pid_t next = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    const auto id = arb->add(100, EnginePriority::Foreground);
-    arb->acquire(id);
-    arb->release(id, 4096, false);
-    arb->remove(id);
-  });
+  const pid_t next = spawn([&] { run_one_job(file, nullptr); });
   EXPECT_EQ(wait_exit(next), 0) << "the next process recovers the lock and the engine";
   const auto s = observer->snapshot();
   EXPECT_TRUE(s.slots.empty());
   EXPECT_EQ(s.slots_reaped, 1u);
 }
 
-TEST(EngineArbiterAcrossProcesses, WaiterKilledWhileWaitingDoesNotBlockOthers) {
-  TempDir dir;
-  const fs::path file = dir.path() / "simgpu0.engine";
-  auto observer = EngineArbiter::open_shared(file);
-  Shared ctl;
+TEST_F(EngineArbiterAcrossProcesses, WaiterKilledWhileWaitingDoesNotBlockOthers) {
   const pid_t holder = spawn([&] {
     auto arb = EngineArbiter::open_shared(file);
     const auto id = arb->add(100, EnginePriority::Foreground);
@@ -314,20 +307,12 @@ TEST(EngineArbiterAcrossProcesses, WaiterKilledWhileWaitingDoesNotBlockOthers) {
     return count == n;
   };
   const pid_t doomed = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    arb->acquire(arb->add(100, EnginePriority::Foreground));
+    auto arb = with_engine_acquired(file);
     ctl->acquired = 99;  // must never happen: it is killed while waiting
   });
   ASSERT_TRUE(wait_for([&] { return runnable(2); }));
   kill_and_reap(doomed);
-  const pid_t survivor = spawn([&] {
-    auto arb = EngineArbiter::open_shared(file);
-    const auto id = arb->add(100, EnginePriority::Foreground);
-    arb->acquire(id);
-    ctl->acquired = 1;
-    arb->release(id, 4096, false);
-    arb->remove(id);
-  });
+  const pid_t survivor = spawn([&] { run_one_job(file, &ctl); });
   ASSERT_TRUE(wait_for([&] { return runnable(3); }));
   ctl->stop = 1;
   EXPECT_EQ(wait_exit(holder), 0);

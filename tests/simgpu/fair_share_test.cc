@@ -3,16 +3,28 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <initializer_list>
 #include <map>
 
 namespace xvgpu::simgpu {
 namespace {
 
-// The policy over a private table, as EngineArbiter::open_private() uses it.
+struct Member {
+  FairShare::Id id;
+  uint32_t weight;
+  EnginePriority priority = EnginePriority::Foreground;
+};
+
+// The policy over a private table, as EngineArbiter::open_private() uses it; the members are
+// added, then each made runnable.
 struct Table {
+  explicit Table(std::initializer_list<Member> members = {}) {
+    for (const Member& m : members) fs.add(m.id, m.weight, m.priority);
+    for (const Member& m : members) fs.set_runnable(m.id, true);
+  }
   FairShareClock clock{};
   std::array<FairShareEntry, 8> entries{};
-  FairShare policy{clock, entries};
+  FairShare fs{clock, entries};
 };
 
 std::map<FairShare::Id, int> run(FairShare& fs, int turns, uint64_t cost = 1000) {
@@ -27,24 +39,15 @@ std::map<FairShare::Id, int> run(FairShare& fs, int turns, uint64_t cost = 1000)
 }
 
 TEST(FairShare, WeightsDivideTheEngine) {
-  Table table;
-  FairShare& fs = table.policy;
-  fs.add(1, 1, EnginePriority::Foreground);
-  fs.add(2, 3, EnginePriority::Foreground);
-  fs.set_runnable(1, true);
-  fs.set_runnable(2, true);
-  auto n = run(fs, 400);
+  Table table({{1, 1}, {2, 3}});
+  auto n = run(table.fs, 400);
   EXPECT_NEAR(n[1], 100, 1);
   EXPECT_NEAR(n[2], 300, 1);
 }
 
 TEST(FairShare, CostCountsNotTurns) {
-  Table table;
-  FairShare& fs = table.policy;
-  fs.add(1, 1, EnginePriority::Foreground);
-  fs.add(2, 1, EnginePriority::Foreground);
-  fs.set_runnable(1, true);
-  fs.set_runnable(2, true);
+  Table table({{1, 1}, {2, 1}});
+  FairShare& fs = table.fs;
   uint64_t work[3] = {};
   for (int t = 0; t < 1000; ++t) {
     const auto id = *fs.pick();
@@ -56,12 +59,8 @@ TEST(FairShare, CostCountsNotTurns) {
 }
 
 TEST(FairShare, WeightChangesTakeEffect) {
-  Table table;
-  FairShare& fs = table.policy;
-  fs.add(1, 1, EnginePriority::Foreground);
-  fs.add(2, 1, EnginePriority::Foreground);
-  fs.set_runnable(1, true);
-  fs.set_runnable(2, true);
+  Table table({{1, 1}, {2, 1}});
+  FairShare& fs = table.fs;
   run(fs, 100);
   fs.set_weight(1, 4);
   auto n = run(fs, 500);
@@ -71,7 +70,7 @@ TEST(FairShare, WeightChangesTakeEffect) {
 
 TEST(FairShare, IdleTimeEarnsNoCredit) {
   Table table;
-  FairShare& fs = table.policy;
+  FairShare& fs = table.fs;
   fs.add(1, 1, EnginePriority::Foreground);
   fs.add(2, 1, EnginePriority::Foreground);
   fs.set_runnable(1, true);
@@ -83,12 +82,8 @@ TEST(FairShare, IdleTimeEarnsNoCredit) {
 }
 
 TEST(FairShare, ForegroundFirstBackgroundNotStarved) {
-  Table table;
-  FairShare& fs = table.policy;
-  fs.add(1, 1, EnginePriority::Background);
-  fs.add(2, 1, EnginePriority::Foreground);
-  fs.set_runnable(1, true);
-  fs.set_runnable(2, true);
+  Table table({{1, 1, EnginePriority::Background}, {2, 1}});
+  FairShare& fs = table.fs;
   auto n = run(fs, 160);
   EXPECT_EQ(n[1], 160 / static_cast<int>(FairShare::kBackgroundTurnEvery));
   EXPECT_EQ(n[2], 160 - n[1]);
@@ -103,7 +98,7 @@ TEST(FairShare, ForegroundFirstBackgroundNotStarved) {
 
 TEST(FairShare, ChangingClassKeepsTheRelativePlace) {
   Table table;
-  FairShare& fs = table.policy;
+  FairShare& fs = table.fs;
   fs.add(1, 1, EnginePriority::Background);
   fs.set_runnable(1, true);
   run(fs, 1000);  // background alone for a long time: its clock runs far ahead
@@ -117,7 +112,7 @@ TEST(FairShare, ChangingClassKeepsTheRelativePlace) {
 
 TEST(FairShare, NothingRunnable) {
   Table table;
-  FairShare& fs = table.policy;
+  FairShare& fs = table.fs;
   EXPECT_FALSE(fs.pick());
   fs.add(7, 10, EnginePriority::Foreground);
   EXPECT_FALSE(fs.pick());

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "descriptors.h"
 #include "test_host.h"
 #include "vendor/simgpu/display_registers.h"
 #include "vendor/simgpu/engine_interface.h"
@@ -173,21 +174,11 @@ inline void submit(TestHost& h, TestInstance* i, Ring& ring, const std::vector<e
 
 inline engine::Descriptor copy_to_vram(uint64_t gpa, uint64_t vram, uint32_t len, uint32_t seq,
                                        bool irq = true) {
-  engine::Descriptor d{};
-  d.opcode = engine::kOpCopyToVram;
-  d.flags = irq ? engine::kFlagIrq : 0;
-  d.seqno = seq;
-  d.src = gpa;
-  d.dst = vram;
-  d.width = len;
-  d.height = 1;
-  return d;
+  return linear_copy(engine::kOpCopyToVram, gpa, vram, len, seq, irq);
 }
 inline engine::Descriptor copy_from_vram(uint64_t vram, uint64_t gpa, uint32_t len, uint32_t seq,
                                          bool irq = true) {
-  engine::Descriptor d = copy_to_vram(vram, gpa, len, seq, irq);
-  d.opcode = engine::kOpCopyFromVram;
-  return d;
+  return linear_copy(engine::kOpCopyFromVram, vram, gpa, len, seq, irq);
 }
 inline engine::Descriptor fill(uint64_t vram, uint32_t width, uint32_t height, uint32_t pitch, uint32_t value,
                                uint32_t seq, bool irq = true) {

@@ -30,15 +30,6 @@ struct TestInstance {
   std::atomic<uint64_t> intx_asserts{0};
   std::atomic<bool> intx_level{false};
   bool msi_enabled = true;
-  // Dirty log of VRAM: when tracked, only pages passed to touch() are reported.
-  bool track_dirty = false;
-  std::vector<uint64_t> dirty_bits;
-  void touch(uint64_t offset, uint64_t len) {
-    std::lock_guard lock(mu);
-    dirty_bits.resize(vram.size() / 4096 / 64 + 1);
-    for (uint64_t p = offset / 4096; p <= (offset + len - 1) / 4096; ++p)
-      dirty_bits[p / 64] |= uint64_t{1} << (p % 64);
-  }
   // The vendor's own writes into VRAM, as reported by direct_bar_written (offset, length): the
   // first kMaxVendorWrites, so that long engine runs (benchmarks) do not grow it without bound.
   static constexpr size_t kMaxVendorWrites = 65536;

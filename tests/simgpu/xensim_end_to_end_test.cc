@@ -13,6 +13,7 @@
 #include "device_screenshot.h"
 #include "gpu/vgpu_manager.h"
 #include "guest_driver.h"
+#include "guest_layout.h"
 #include "ioreq/frontend.h"
 #include "png_decode.h"
 #include "vendor/simgpu/simgpu_device.h"
@@ -26,12 +27,8 @@ namespace {
 using namespace std::chrono_literals;
 using namespace engine;
 
-constexpr uint64_t kBar0 = 0xe0000000;
-constexpr uint64_t kBar2 = 0xfebf0000;
-constexpr uint64_t kBar4 = 0xfebf1000;
 constexpr uint64_t kMsiAddr = 0xfee00000;
 constexpr uint32_t kMsiData = 0x0051;
-const Sbdf kSbdf{0, 0, 5, 0};
 
 // The guest's vCPU 0 issuing accesses that trap to the device model.
 struct XensimDev {

@@ -46,7 +46,7 @@ struct EngineCounters {
 
 class Engine {
  public:
-  // dirty: where VRAM writes are reported for the scan-out.
+  // dirty: where the engine's VRAM writes are reported.
   Engine(const HostServices& host, std::span<std::byte> vram, VramDirtyMap& dirty, EngineArbiter& arbiter,
          EngineArbiter::Id id);
   Engine(const Engine&) = delete;

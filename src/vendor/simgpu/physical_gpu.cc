@@ -6,12 +6,11 @@
 #include "common/error.h"
 #include "vendor/simgpu/display_registers.h"
 #include "vendor/simgpu/engine_interface.h"
+#include "vendor/simgpu/knobs.h"
 
 namespace xvgpu::simgpu {
 
 namespace {
-
-constexpr std::array<const char*, 2> kPriorityChoices = {"foreground", "background"};
 
 bool parse_u64(std::string_view s, uint64_t& out) {
   if (s.empty()) return false;
@@ -69,38 +68,22 @@ PhysicalGpu::PhysicalGpu(PhysicalGpuConfig config) : config_(std::move(config)) 
   costs_.resize(n);
   types_.resize(n);
 
-  knobs_.resize(kKnobCount);
-  auto& weight = knobs_[kKnobEngineWeight];
-  weight = xvgpu_knob_desc{};
-  weight.struct_size = XVGPU_INIT(xvgpu_knob_desc);
-  weight.type = XVGPU_KNOB_INT;
-  weight.flags = XVGPU_KNOB_AT_CREATE | XVGPU_KNOB_RUNTIME;
-  weight.name = "engine_weight";
-  weight.description = "share of the physical engine relative to the other vGPUs on it (1..1000)";
-  weight.min = FairShare::kMinWeight;
-  weight.max = FairShare::kMaxWeight;
-  weight.default_value = kDefaultEngineWeight;
-  auto& prio = knobs_[kKnobPriority];
-  prio = xvgpu_knob_desc{};
-  prio.struct_size = XVGPU_INIT(xvgpu_knob_desc);
-  prio.type = XVGPU_KNOB_ENUM;
-  prio.flags = XVGPU_KNOB_AT_CREATE | XVGPU_KNOB_RUNTIME;
-  prio.name = "priority";
-  prio.description = "foreground vGPUs use the engine before background ones";
-  prio.num_choices = kPriorityChoices.size();
-  prio.choices = kPriorityChoices.data();
-  prio.min = 0;
-  prio.max = kPriorityChoices.size() - 1;
-  prio.default_value = 0;
-  auto& mode = knobs_[kKnobPreferredMode];
-  mode = xvgpu_knob_desc{};
-  mode.struct_size = XVGPU_INIT(xvgpu_knob_desc);
-  mode.type = XVGPU_KNOB_STRING;
-  mode.flags = XVGPU_KNOB_AT_CREATE;
-  mode.name = "preferred_mode";
-  mode.description = "the mode the EDID recommends, WIDTHxHEIGHT within the type's maximum";
-  mode.max = 15;
-  mode.default_text = kDefaultPreferredMode;
+  knobs_.reserve(kKnobs.size());
+  for (const Knob& k : kKnobs) {
+    xvgpu_knob_desc d{};
+    d.struct_size = XVGPU_INIT(xvgpu_knob_desc);
+    d.type = k.type;
+    d.flags = k.flags;
+    d.name = k.name;
+    d.description = k.description;
+    d.num_choices = static_cast<uint32_t>(k.choices.size());
+    d.choices = k.choices.data();
+    d.min = k.min;
+    d.max = k.max;
+    d.default_value = k.default_value;
+    d.default_text = k.default_text;
+    knobs_.push_back(d);
+  }
   for (const auto& k : knobs_) knob_ptrs_.push_back(&k);
 
   // Legacy ports (vendor ABI 1.1): the VGA registers the MMIO BAR mirrors at 0x400, and the

@@ -41,6 +41,13 @@ ScanoutSurface current_scanout(const DisplayRegisters& display);
 // Throws xvgpu::Error when the surface is off or does not lie inside vram.
 void check_scanout(const ScanoutSurface& surface, uint64_t vram_size);
 
+// A frame as 8-bit R, G, B triplets, row after row.
+struct RgbFrame {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::vector<uint8_t> rgb;
+};
+
 // Converts rows [first_row, end_row) of the visible frame to 8-bit RGB triplets in rgb
 // (width * 3 bytes per row, the whole frame). The surface must have passed check_scanout().
 void convert_rows(const ScanoutSurface& surface, std::span<const std::byte> vram,

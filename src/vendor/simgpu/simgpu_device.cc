@@ -43,7 +43,6 @@ SimgpuDevice::SimgpuDevice(PhysicalGpu& pgpu, uint32_t type_index, const HostSer
       options_(options),
       display_(vram.size(), kTypeProfiles.at(type_index).max_width, kTypeProfiles.at(type_index).max_height,
                edid_for(kTypeProfiles.at(type_index), options, instance_id_)),
-      dirty_(vram.size()),
       engine_(host, vram, dirty_, slot_.arbiter(), slot_.id()) {
   dirty_.set_observer([this](uint64_t offset, uint64_t length) { report_vram_write(offset, length); });
 }
@@ -172,7 +171,6 @@ void SimgpuDevice::reset() {
     std::lock_guard lock(display_mu_);
     display_.reset();
     vbe_index_ = 0;
-    scanout_cache_.invalidate();
   }
   engine_.reset();
   report_surface_if_changed();
@@ -189,6 +187,12 @@ void SimgpuDevice::read_stats(std::span<uint64_t> values) const {
   all[kStatRefusedRegisterWrites] = refused_writes_.load();
   all[kStatScanoutRowsConverted] = rows_converted_.load();
   std::copy_n(all.begin(), std::min(values.size(), all.size()), values.begin());
+}
+
+void SimgpuDevice::apply_options(const DeviceOptions& options) {
+  if (options.engine_weight != options_.engine_weight) set_engine_weight(options.engine_weight);
+  if (options.priority != options_.priority) set_priority(options.priority);
+  options_ = options;
 }
 
 void SimgpuDevice::set_engine_weight(uint32_t weight) {
@@ -213,11 +217,10 @@ RgbFrame SimgpuDevice::screenshot_rgb() {
   const ScanoutSurface s = current_scanout(display_);
   check_scanout(s, vram_.size());
   frames_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<uint64_t> dirty(dirty_.words(), 0);
-  if (host_.direct_bar_dirty(kVramBar, dirty) < 0) std::fill(dirty.begin(), dirty.end(), ~uint64_t{0});
-  dirty_.drain_into(dirty);
-  rows_converted_.fetch_add(scanout_cache_.refresh(s, vram_, display_, dirty), std::memory_order_relaxed);
-  return {s.width, s.height, scanout_cache_.rgb()};
+  RgbFrame frame{s.width, s.height, std::vector<uint8_t>(size_t{s.width} * s.height * 3)};
+  convert_rows(s, vram_, display_, 0, s.height, frame.rgb);
+  rows_converted_.fetch_add(s.height, std::memory_order_relaxed);
+  return frame;
 }
 
 std::vector<uint8_t> SimgpuDevice::save() const {
@@ -380,7 +383,6 @@ void SimgpuDevice::restore(std::span<const uint8_t> image) {
     display_.vga().restore(v);
     display_.set_big_endian(big_endian);
     vbe_index_ = vbe_index;
-    scanout_cache_.invalidate();
   }
   report_surface_if_changed();
 }

@@ -16,19 +16,13 @@
 #include "vendor/simgpu/engine.h"
 #include "vendor/simgpu/fair_share.h"
 #include "vendor/simgpu/host_services.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/physical_gpu.h"
 #include "vendor/simgpu/scanout.h"
-#include "vendor/simgpu/scanout_cache.h"
 #include "vendor/simgpu/simgpu_types.h"
 #include "vendor/simgpu/vram_dirty_map.h"
 
 namespace xvgpu::simgpu {
-
-struct DeviceOptions {
-  uint32_t engine_weight = kDefaultEngineWeight;
-  EnginePriority priority = EnginePriority::Foreground;
-  Resolution preferred{1024, 768};
-};
 
 class SimgpuDevice {
  public:
@@ -55,13 +49,13 @@ class SimgpuDevice {
   void read_stats(std::span<uint64_t> values) const;
 
   [[nodiscard]] const DeviceOptions& options() const { return options_; }
-  void set_engine_weight(uint32_t weight);
-  void set_priority(EnginePriority priority);
+  // Run-time knob changes (values the knob table has checked): takes effect at once.
+  void apply_options(const DeviceOptions& options);
 
   // The current scan-out (counts a frame when the head is on).
   ScanoutSurface scan_out();
-  // The current scan-out in RGB; throws xvgpu::Error when the display is off. Only rows
-  // whose VRAM pages changed since the last screenshot are converted again.
+  // The current scan-out in RGB, every format the display shows (the palette included);
+  // throws xvgpu::Error when the display is off.
   RgbFrame screenshot_rgb();
 
   [[nodiscard]] std::vector<uint8_t> save() const;
@@ -85,13 +79,14 @@ class SimgpuDevice {
   // hypervisor's dirty log (ABI 1.3). Never called with display_mu_ held.
   void report_surface_if_changed();
   void report_vram_write(uint64_t offset, uint64_t length);
+  void set_engine_weight(uint32_t weight);
+  void set_priority(EnginePriority priority);
   bool vbe_port_write_locked(uint64_t offset, uint32_t size, uint64_t value);
 
   mutable std::mutex display_mu_;  // display state is also read by with_device() users
   DisplayRegisters display_;
   uint16_t vbe_index_ = 0;  // the Bochs VBE index port (0x1ce)
-  ScanoutCache scanout_cache_;
-  std::mutex shown_mu_;  // leaf: the surface last reported to the core
+  std::mutex shown_mu_;     // leaf: the surface last reported to the core
   ScanoutSurface shown_;
   VramDirtyMap dirty_;
   Engine engine_;

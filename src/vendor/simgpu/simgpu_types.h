@@ -27,15 +27,6 @@ inline constexpr std::array<TypeProfile, 3> kTypeProfiles = {{
     {"simgpu-256", "256 MiB VRAM, up to 3840x2160, 1 head", 256 * kMiB, 3840, 2160, 1},
 }};
 
-// Knob indices (the order of the type's knob table).
-enum KnobIndex : uint32_t {
-  kKnobEngineWeight = 0,
-  kKnobPriority = 1,
-  kKnobPreferredMode = 2,
-  kKnobCount = 3
-};
-inline constexpr int64_t kDefaultEngineWeight = 100;
-
 // Legacy I/O port ranges of the layout (vendor ABI 1.1): accesses arrive with region
 // XVGPU_REGION_LEGACY_IO + kLegacyVga / kLegacyVbe, offsets from the first port.
 enum LegacyRange : uint32_t { kLegacyVga = 0, kLegacyVbe = 1 };

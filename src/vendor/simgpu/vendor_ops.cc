@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "vendor/simgpu/knobs.h"
 #include "vendor/simgpu/physical_gpu.h"
 #include "vendor/simgpu/simgpu_device.h"
 #include "vendor/simgpu/simgpu_vendor.h"
@@ -37,7 +38,7 @@ struct VendorState {
 
 VendorState& state() {
   // Never destroyed: a host whose VgpuManager is itself static calls fini() during static
-  // destruction, after a function-local VendorState would already be gone (found by fuzzing).
+  // destruction, after a function-local VendorState would already be gone.
   static VendorState* s = new VendorState;  // NOLINT(cppcoreguidelines-owning-memory)
   return *s;
 }
@@ -70,33 +71,10 @@ int parse_options(const xvgpu_create_info* info, const TypeProfile& profile, Dev
                   xvgpu_error* err) {
   for (uint32_t i = 0; i < info->num_params; ++i) {
     const auto& p = info->params[i];
-    switch (p.knob) {
-      case kKnobEngineWeight:
-        if (p.integer < FairShare::kMinWeight || p.integer > FairShare::kMaxWeight) {
-          return xvgpu_set_error(err, -EINVAL, "simgpu: engine_weight %lld is outside 1..1000",
-                                 static_cast<long long>(p.integer));
-        }
-        options.engine_weight = static_cast<uint32_t>(p.integer);
-        break;
-      case kKnobPriority:
-        if (p.integer != 0 && p.integer != 1)
-          return xvgpu_set_error(err, -EINVAL, "simgpu: unknown priority");
-        options.priority = p.integer == 0 ? EnginePriority::Foreground : EnginePriority::Background;
-        break;
-      case kKnobPreferredMode: {
-        const auto mode =
-            parse_resolution(p.text != nullptr ? p.text : "", profile.max_width, profile.max_height);
-        if (!mode) {
-          return xvgpu_set_error(
-              err, -EINVAL, "simgpu: preferred_mode \"%s\" is not WIDTHxHEIGHT within %ux%u of type %s",
-              p.text != nullptr ? p.text : "", profile.max_width, profile.max_height, profile.name);
-        }
-        options.preferred = *mode;
-        break;
-      }
-      default:
-        return xvgpu_set_error(err, -EINVAL, "simgpu: unknown creation parameter %u", p.knob);
-    }
+    const Knob* k = find_knob(p.knob);
+    if (k == nullptr) return xvgpu_set_error(err, -EINVAL, "simgpu: unknown creation parameter %u", p.knob);
+    const std::string why = store_knob(*k, {p.integer, p.text}, profile, options);
+    if (!why.empty()) return xvgpu_set_error(err, -EINVAL, "simgpu: %s %s", k->name, why.c_str());
   }
   return 0;
 }
@@ -215,51 +193,37 @@ int op_read_stats(void* vgpu_data, uint64_t* values, uint32_t count) {
 }
 
 int op_knob_get(void* vgpu_data, uint32_t knob, int64_t* integer, char* text, size_t text_len) {
+  const Knob* k = find_knob(knob);
+  if (k == nullptr) return -EINVAL;
   const auto& o = as_instance(vgpu_data)->device->options();
-  switch (knob) {
-    case kKnobEngineWeight:
-      if (integer == nullptr) return -EINVAL;
-      *integer = o.engine_weight;
-      return 0;
-    case kKnobPriority:
-      if (integer == nullptr) return -EINVAL;
-      *integer = o.priority == EnginePriority::Foreground ? 0 : 1;
-      return 0;
-    case kKnobPreferredMode: {
-      if (text == nullptr || text_len == 0) return -EINVAL;
-      const std::string mode = std::to_string(o.preferred.width) + "x" + std::to_string(o.preferred.height);
-      if (mode.size() + 1 > text_len) return -ENOSPC;
-      std::memcpy(text, mode.c_str(), mode.size() + 1);
-      return 0;
-    }
-    default:
-      return -EINVAL;
+  if (k->load_text == nullptr) {
+    if (integer == nullptr) return -EINVAL;
+    *integer = k->load(o);
+    return 0;
   }
+  if (text == nullptr || text_len == 0) return -EINVAL;
+  const std::string value = k->load_text(o);
+  if (value.size() + 1 > text_len) return -ENOSPC;
+  std::memcpy(text, value.c_str(), value.size() + 1);
+  return 0;
 }
 
 int op_knob_set(void* vgpu_data, const xvgpu_knob_value* value, xvgpu_error* err) {
   if (value == nullptr) return xvgpu_set_error(err, -EINVAL, "simgpu: no knob value");
-  auto& device = *as_instance(vgpu_data)->device;
-  switch (value->knob) {
-    case kKnobEngineWeight:
-      if (value->integer < FairShare::kMinWeight || value->integer > FairShare::kMaxWeight) {
-        return xvgpu_set_error(err, -EINVAL, "simgpu: engine_weight %lld is outside 1..1000",
-                               static_cast<long long>(value->integer));
-      }
-      device.set_engine_weight(static_cast<uint32_t>(value->integer));
-      return 0;
-    case kKnobPriority:
-      if (value->integer != 0 && value->integer != 1) {
-        return xvgpu_set_error(err, -EINVAL, "simgpu: priority must be foreground or background");
-      }
-      device.set_priority(value->integer == 0 ? EnginePriority::Foreground : EnginePriority::Background);
-      return 0;
-    case kKnobPreferredMode:
-      return xvgpu_set_error(
-          err, -EPERM, "simgpu: preferred_mode is fixed at creation (the guest has read the EDID already)");
-    default:
-      return xvgpu_set_error(err, -EINVAL, "simgpu: no knob %u", value->knob);
+  const Knob* k = find_knob(value->knob);
+  if (k == nullptr) return xvgpu_set_error(err, -EINVAL, "simgpu: no knob %u", value->knob);
+  if ((k->flags & XVGPU_KNOB_RUNTIME) == 0) {
+    return xvgpu_set_error(err, -EPERM, "simgpu: %s is fixed at creation (%s)", k->name, k->fixed_why);
   }
+  return guarded(err, "knob_set", [&]() -> int {
+    Instance& inst = *as_instance(vgpu_data);
+    DeviceOptions options = inst.device->options();
+    const std::string why =
+        store_knob(*k, {value->integer, value->text}, kTypeProfiles[inst.type_index], options);
+    if (!why.empty()) return xvgpu_set_error(err, -EINVAL, "simgpu: %s %s", k->name, why.c_str());
+    inst.device->apply_options(options);
+    return 0;
+  });
 }
 
 int op_display_surface(void* vgpu_data, uint32_t head, xvgpu_display_surface* out) {

@@ -817,6 +817,141 @@ xt_check_migload_frame() {  # CHECK UUID BANDS
   done
 }
 
+# xt_write_wrapper_cfg NAME NONCE TASKS UUID TYPE: /tmp/NAME.cfg for a one-vCPU HVM guest of 128 MiB with vGPU UUID
+# of TYPE at 00:05.0, started by the device_model_override wrapper (console off). videoram = 16 with vga = "none":
+# libxl counts the 16 MiB in the domain's memory limit and qemu-xen uses none of it, which leaves a restored or
+# migrated domain room for the vGPU's 16 MiB VRAM.
+xt_write_wrapper_cfg() {
+  XT_GUEST_MEMORY=128
+  XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
+    xt_write_cfg "/tmp/$1.cfg" "$1" hvm "$2" "$3" \
+    "videoram = 16" \
+    "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
+    "device_model_args = [ \"-xvgpu\", \"uuid=$4,type=$5,bdf=00:05.0,vnc=off\", \"-xvgpu-console-input\", \"off\" ]"
+}
+
+# xt_create_with_wrapper P NAME: xl create -p /tmp/NAME.cfg, whose wrapper starts xvgpu-dm before qemu-xen (time
+# P-create-paused); checks P-vgpu-dm-started. Sets domid and old_dm (the xvgpu-dm's pid). A failure ends the scenario.
+xt_create_with_wrapper() {
+  local t0
+  t0=$(xt_uptime)
+  if ! xl create -p "/tmp/$2.cfg" >"/tmp/$2-create.log" 2>&1; then
+    cat "/tmp/$2-create.log"
+    xt_dump "$2"
+    xt_fail "$1-vgpu-dm-started" "xl create -p with the wrapper failed"
+    exit 1
+  fi
+  xt_time "$1-create-paused" "$(xt_since "$t0")"
+  domid=$(xl domid "$2")
+  old_dm=$(xt_dm_pid "$domid")
+  if [ -n "$old_dm" ]; then
+    xt_pass "$1-vgpu-dm-started" "xvgpu-dm pid $old_dm serves domain $domid"
+  else
+    xt_dump "$2"
+    xt_fail "$1-vgpu-dm-started" "no xvgpu-dm for domain $domid"
+    exit 1
+  fi
+}
+
+# xt_keep_frame P DOMID LOG UUID WAIT KEPT_WAIT [MODE]: the guest's bochs DRM driver draws the test pattern (task
+# fbpattern, within WAIT seconds of each go), then the guest keeps it on screen with the driver unbound (task fbkeep:
+# a cooperative suspend's thaw would make bochs-drm set the mode again and clear it; within KEPT_WAIT seconds, in
+# MODE if given); checks P-screenshot-before: xvgpuctl screenshot, kept as /tmp/before.png, equals the pattern pixel
+# for pixel (five tries a second apart). Sets XT_FB_MODE, XT_FB_W and XT_FB_H. A failure ends the scenario.
+xt_keep_frame() {
+  local p="$1" domid="$2" log="$3" uuid="$4" wait="$5" kept_wait="$6" want="${7:-}" try=1
+  if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' "$wait"; then
+    xt_fail "$p-screenshot-before" "the guest's bochs driver gave no framebuffer"
+    grep -E '^GUEST-' "$log" | xt_relay - guest
+    exit 1
+  fi
+  xt_go "$domid" draw
+  xt_wait_grep "$log" '^GUEST-FB mode=' "$wait" || { xt_fail "$p-screenshot-before" "the guest did not draw"; exit 1; }
+  XT_FB_MODE=${want:-$(sed -n 's/^GUEST-FB mode=\([0-9]*x[0-9]*\).*/\1/p' "$log" | head -n1)}
+  XT_FB_W=${XT_FB_MODE%x*}
+  XT_FB_H=${XT_FB_MODE#*x}
+  xt_go "$domid" screenshot
+  if ! xt_wait_grep "$log" "^GUEST-FB-KEPT ${want:+mode=$want}" "$kept_wait"; then
+    xt_fail "$p-screenshot-before" "the guest did not keep its frame${want:+ at $want}"
+    grep -E '^GUEST-FB' "$log" | xt_relay - guest
+    exit 1
+  fi
+  grep -m1 '^GUEST-FB-KEPT' "$log" | xt_relay - guest
+  while :; do
+    if xvgpuctl screenshot "$uuid" /tmp/before.png >/tmp/shot.txt 2>&1 &&
+      xt-pngcheck /tmp/before.png "$XT_FB_W" "$XT_FB_H" >>/tmp/shot.txt 2>&1; then
+      xt_pass "$p-screenshot-before" "$(tail -n1 /tmp/shot.txt) ($XT_FB_MODE, screenshot $try)"
+      break
+    fi
+    [ $try -ge 5 ] && { xt_fail "$p-screenshot-before" "$(tr '\n' ' ' </tmp/shot.txt)"; exit 1; }
+    try=$((try + 1))
+    sleep 1
+  done
+}
+
+# xt_check_restored P UUID DOMID: checks P-restore -- the xvgpu-dm of DOMID logged the restore of vGPU UUID.
+xt_check_restored() {
+  local dmlog="/run/xvgpu/dm-$3.log"
+  if grep -q "vGPU $2 restored from" "$dmlog" 2>/dev/null; then
+    xt_pass "$1-restore" "domain $3, $(grep -m1 'restoring' "$dmlog" | sed 's/.*restoring/restoring/')"
+  else
+    tail -n 30 "$dmlog" 2>/dev/null | xt_relay - "xvgpu-dm log"
+    xt_fail "$1-restore" "the new xvgpu-dm did not restore the vGPU"
+  fi
+}
+
+# xt_check_screenshot_after P UUID: checks P-screenshot-after -- the restored vGPU's screenshot is the pattern in
+# XT_FB_MODE and byte for byte /tmp/before.png (three tries a second apart).
+xt_check_screenshot_after() {
+  local try=1
+  while :; do
+    if xvgpuctl screenshot "$2" /tmp/after.png >/tmp/shot.txt 2>&1 &&
+      xt-pngcheck /tmp/after.png "$XT_FB_W" "$XT_FB_H" >>/tmp/shot.txt 2>&1 &&
+      cmp /tmp/before.png /tmp/after.png >>/tmp/shot.txt 2>&1; then
+      xt_pass "$1-screenshot-after" "identical to the screenshot before the save; $(tail -n1 /tmp/shot.txt)"
+      break
+    fi
+    [ $try -ge 3 ] && { xt_fail "$1-screenshot-after" "$(tr '\n' ' ' </tmp/shot.txt)"; break; }
+    try=$((try + 1))
+    sleep 1
+  done
+}
+
+# xt_check_kmod_after P DOMID LOG LINES_BEFORE: the guest goes on after a restore (go "kept"): checks the module's
+# engine copy test again (xt_check_kmod P-after) on the guest's console output after line LINES_BEFORE.
+xt_check_kmod_after() {
+  local after="/tmp/$1-after.log" tailpid
+  tail -n +$(($4 + 1)) -f "$3" >"$after" 2>/dev/null &
+  tailpid=$!
+  xt_go "$2" kept
+  xt_check_kmod "$1-after" "$2" "$after"
+  kill $tailpid 2>/dev/null
+}
+
+# xt_migrate P NAME HOST: xl migrate of NAME (domain $domid, its xvgpu-dm $old_dm) to HOST through /tmp/xt-ssh, which
+# the scenario writes; time P-xl-migrate. Relays xl's and the sender's QMP proxy's output, waits up to 10 s for the
+# sender's xvgpu-dm to exit and reports its save of the vGPU state (metrics P-vgpu-state-save, P-vgpu-state-size).
+# Sets migrated (1 or 0) and state_bytes.
+xt_migrate() {
+  local t saved_ms k=0 dmlog="/run/xvgpu/dm-$domid.log"
+  t=$(xt_uptime)
+  if xl migrate -s /tmp/xt-ssh "$2" "$3" >"/tmp/$2-migrate.log" 2>&1; then
+    xt_time "$1-xl-migrate" "$(xt_since "$t")"
+    migrated=1
+  else
+    # shellcheck disable=SC2034  # read by the scenario
+    migrated=0
+  fi
+  xt_relay "/tmp/$2-migrate.log" "xl migrate"
+  cat /run/xvgpu/qmp-proxy-"$domid".log 2>/dev/null | xt_relay - "qmp proxy (sender)"
+  while [ -n "$old_dm" ] && ! xt_exited "$old_dm" && [ $k -lt 50 ]; do sleep 0.2; k=$((k + 1)); done
+  saved_ms=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\2/p' "$dmlog" 2>/dev/null | tail -n1)
+  state_bytes=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\1/p' "$dmlog" 2>/dev/null | tail -n1)
+  [ -n "$saved_ms" ] && xt_metric "$1-vgpu-state-save" "$saved_ms" ms
+  [ -n "$state_bytes" ] && xt_metric "$1-vgpu-state-size" "$state_bytes" bytes
+  return 0
+}
+
 xt_stat_snapshot() { echo "$(xt_stat "$1" engine_jobs) $(xt_stat "$1" interrupts) $(xt_stat "$1" core.msi_delivered)"; }
 xt_stat_delta() {
   awk -v a="$1" -v b="$2" -v i="$3" 'BEGIN { split(a, x, " "); split(b, y, " ");
@@ -1206,4 +1341,63 @@ xt_rb_reboot() {
     xt_fail $p-same-vgpu "by $how: domain $old -> $new:$problems"
   fi
   domid=$new
+}
+
+# xt_rb_start P NAME TYPE: sets what the reboot scenario's steps share: rb_p=P, name=NAME, type=TYPE, new nonce, vm and
+# uuid, before (TYPE's available count) and clog.
+xt_rb_start() {
+  rb_p=$1
+  name=$2
+  type=$3
+  nonce=$(xt_new_nonce)
+  vm=$(xt_new_nonce)
+  uuid=$(xt_new_nonce)
+  before=$(xt_available "$type")
+  clog=$(xt_console_log "$name")
+}
+
+# xt_rb_define TYPE [xvgpuctl define options...]: vGPU $uuid of TYPE at 00:05.0 defined for the VM $name, started with
+# it (--autostart). A failure fails ${rb_p}-boot1-vgpu-dm-started and ends the scenario.
+xt_rb_define() {
+  local type=$1
+  shift
+  if ! xvgpuctl define --uuid "$uuid" --type "$type" --vm "$name" --autostart --bdf 00:05.0 "$@" >/tmp/define.txt 2>&1; then
+    xt_relay /tmp/define.txt "xvgpuctl define"
+    xt_fail "${rb_p}-boot1-vgpu-dm-started" "xvgpuctl define --vm $name --autostart failed"
+    exit 1
+  fi
+}
+
+# xt_rb_boots: boot 1 (domain $domid, console from byte $off), then three reboots -- the guest's reboot -f, xl reboot,
+# the guest's again -- each followed by the next boot's checks. A failed reboot ends the scenario, with the launcher's
+# supervisor log where there is one (PVH).
+xt_rb_boots() {
+  local n=1 how sup="/run/xvgpu/supervisor-$name.log"
+  xt_rb_boot 1 "$domid" "$off"
+  for how in guest xl guest; do
+    xt_rb_reboot "$n" "$how" || { [ ! -e "$sup" ] || xt_relay "$sup" supervisor; exit 1; }
+    n=$((n + 1))
+    xt_rb_boot "$n" "$domid" "$off"
+  done
+}
+
+# xt_rb_destroy: xl destroy of the VM's last domain; checks ${rb_p}-destroy-old-dm-exits. Sets rb_pid (its xvgpu-dm).
+xt_rb_destroy() {
+  rb_pid=$(xt_dm_pid "$domid")
+  xl destroy "$name"
+  kill "$rb_tail" 2>/dev/null
+  xt_rb_wait_dm_gone "${rb_p}-destroy" "$domid" "${rb_pid:-0}"
+}
+
+# xt_rb_leftovers TYPE BEFORE: what the destroyed domain left behind (no xvgpu-dm before the destroy, its pidfile,
+# socket or the vGPU's reservation, TYPE's available count other than BEFORE), as "problem;" words.
+xt_rb_leftovers() {
+  local problems="" after
+  [ -n "$rb_pid" ] || problems="$problems no-xvgpu-dm-before-destroy;"
+  [ -e "/run/xvgpu/dm-$domid.pid" ] && problems="$problems pidfile-left;"
+  [ -e "/run/xvgpu/dm-$domid.sock" ] && problems="$problems socket-left;"
+  [ -e "/run/xvgpu/reservations/$uuid" ] && problems="$problems reservation-left;"
+  after=$(xt_available "$1")
+  [ -n "$after" ] && [ "$after" = "$2" ] || problems="$problems $1-available-$2-before-$after-after;"
+  printf '%s' "$problems"
 }

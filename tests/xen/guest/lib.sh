@@ -15,3 +15,14 @@ xt_wait_go() {
 xt_find_dev() {
   lspci -D -n -d "$1" | awk -v s=":$2." 'index($1, s) { print $1; exit }'
 }
+
+# xt_bind_engine: binds the vGPU $XT_VGPU to the engine module xt_engine only (any driver that holds it let go, ours
+# made the only one that binds it), waiting up to 5 s; sets xt_engine_drv to the driver then bound (empty: none).
+xt_bind_engine() {
+  local dev=/sys/bus/pci/devices/$XT_VGPU i=0
+  [ -e "$dev/driver" ] && echo "$XT_VGPU" >"$dev/driver/unbind"
+  echo xt_engine >"$dev/driver_override"
+  insmod /xentest/bin/xt_engine.ko 2>&1
+  while [ ! -e "$dev/driver" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  xt_engine_drv=$(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)
+}

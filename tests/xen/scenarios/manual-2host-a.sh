@@ -15,6 +15,7 @@
 # checks: 2a-net 2a-vgpu-dm-started 2a-guest-runs 2a-screenshot-before 2a-load-running 2a-peer-ready 2a-migrate
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 2400
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=mig-hvm
 type=simgpu-16
@@ -30,50 +31,16 @@ else
   xt_fail 2a-net "cannot put $self on eth0"
   exit 1
 fi
-XT_GUEST_MEMORY=128
-XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "tick,fbpattern,fbkeep,migload" \
-  "videoram = 16" \
-  "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
-  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0,vnc=off\", \"-xvgpu-console-input\", \"off\" ]"
+xt_write_wrapper_cfg $name "$nonce" "tick,fbpattern,fbkeep,migload" "$uuid" $type
 log=$(xt_console_log "$name")
-if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
-  cat /tmp/$name-create.log
-  xt_fail 2a-vgpu-dm-started "xl create -p with the wrapper failed"
-  exit 1
-fi
-domid=$(xl domid $name)
-old_dm=$(xt_dm_pid "$domid")
-if [ -n "$old_dm" ]; then
-  xt_pass 2a-vgpu-dm-started "xvgpu-dm pid $old_dm serves domain $domid"
-else
-  xt_fail 2a-vgpu-dm-started "no xvgpu-dm for domain $domid"
-  exit 1
-fi
+xt_create_with_wrapper 2a $name
 # The heartbeat to the console: the host stamps these lines (two-host-migrate.sh).
 (tail -F "$log" 2>/dev/null | while IFS= read -r l; do
   case "$l" in GUEST-TICK*) echo "XT-TICK A ${l#GUEST-TICK }" ;; esac
 done) &
 xl unpause $name
 xt_check_guest_runs 2a "$name" "$nonce" 900 || exit 1
-if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' 300; then
-  xt_fail 2a-screenshot-before "the guest's bochs driver gave no framebuffer"
-  exit 1
-fi
-xt_go "$domid" draw
-xt_wait_grep "$log" '^GUEST-FB mode=' 300 || { xt_fail 2a-screenshot-before "the guest did not draw"; exit 1; }
-xt_go "$domid" screenshot
-xt_wait_grep "$log" '^GUEST-FB-KEPT mode=1024x768' 300 || { xt_fail 2a-screenshot-before "no kept frame"; exit 1; }
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/before.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/before.png 1024 768 >>/tmp/shot.txt 2>&1; then
-    xt_pass 2a-screenshot-before "$(tail -n1 /tmp/shot.txt) (screenshot $try)"
-    break
-  fi
-  [ $try -ge 5 ] && { xt_fail 2a-screenshot-before "$(tr '\n' ' ' </tmp/shot.txt)"; exit 1; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_keep_frame 2a "$domid" "$log" "$uuid" 300 300 1024x768
 xt_go "$domid" kept
 xt_go "$domid" migload-start
 if ! xt_wait_grep "$log" '^GUEST-MIGLOAD-(PROGRESS steps=|ERROR|ABSENT)' 600 || ! grep -q '^GUEST-MIGLOAD-PROGRESS' "$log"; then
@@ -103,22 +70,8 @@ exec nc $peer 8002
 SSH
 chmod +x /tmp/xt-ssh
 xt_log "migrating domain $domid to $peer"
-t=$(xt_uptime)
-if xl migrate -s /tmp/xt-ssh $name "$peer" >/tmp/$name-migrate.log 2>&1; then
-  xt_time 2a-xl-migrate "$(xt_since "$t")"
-  migrated=1
-else
-  migrated=0
-fi
-xt_relay /tmp/$name-migrate.log "xl migrate"
-cat /run/xvgpu/qmp-proxy-"$domid".log 2>/dev/null | xt_relay - "qmp proxy (sender)"
-k=0
-while [ -n "$old_dm" ] && ! xt_exited "$old_dm" && [ $k -lt 50 ]; do sleep 0.2; k=$((k + 1)); done
+xt_migrate 2a $name "$peer"
 grep -E "saved|stopp|exit" /run/xvgpu/dm-"$domid".log 2>/dev/null | xt_relay - "xvgpu-dm (sender)"
-saved_ms=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\2/p' /run/xvgpu/dm-"$domid".log 2>/dev/null | tail -n1)
-state_bytes=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\1/p' /run/xvgpu/dm-"$domid".log 2>/dev/null | tail -n1)
-[ -n "$saved_ms" ] && xt_metric 2a-vgpu-state-save "$saved_ms" ms
-[ -n "$state_bytes" ] && xt_metric 2a-vgpu-state-size "$state_bytes" bytes
 if [ "$migrated" = 1 ] && xt_exited "$old_dm" && ! xl list "$name" >/dev/null 2>&1; then
   xt_pass 2a-migrate "domain $domid went to $peer; its device model (pid $old_dm) is gone"
 else

@@ -24,60 +24,20 @@
 # checks: mig-engine-loop mig-screenshot-after mig-vram-with-memory
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=mig-hvm
 type=simgpu-16
 nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 xt_pin_dom0
-XT_GUEST_MEMORY=128
-XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "fbpattern,fbkeep,migload" \
-  "videoram = 16" \
-  "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
-  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0,vnc=off\", \"-xvgpu-console-input\", \"off\" ]"
+xt_write_wrapper_cfg $name "$nonce" "fbpattern,fbkeep,migload" "$uuid" $type
 log=$(xt_console_log "$name")
-if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
-  cat /tmp/$name-create.log
-  xt_dump $name
-  xt_fail mig-vgpu-dm-started "xl create -p with the wrapper failed"
-  exit 1
-fi
-domid=$(xl domid $name)
-old_dm=$(xt_dm_pid "$domid")
-if [ -n "$old_dm" ]; then
-  xt_pass mig-vgpu-dm-started "xvgpu-dm pid $old_dm serves domain $domid"
-else
-  xt_dump $name
-  xt_fail mig-vgpu-dm-started "no xvgpu-dm for domain $domid"
-  exit 1
-fi
+xt_create_with_wrapper mig $name
 xl unpause $name
 xt_check_guest_runs mig "$name" "$nonce" 480 || exit 1
 
-if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' 180; then
-  xt_fail mig-screenshot-before "the guest's bochs driver gave no framebuffer"
-  grep -E '^GUEST-' "$log" | xt_relay - guest
-  exit 1
-fi
-xt_go "$domid" draw
-xt_wait_grep "$log" '^GUEST-FB mode=' 180 || { xt_fail mig-screenshot-before "the guest did not draw"; exit 1; }
-xt_go "$domid" screenshot
-if ! xt_wait_grep "$log" '^GUEST-FB-KEPT mode=1024x768' 120; then
-  xt_fail mig-screenshot-before "the guest did not keep its frame at 1024x768"
-  grep -E '^GUEST-FB' "$log" | xt_relay - guest
-  exit 1
-fi
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/before.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/before.png 1024 768 >>/tmp/shot.txt 2>&1; then
-    xt_pass mig-screenshot-before "$(tail -n1 /tmp/shot.txt) (screenshot $try)"
-    break
-  fi
-  [ $try -ge 5 ] && { xt_fail mig-screenshot-before "$(tr '\n' ' ' </tmp/shot.txt)"; exit 1; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_keep_frame mig "$domid" "$log" "$uuid" 180 120 1024x768
 
 # The engine loop.
 xt_go "$domid" kept
@@ -98,18 +58,8 @@ exec sh -c "$*"
 SSH
 chmod +x /tmp/xt-ssh
 lines_before=$(wc -l <"$log")
-t=$(xt_uptime)
-if xl migrate -s /tmp/xt-ssh $name localhost >/tmp/$name-migrate.log 2>&1; then
-  xt_time mig-xl-migrate "$(xt_since "$t")"
-  migrated=1
-else
-  migrated=0
-fi
-xt_relay /tmp/$name-migrate.log "xl migrate"
-cat /run/xvgpu/qmp-proxy-"$domid".log 2>/dev/null | xt_relay - "qmp proxy (sender)"
+xt_migrate mig $name localhost
 new_domid=$(xl domid $name 2>/dev/null)
-k=0
-while [ -n "$old_dm" ] && ! xt_exited "$old_dm" && [ $k -lt 50 ]; do sleep 0.2; k=$((k + 1)); done
 if [ "$migrated" = 1 ] && [ -n "$new_domid" ] && [ "$new_domid" != "$domid" ] && xt_exited "$old_dm" &&
   ! xl list "$domid" >/dev/null 2>&1; then
   xt_pass mig-migrate "domain $domid -> $new_domid, old device model (pid $old_dm) gone"
@@ -123,11 +73,7 @@ else
 fi
 dmlog=/run/xvgpu/dm-$new_domid.log
 grep -E "restor|shared|saved" /run/xvgpu/dm-"$domid".log "$dmlog" 2>/dev/null | xt_relay - "xvgpu-dm"
-saved_ms=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\2/p' /run/xvgpu/dm-"$domid".log 2>/dev/null | tail -n1)
-state_bytes=$(sed -n 's/.*device state of [0-9]* vGPU(s) saved to .* (\([0-9]*\) bytes, \([0-9]*\) ms).*/\1/p' /run/xvgpu/dm-"$domid".log 2>/dev/null | tail -n1)
 restored_ms=$(sed -n "s/.*vGPU $uuid restored from .* in \([0-9]*\) ms.*/\1/p" "$dmlog" 2>/dev/null | tail -n1)
-[ -n "$saved_ms" ] && xt_metric mig-vgpu-state-save "$saved_ms" ms
-[ -n "$state_bytes" ] && xt_metric mig-vgpu-state-size "$state_bytes" bytes
 [ -n "$restored_ms" ] && xt_metric mig-vgpu-state-restore "$restored_ms" ms
 if [ -n "$state_bytes" ] && [ "$state_bytes" -lt 1048576 ]; then
   xt_pass mig-vram-with-memory "device state of $state_bytes bytes for a vGPU with 16 MiB of VRAM"

@@ -18,6 +18,7 @@
 # checks: shr-screenshot-after shr-after-kmod-engine-copy
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=shr-hvm
 type=simgpu-16
@@ -25,69 +26,21 @@ nonce=$(xt_new_nonce)
 uuid=$(xt_new_nonce)
 xt_pin_dom0
 XT_KMOD=copy
-# The save image goes to dom0's tmpfs (half of its 1 GiB): a small guest keeps it well inside.
-XT_GUEST_MEMORY=128
-XT_GUEST_CMDLINE="vt.global_cursor_default=0 iomem=relaxed xentest.vgpu=0000:00:05.0" \
-  xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "kmod,fbpattern,fbkeep,kmod" \
-  "videoram = 16" \
-  "device_model_override = \"$XT_XL_SCRIPTS/xvgpu-qemu-wrapper\"" \
-  "device_model_args = [ \"-xvgpu\", \"uuid=$uuid,type=$type,bdf=00:05.0,vnc=off\", \"-xvgpu-console-input\", \"off\" ]"
+# The save image goes to dom0's tmpfs (half of its 1 GiB): a small guest (128 MiB) keeps it well inside.
+xt_write_wrapper_cfg $name "$nonce" "kmod,fbpattern,fbkeep,kmod" "$uuid" $type
 log=$(xt_console_log "$name")
-t0=$(xt_uptime)
-if ! xl create -p /tmp/$name.cfg >/tmp/$name-create.log 2>&1; then
-  cat /tmp/$name-create.log
-  xt_dump $name
-  xt_fail shr-vgpu-dm-started "xl create -p with the wrapper failed"
-  exit 1
-fi
-xt_time shr-create-paused "$(xt_since "$t0")"
-domid=$(xl domid $name)
-if [ -n "$(xt_dm_pid "$domid")" ]; then
-  xt_pass shr-vgpu-dm-started "xvgpu-dm pid $(xt_dm_pid "$domid") serves domain $domid"
-else
-  xt_dump $name
-  xt_fail shr-vgpu-dm-started "no xvgpu-dm for domain $domid"
-  exit 1
-fi
+xt_create_with_wrapper shr $name
 xl unpause $name
 xt_check_guest_runs shr "$name" "$nonce" 480 || exit 1
 
 # Engine jobs before the save.
 xt_check_kmod shr "$domid" "$log"
 
-# The frame.
-if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' 180; then
-  xt_fail shr-screenshot-before "the guest's bochs driver gave no framebuffer"
-  grep -E '^GUEST-' "$log" | xt_relay - guest
-  exit 1
-fi
-xt_go "$domid" draw
-xt_wait_grep "$log" '^GUEST-FB mode=' 180 || { xt_fail shr-screenshot-before "the guest did not draw"; exit 1; }
-mode=$(sed -n 's/^GUEST-FB mode=\([0-9]*x[0-9]*\).*/\1/p' "$log" | head -n1)
-w=${mode%x*}
-h=${mode#*x}
-# The guest keeps the frame on screen without a driver (task fbkeep: a cooperative suspend's thaw would make
-# bochs-drm set the mode again and clear it).
-xt_go "$domid" screenshot
-if ! xt_wait_grep "$log" '^GUEST-FB-KEPT ' 120; then
-  xt_fail shr-screenshot-before "the guest did not keep its frame"
-  exit 1
-fi
-grep -m1 '^GUEST-FB-KEPT' "$log" | xt_relay - guest
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/before.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/before.png "$w" "$h" >>/tmp/shot.txt 2>&1; then
-    xt_pass shr-screenshot-before "$(tail -n1 /tmp/shot.txt) ($mode, screenshot $try)"
-    break
-  fi
-  [ $try -ge 5 ] && { xt_fail shr-screenshot-before "$(tr '\n' ' ' </tmp/shot.txt)"; exit 1; }
-  try=$((try + 1))
-  sleep 1
-done
+# The frame, kept on screen without a driver.
+xt_keep_frame shr "$domid" "$log" "$uuid" 180 120
 
 # Save and restore while the guest waits with the frame on screen.
 lines_before=$(wc -l <"$log")
-old_dm=$(xt_dm_pid "$domid")
 t=$(xt_uptime)
 if xl save $name /tmp/$name.save >/tmp/$name-save.log 2>&1; then
   xt_time shr-xl-save "$(xt_since "$t")"
@@ -118,30 +71,10 @@ if ! xl restore /tmp/$name.save >/tmp/$name-restore.log 2>&1; then
 fi
 xt_time shr-xl-restore "$(xt_since "$t")"
 domid=$(xl domid $name)
-dmlog=/run/xvgpu/dm-$domid.log
-if grep -q "vGPU $uuid restored from" "$dmlog" 2>/dev/null; then
-  xt_pass shr-restore "domain $domid, $(grep -m1 'restoring' "$dmlog" | sed 's/.*restoring/restoring/')"
-else
-  tail -n 30 "$dmlog" 2>/dev/null | xt_relay - "xvgpu-dm log"
-  xt_fail shr-restore "the new xvgpu-dm did not restore the vGPU"
-fi
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/after.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/after.png "$w" "$h" >>/tmp/shot.txt 2>&1 &&
-    cmp /tmp/before.png /tmp/after.png >>/tmp/shot.txt 2>&1; then
-    xt_pass shr-screenshot-after "identical to the screenshot before the save; $(tail -n1 /tmp/shot.txt)"
-    break
-  fi
-  [ $try -ge 3 ] && { xt_fail shr-screenshot-after "$(tr '\n' ' ' </tmp/shot.txt)"; break; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_check_restored shr "$uuid" "$domid"
+xt_check_screenshot_after shr "$uuid"
 
 # The guest goes on: the module's engine copy test again, on the restored vGPU (only the log after the restore).
-tail -n +$((lines_before + 1)) -f "$log" >/tmp/$name-after.log 2>/dev/null &
-tailpid=$!
-xt_go "$domid" kept
-xt_check_kmod shr-after "$domid" /tmp/$name-after.log
-kill $tailpid 2>/dev/null
+xt_check_kmod_after shr "$domid" "$log" "$lines_before"
 xl destroy $name 2>/dev/null
 grep -v '^\[' "$log" | tail -n 60 | xt_relay - guest

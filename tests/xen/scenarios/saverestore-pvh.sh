@@ -20,6 +20,7 @@
 # checks: spr-refuse-corrupt spr-restore spr-screenshot-after spr-after-kmod-engine-copy spr-supervisor-follows
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
 name=shr-pvh
 type=simgpu-16
@@ -55,32 +56,7 @@ xt_check_guest_runs spr "$name" "$nonce" 480 || exit 1
 xt_check_kmod spr "$domid" "$log"
 
 # The frame, kept on screen without a driver.
-if ! xt_wait_grep "$log" '^GUEST-FB-READY fb=/dev/fb' 180; then
-  xt_fail spr-screenshot-before "the guest's bochs driver gave no framebuffer"
-  grep -E '^GUEST-' "$log" | xt_relay - guest
-  exit 1
-fi
-xt_go "$domid" draw
-xt_wait_grep "$log" '^GUEST-FB mode=' 180 || { xt_fail spr-screenshot-before "the guest did not draw"; exit 1; }
-mode=$(sed -n 's/^GUEST-FB mode=\([0-9]*x[0-9]*\).*/\1/p' "$log" | head -n1)
-w=${mode%x*}
-h=${mode#*x}
-xt_go "$domid" screenshot
-if ! xt_wait_grep "$log" '^GUEST-FB-KEPT ' 120; then
-  xt_fail spr-screenshot-before "the guest did not keep its frame"
-  exit 1
-fi
-grep -m1 '^GUEST-FB-KEPT' "$log" | xt_relay - guest
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/before.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/before.png "$w" "$h" >>/tmp/shot.txt 2>&1; then
-    xt_pass spr-screenshot-before "$(tail -n1 /tmp/shot.txt) ($mode, screenshot $try)"
-    break
-  fi
-  [ $try -ge 5 ] && { xt_fail spr-screenshot-before "$(tr '\n' ' ' </tmp/shot.txt)"; exit 1; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_keep_frame spr "$domid" "$log" "$uuid" 180 120
 
 # Save while the guest waits with the frame on screen.
 lines_before=$(wc -l <"$log")
@@ -171,31 +147,11 @@ domid=$(xl domid $name)
 sup=$(sed -n 's/.*supervisor pid \([0-9]*\) .*/\1/p' /tmp/$name-restore.log | head -n1)
 sup_alive=no
 [ -n "$sup" ] && ! xt_exited "$sup" && sup_alive=yes
-dmlog=/run/xvgpu/dm-$domid.log
-if grep -q "vGPU $uuid restored from" "$dmlog" 2>/dev/null; then
-  xt_pass spr-restore "domain $domid, $(grep -m1 'restoring' "$dmlog" | sed 's/.*restoring/restoring/')"
-else
-  tail -n 30 "$dmlog" 2>/dev/null | xt_relay - "xvgpu-dm log"
-  xt_fail spr-restore "the new xvgpu-dm did not restore the vGPU"
-fi
-try=1
-while :; do
-  if xvgpuctl screenshot "$uuid" /tmp/after.png >/tmp/shot.txt 2>&1 && xt-pngcheck /tmp/after.png "$w" "$h" >>/tmp/shot.txt 2>&1 &&
-    cmp /tmp/before.png /tmp/after.png >>/tmp/shot.txt 2>&1; then
-    xt_pass spr-screenshot-after "identical to the screenshot before the save; $(tail -n1 /tmp/shot.txt)"
-    break
-  fi
-  [ $try -ge 3 ] && { xt_fail spr-screenshot-after "$(tr '\n' ' ' </tmp/shot.txt)"; break; }
-  try=$((try + 1))
-  sleep 1
-done
+xt_check_restored spr "$uuid" "$domid"
+xt_check_screenshot_after spr "$uuid"
 
 # The guest goes on: the module's engine copy test again, on the restored vGPU (only the log after the restore).
-tail -n +$((lines_before + 1)) -f "$log" >/tmp/$name-after.log 2>/dev/null &
-tailpid=$!
-xt_go "$domid" kept
-xt_check_kmod spr-after "$domid" /tmp/$name-after.log
-kill $tailpid 2>/dev/null
+xt_check_kmod_after spr "$domid" "$log" "$lines_before"
 
 # The restored domain's supervisor (running after the restore) ends with the domain.
 xl destroy $name 2>/dev/null

@@ -29,21 +29,11 @@
 # checks: hvmr-destroy-old-dm-exits hvmr-destroy-clean
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 1200
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
-name=reboot-hvm
-type=simgpu-64
-nonce=$(xt_new_nonce)
-vm=$(xt_new_nonce)
-uuid=$(xt_new_nonce)
-before=$(xt_available $type)
-clog=$(xt_console_log $name)
-rb_p=hvmr
+xt_rb_start hvmr reboot-hvm simgpu-64
 xt_pin_dom0
-if ! xvgpuctl define --uuid "$uuid" --type $type --vm $name --autostart --bdf 00:05.0 --rom off >/tmp/define.txt 2>&1; then
-  xt_relay /tmp/define.txt "xvgpuctl define"
-  xt_fail hvmr-boot1-vgpu-dm-started "xvgpuctl define --vm $name --autostart failed"
-  exit 1
-fi
+xt_rb_define $type --rom off
 XT_ON_REBOOT=restart XT_GUEST_CMDLINE="vt.global_cursor_default=0 xentest.vgpu=0000:00:05.0" \
   xt_write_cfg /tmp/$name.cfg $name hvm "$nonce" "fbpattern,reboot" \
   "uuid = \"$vm\"" \
@@ -58,27 +48,12 @@ domid=$(xl domid $name)
 off=0
 [ -f "$clog" ] && off=$(wc -c <"$clog")
 xl unpause $name
-xt_rb_boot 1 "$domid" "$off"
-n=1
-for how in guest xl guest; do
-  xt_rb_reboot $n $how || exit 1
-  n=$((n + 1))
-  xt_rb_boot $n "$domid" "$off"
-done
+xt_rb_boots
 
-pid=$(xt_dm_pid "$domid")
-xl destroy $name
-kill "$rb_tail" 2>/dev/null
-xt_rb_wait_dm_gone hvmr-destroy "$domid" "${pid:-0}"
-problems=""
-[ -n "$pid" ] || problems="$problems no-xvgpu-dm-before-destroy;"
-[ -e /run/xvgpu/dm-$domid.pid ] && problems="$problems pidfile-left;"
-[ -e /run/xvgpu/dm-$domid.sock ] && problems="$problems socket-left;"
-[ -e /run/xvgpu/reservations/$uuid ] && problems="$problems reservation-left;"
-after=$(xt_available $type)
-[ -n "$after" ] && [ "$after" = "$before" ] || problems="$problems $type-available-$before-before-$after-after;"
+xt_rb_destroy
+problems=$(xt_rb_leftovers $type "$before")
 if [ -z "$problems" ]; then
-  xt_pass hvmr-destroy-clean "no device model, no reservation, $type available: $after"
+  xt_pass hvmr-destroy-clean "no device model, no reservation, $type available: $before"
 else
   xt_fail hvmr-destroy-clean "$problems"
 fi

@@ -14,20 +14,10 @@
 # checks: pvhr-destroy-old-dm-exits pvhr-destroy-clean
 # needs: dm ctl xl-scripts guest-tools dom0-tools
 # timeout: 900
+# shellcheck source=../dom0/lib.sh
 . /etc/xentest/lib.sh
-name=reboot-pvh
-type=simgpu-64
-nonce=$(xt_new_nonce)
-vm=$(xt_new_nonce)
-uuid=$(xt_new_nonce)
-before=$(xt_available $type)
-clog=$(xt_console_log $name)
-rb_p=pvhr
-if ! xvgpuctl define --uuid "$uuid" --type $type --vm $name --autostart --bdf 00:05.0 >/tmp/define.txt 2>&1; then
-  xt_relay /tmp/define.txt "xvgpuctl define"
-  xt_fail pvhr-boot1-vgpu-dm-started "xvgpuctl define --vm $name --autostart failed"
-  exit 1
-fi
+xt_rb_start pvhr reboot-pvh simgpu-64
+xt_rb_define $type
 XT_ON_REBOOT=restart XT_GUEST_CMDLINE="pci=conf1,noacpi,noearly vt.global_cursor_default=0 xentest.vgpu=0000:00:05.0" \
   xt_write_cfg /tmp/$name.cfg $name pvh "$nonce" "fbpattern,reboot" "uuid = \"$vm\""
 off=0
@@ -40,18 +30,9 @@ if ! bash $XT_XL_SCRIPTS/xvgpu-xl-create /tmp/$name.cfg >/tmp/$name-create.log 2
 fi
 xt_relay /tmp/$name-create.log xvgpu-xl-create
 domid=$(xl domid $name)
-xt_rb_boot 1 "$domid" "$off"
-n=1
-for how in guest xl guest; do
-  xt_rb_reboot $n $how || { xt_relay /run/xvgpu/supervisor-$name.log supervisor; exit 1; }
-  n=$((n + 1))
-  xt_rb_boot $n "$domid" "$off"
-done
+xt_rb_boots
 
-pid=$(xt_dm_pid "$domid")
-xl destroy $name
-kill "$rb_tail" 2>/dev/null
-xt_rb_wait_dm_gone pvhr-destroy "$domid" "${pid:-0}"
+xt_rb_destroy
 # The supervisor ends with the domain.
 i=0
 while [ $i -lt 50 ] && ! grep -q "supervision ends" /run/xvgpu/supervisor-$name.log 2>/dev/null; do
@@ -59,17 +40,11 @@ while [ $i -lt 50 ] && ! grep -q "supervision ends" /run/xvgpu/supervisor-$name.
   i=$((i + 1))
 done
 xt_relay /run/xvgpu/supervisor-$name.log supervisor
-problems=""
-[ -n "$pid" ] || problems="$problems no-xvgpu-dm-before-destroy;"
-[ -e /run/xvgpu/dm-$domid.pid ] && problems="$problems pidfile-left;"
-[ -e /run/xvgpu/dm-$domid.sock ] && problems="$problems socket-left;"
-[ -e /run/xvgpu/reservations/$uuid ] && problems="$problems reservation-left;"
+problems=$(xt_rb_leftovers $type "$before")
 grep -q "domain $domid ($name): gone; supervision ends" /run/xvgpu/supervisor-$name.log 2>/dev/null ||
   problems="$problems supervisor-did-not-end;"
-after=$(xt_available $type)
-[ -n "$after" ] && [ "$after" = "$before" ] || problems="$problems $type-available-$before-before-$after-after;"
 if [ -z "$problems" ]; then
-  xt_pass pvhr-destroy-clean "no device model, no reservation, supervisor ended, $type available: $after"
+  xt_pass pvhr-destroy-clean "no device model, no reservation, supervisor ended, $type available: $before"
 else
   xt_fail pvhr-destroy-clean "$problems"
 fi

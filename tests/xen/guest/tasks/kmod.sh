@@ -3,6 +3,7 @@
 # xvgpu-dm's counters before and after): the engine copy test (guest memory <-> VRAM, checksums, MSIs counted), then
 # with xentest.hammer=1 the two-vCPU hammer (kernel threads on CPU 0 and 1: registers and engine jobs at once). The module is
 # removed afterwards so that the bochs DRM driver can bind the vGPU in the next task.
+# shellcheck source=../lib.sh
 . /xentest/lib.sh
 ko=/xentest/bin/xt_engine.ko
 dev=/sys/bus/pci/devices/$XT_VGPU
@@ -25,13 +26,9 @@ if [ -n "${XT_VGPU2:-}" ]; then
   [ -e "$dev2/driver" ] && echo "$XT_VGPU2" >"$dev2/driver/unbind"
   echo xt_engine >"$dev2/driver_override"
 fi
-# Nothing else may hold the vGPU: let go of any driver, and make ours the only one that binds it.
-[ -e "$dev/driver" ] && echo "$XT_VGPU" >"$dev/driver/unbind"
-echo xt_engine >"$dev/driver_override"
-insmod "$ko" 2>&1
-i=0
-while [ ! -e "$dev/driver" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-drv=$(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)
+# Nothing else may hold the vGPU.
+xt_bind_engine
+drv=$xt_engine_drv
 echo "GUEST-KMOD-BOUND driver=${drv:-none} cpus=$(nproc)"
 if [ "$drv" != xt_engine ]; then
   dmesg | grep -iE 'xt_engine|1234:1111|00:05' | tail -n 20

@@ -4,6 +4,7 @@
 # counted exactly). Each step's own verdict is checked; the totals and the last stamp of every band go to dom0, which
 # compares the screenshot after the migration with that frame and the totals with what the device model counted.
 # restores counts the driver's PM restore callbacks: the migration's resume, where it binds its MSI again.
+# shellcheck source=../lib.sh
 . /xentest/lib.sh
 ko=/xentest/bin/xt_engine.ko
 dev=/sys/bus/pci/devices/$XT_VGPU
@@ -11,12 +12,8 @@ if [ ! -f "$ko" ]; then
   echo "GUEST-MIGLOAD-ABSENT xt_engine.ko was not built"
   exit 0
 fi
-[ -e "$dev/driver" ] && echo "$XT_VGPU" >"$dev/driver/unbind"
-echo xt_engine >"$dev/driver_override"
-insmod "$ko" 2>&1
-i=0
-while [ ! -e "$dev/driver" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-drv=$(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)
+xt_bind_engine
+drv=$xt_engine_drv
 if [ "$drv" != xt_engine ]; then
   echo "GUEST-MIGLOAD-ERROR driver=${drv:-none}"
   exit 1
