@@ -125,6 +125,9 @@ void cmd_start(const Globals& g, const StartArgs& a) {
   r.vendor_plugins = g.plugins;
   r.extra_args = dm_args;
   r.run_dir = g.run_dir;
+  r.log_key = plan.identity
+                  ? run_log_key(plan.identity->name, ioreq::handle_text(plan.identity->handle), domain)
+                  : run_log_key("", "", domain);
   r.timeout = g.timeout();
   const std::string socket = socket_of_domain(g, domain);
   // A device model already serves the domain: add the vGPUs to it instead.
@@ -148,17 +151,18 @@ void cmd_start(const Globals& g, const StartArgs& a) {
     return;
   }
   if (a.foreground) exec_dm(r);
-  pid_t pid = 0;
+  Launched launched;
   try {
-    pid = launch_dm(r);
+    launched = launch_dm(r);
   } catch (const LaunchError& e) {
     throw CtlError(e.exit_code() == 2 ? kExitUsage : kExitDmFailed, e.what());
   }
+  const pid_t pid = launched.pid;
   const RunPaths paths = RunPaths::of(g.run_dir, domain);
   json out{{"domain", domain.value},
            {"pid", pid},
            {"control_socket", paths.socket},
-           {"log", paths.log},
+           {"log", launched.log},
            {"vgpus", json::array()}};
   for (const auto& s : specs) out["vgpus"].push_back(s.uuid);
   print(g, out, [&] {

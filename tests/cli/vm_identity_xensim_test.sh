@@ -158,5 +158,24 @@ check "... at once (no handover wait), naming the holder's domain" \
   bash -c "(( $(date +%s%N) - $t0 < 5000000000 )) && grep -q 'already in use (process [0-9]*, type simgpu-16 on [^,]*, domain $r2)' '$tmp/err' '$XVGPU_RUN_DIR/dm-$ro.log'"
 "$ctl" stop --domain "$r2" >/dev/null
 
+# --- logs: one file per run, named by the VM and the start; dm-DOMID.log is the latest run's ---
+U6=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e56
+dh=$("$xensim" create --ram 64 --name vm-h)
+"$ctl" define --uuid "$U6" --type simgpu-16 --vm vm-h >/dev/null
+log_of() { python3 -c "import json; print(json.load(open('$tmp/out'))['log'])"; }
+rc_of "$ctl" --json start --domain "$dh" >/dev/null
+log1=$(log_of)
+check "run log: RUN_DIR/log/VM.START.log" bash -c "[[ '$log1' =~ ^$XVGPU_RUN_DIR/log/vm-h\.[0-9]{8}T[0-9]{6}Z(-[0-9]+)?\.log$ ]]"
+check "run log: dm-DOMID.log is it" test "$(readlink -f "$XVGPU_RUN_DIR/dm-$dh.log")" = "$(readlink -f "$log1")"
+pid1=$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")
+"$ctl" stop --domain "$dh" >/dev/null
+rc_of "$ctl" --json start --domain "$dh" >/dev/null
+log2=$(log_of)
+check "next run: a log of its own" test "$log2" != "$log1" -a -s "$log2"
+check "next run: dm-DOMID.log follows" test "$(readlink -f "$XVGPU_RUN_DIR/dm-$dh.log")" = "$(readlink -f "$log2")"
+check "next run: nothing of the previous run in it" bash -c "! grep -q 'xvgpu-dm\[$pid1\]' '$log2'"
+check "previous run's log kept" grep -q "xvgpu-dm\[$pid1\]" "$log1"
+"$ctl" stop --domain "$dh" >/dev/null
+
 echo "$fails failure(s)"
 exit $((fails != 0))
