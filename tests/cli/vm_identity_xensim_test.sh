@@ -158,10 +158,28 @@ check "... at once (no handover wait), naming the holder's domain" \
   bash -c "(( $(date +%s%N) - $t0 < 5000000000 )) && grep -q 'already in use (process [0-9]*, type simgpu-16 on [^,]*, domain $r2)' '$tmp/err' '$XVGPU_RUN_DIR/dm-$ro.log'"
 "$ctl" stop --domain "$r2" >/dev/null
 
-# --- logs: one file per run, named by the VM and the start; dm-DOMID.log is the latest run's ---
+# --- the systemd unit's sequence, keyed by the VM: start --foreground, status --wait, stop (xvgpu-dm@.service) ---
+# stderr stands for the journal's stream (JOURNAL_STREAM names it): every line carries its syslog priority.
 U6=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e56
 dh=$("$xensim" create --ram 64 --name vm-h)
 "$ctl" define --uuid "$U6" --type simgpu-16 --vm vm-h >/dev/null
+: >"$tmp/journal"
+JOURNAL_STREAM=$(stat -c %d:%i "$tmp/journal") "$ctl" start --foreground --vm vm-h --hot-add-room 16M \
+  >>"$tmp/journal" 2>&1 &
+unit=$!
+check "unit: status --wait --vm (ExecStartPost)" test "$(rc_of "$ctl" status --wait --vm vm-h)" -eq 0
+check "unit: the device model is the unit's process" test "$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")" = "$unit"
+check "unit: journal lines carry their priority" grep -q "^<6>dom$dh info: " "$tmp/journal"
+check "unit: no line without one" bash -c "! grep -v '^<[0-7]>' '$tmp/journal'"
+
+check "unit: stop --vm (ExecStop), exit 0" test "$(rc_of "$ctl" stop --vm vm-h)" -eq 0
+for _ in $(seq 200); do kill -0 "$unit" 2>/dev/null || break; sleep 0.05; done
+kill "$unit" 2>/dev/null  # still there: the stop failed (checked above); not to wait forever
+wait "$unit"
+check "unit: its process exits 0" test $? -eq 0
+check "stop --vm of a VM not running: exit 4" test "$(rc_of "$ctl" stop --vm no-such-vm)" -eq 4
+
+# --- logs: one file per run, named by the VM and the start; dm-DOMID.log is the latest run's ---
 log_of() { python3 -c "import json; print(json.load(open('$tmp/out'))['log'])"; }
 rc_of "$ctl" --json start --domain "$dh" >/dev/null
 log1=$(log_of)
