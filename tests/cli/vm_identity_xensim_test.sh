@@ -161,6 +161,7 @@ check "... at once (no handover wait), naming the holder's domain" \
 # --- the systemd unit's sequence, keyed by the VM: start --foreground, status --wait, stop (xvgpu-dm@.service) ---
 # stderr stands for the journal's stream (JOURNAL_STREAM names it): every line carries its syslog priority.
 U6=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e56
+U7=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e57
 dh=$("$xensim" create --ram 64 --name vm-h)
 "$ctl" define --uuid "$U6" --type simgpu-16 --vm vm-h >/dev/null
 : >"$tmp/journal"
@@ -172,6 +173,18 @@ check "unit: the device model is the unit's process" test "$(cat "$XVGPU_RUN_DIR
 check "unit: journal lines carry their priority" grep -q "^<6>dom$dh info: " "$tmp/journal"
 check "unit: no line without one" bash -c "! grep -v '^<[0-7]>' '$tmp/journal'"
 
+# --- a second vGPU defined for the running VM: start hot-adds it, the first stays as it is ---
+"$ctl" status --wait --domain "$dh" >/dev/null 2>&1
+"$ctl" define --uuid "$U7" --type simgpu-16 --vm vm-h >/dev/null
+check "second definition: start --domain, exit 0" test "$(rc_of "$ctl" start --domain "$dh")" -eq 0
+check "... hot-added the second" grep -q "^hot-added $U7 at " "$tmp/out"
+check "... the first already running" grep -q "^already running $U6" "$tmp/out"
+check "... in the same device model, serving both" bash -c "
+  '$ctl' --json status --vm vm-h >'$tmp/out' && python3 -c \"
+import json; s=json.load(open('$tmp/out'))[0]
+assert s['pid'] == $unit and sorted(v['uuid'] for v in s['vgpus']) == ['$U6', '$U7'], s\""
+check "start again: nothing to add, exit 0" test "$(rc_of "$ctl" --json start --vm vm-h)" -eq 0
+check "... says both run already" json_is "d['hot_added'] == [] and sorted(d['already_running']) == ['$U6', '$U7']"
 check "unit: stop --vm (ExecStop), exit 0" test "$(rc_of "$ctl" stop --vm vm-h)" -eq 0
 for _ in $(seq 200); do kill -0 "$unit" 2>/dev/null || break; sleep 0.05; done
 kill "$unit" 2>/dev/null  # still there: the stop failed (checked above); not to wait forever
