@@ -207,6 +207,25 @@ check "next run: dm-DOMID.log follows" test "$(readlink -f "$XVGPU_RUN_DIR/dm-$d
 check "next run: nothing of the previous run in it" bash -c "! grep -q 'xvgpu-dm\[$pid1\]' '$log2'"
 check "previous run's log kept" grep -q "xvgpu-dm\[$pid1\]" "$log1"
 "$ctl" stop --domain "$dh" >/dev/null
+# A run's log over its bound, under the serving phase's seccomp policy: cut in place, the device model serving on.
+rc_of "$ctl" --json start --domain "$dh" --dm-arg=--log-max-size=64K --dm-arg=--log-level=debug >/dev/null
+log3=$(log_of)
+pid3=$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")
+python3 - "$XVGPU_RUN_DIR/dm-$dh.sock" <<'PY'
+import socket, sys
+for _ in range(1500):  # each request is a debug line
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"status"}\n')
+    while not s.recv(65536).endswith(b"\n"):
+        pass
+    s.close()
+PY
+check "bounded log: the device model still serves" test "$(rc_of "$ctl" status --domain "$dh")" -eq 0 -a -d "/proc/$pid3"
+check "bounded log: within 64K" test "$(stat -c %s "$log3")" -le 65536
+check "bounded log: the cut is marked" grep -q "^xvgpu-dm: \[log bound 65536 bytes: " "$log3"
+check "bounded log: the start-up kept" grep -q "xvgpu-dm\[$pid3\] dom$dh info: ready: control socket" "$log3"
+"$ctl" stop --domain "$dh" >/dev/null
 
 echo "$fails failure(s)"
 exit $((fails != 0))
