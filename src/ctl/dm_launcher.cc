@@ -73,7 +73,8 @@ RunLog open_run_log(const std::string& run_dir, Domid domid, const std::string& 
   std::tm utc{};
   ::gmtime_r(&now, &utc);
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  if (std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc) == 0)
+    throw Error("formatting the start time");
   // The VM's runs so far. A run in the same second as earlier ones counts on from the highest of them: a name
   // freed by the pruning below must not come back as an older-looking name for a newer run.
   std::vector<std::pair<std::pair<std::string, unsigned>, fs::path>> runs;
@@ -86,8 +87,10 @@ RunLog open_run_log(const std::string& run_dir, Domid domid, const std::string& 
   }
   RunLog log;
   for (unsigned n = first; !log.fd; ++n) {
-    const std::string name = key + "." + stamp + (n == 1 ? "" : "-" + std::to_string(n)) + ".log";
-    log.path = dir + "/" + name;
+    log.path = dir;
+    log.path.append("/").append(key).append(".").append(stamp);
+    if (n > 1) log.path.append("-").append(std::to_string(n));
+    log.path.append(".log");
     log.fd.reset(::open(log.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640));
     if (!log.fd && (errno != EEXIST || n >= first + 1000))
       throw Error("cannot create " + log.path + ": " + std::strerror(errno));
