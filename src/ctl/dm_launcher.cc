@@ -7,9 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -27,6 +31,82 @@ using Clock = std::chrono::steady_clock;
 RunPaths RunPaths::of(const std::string& run_dir, Domid domid) {
   const std::string base = run_dir + "/dm-" + std::to_string(domid.value);
   return {base + ".sock", base + ".pid", base + ".log"};
+}
+
+std::string run_log_dir(const std::string& run_dir) {
+  return run_dir + "/log";
+}
+
+std::string run_log_key(const std::string& vm_name, const std::string& vm_uuid, Domid domid) {
+  std::string key = !vm_name.empty()   ? vm_name
+                    : !vm_uuid.empty() ? vm_uuid
+                                       : "domain-" + std::to_string(domid.value);
+  for (char& c : key) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '.' && c != '_' && c != '-') c = '_';
+  }
+  if (key.front() == '.') key.front() = '_';  // no hidden files, no "." or ".."
+  return key;
+}
+
+namespace {
+
+// The start stamp and the same-second counter of KEY.YYYYMMDDTHHMMSSZ[-N].log, or nothing for another file.
+std::optional<std::pair<std::string, unsigned>> run_log_order(const std::string& name,
+                                                              const std::string& key) {
+  static const std::regex kRest(R"(^(\d{8}T\d{6}Z)(?:-(\d{1,4}))?\.log$)");
+  if (name.size() <= key.size() + 1 || name.compare(0, key.size(), key) != 0 || name[key.size()] != '.')
+    return {};
+  std::smatch m;
+  const std::string rest = name.substr(key.size() + 1);
+  if (!std::regex_match(rest, m, kRest)) return {};
+  return std::make_pair(m[1].str(), m[2].matched ? static_cast<unsigned>(std::stoul(m[2].str())) : 1U);
+}
+
+}  // namespace
+
+RunLog open_run_log(const std::string& run_dir, Domid domid, const std::string& key) {
+  const std::string dir = run_log_dir(run_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create log directory " + dir + ": " + ec.message());
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  if (std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc) == 0)
+    throw Error("formatting the start time");
+  // The VM's runs so far. A run in the same second as earlier ones counts on from the highest of them: a name
+  // freed by the pruning below must not come back as an older-looking name for a newer run.
+  std::vector<std::pair<std::pair<std::string, unsigned>, fs::path>> runs;
+  unsigned first = 1;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (auto order = run_log_order(e.path().filename().string(), key)) {
+      if (order->first == stamp) first = std::max(first, order->second + 1);
+      runs.emplace_back(*order, e.path());
+    }
+  }
+  RunLog log;
+  for (unsigned n = first; !log.fd; ++n) {
+    log.path = dir;
+    log.path.append("/").append(key).append(".").append(stamp);
+    if (n > 1) log.path.append("-").append(std::to_string(n));
+    log.path.append(".log");
+    log.fd.reset(::open(log.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640));
+    if (!log.fd && (errno != EEXIST || n >= first + 1000))
+      throw Error("cannot create " + log.path + ": " + std::strerror(errno));
+    if (log.fd) runs.emplace_back(std::make_pair(std::string(stamp), n), log.path);
+  }
+  // RUN_DIR/dm-DOMID.log names the latest run of the domain, replaced in one step.
+  const std::string link = RunPaths::of(run_dir, domid).log;
+  const std::string tmp = link + ".new";
+  fs::remove(tmp, ec);
+  fs::create_symlink(fs::path("log") / fs::path(log.path).filename(), tmp, ec);
+  if (!ec) fs::rename(tmp, link, ec);
+  if (ec) throw Error("cannot point " + link + " at " + log.path + ": " + ec.message());
+  // The VM's older runs beyond the newest kKeptRunLogs.
+  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t i = kKeptRunLogs; i < runs.size(); ++i) fs::remove(runs[i].second, ec);
+  return log;
 }
 
 std::vector<std::string> dm_command_line(const LaunchRequest& r) {
@@ -56,11 +136,10 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
   return out;
 }
 
-// The log written since `offset`, last few lines, one line.
-std::string log_tail(const std::string& path, std::streamoff offset) {
+// The log's last few lines, as one line.
+std::string log_tail(const std::string& path) {
   std::ifstream in(path);
   if (!in) return {};
-  in.seekg(offset);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) lines.push_back(line);
@@ -83,7 +162,7 @@ bool answers(const std::string& socket) {
 
 }  // namespace
 
-pid_t launch_dm(const LaunchRequest& r) {
+Launched launch_dm(const LaunchRequest& r) {
   const RunPaths paths = RunPaths::of(r.run_dir, r.domid);
   std::error_code ec;
   fs::create_directories(r.run_dir, ec);
@@ -93,9 +172,13 @@ pid_t launch_dm(const LaunchRequest& r) {
                           " is already running (pid " + std::to_string(*owner) + ")",
                       -1);
   }
-  UniqueFd log(::open(paths.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!log) throw LaunchError("cannot open " + paths.log + ": " + std::strerror(errno), -1);
-  const std::streamoff log_start = ::lseek(log.get(), 0, SEEK_END);
+  RunLog run_log;
+  try {
+    run_log = open_run_log(r.run_dir, r.domid, r.log_key.empty() ? run_log_key("", "", r.domid) : r.log_key);
+  } catch (const Error& e) {
+    throw LaunchError(e.what(), -1);
+  }
+  const UniqueFd& log = run_log.fd;
   auto args = dm_command_line(r);
   auto argv = c_argv(args);
   const pid_t pid = ::fork();
@@ -121,16 +204,15 @@ pid_t launch_dm(const LaunchRequest& r) {
     if (w == pid) {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       throw LaunchError("xvgpu-dm for domain " + std::to_string(r.domid.value) + " exited with status " +
-                            std::to_string(code) + ": " + log_tail(paths.log, log_start),
+                            std::to_string(code) + ": " + log_tail(run_log.path),
                         code);
     }
-    if (answers(paths.socket) && dm::pidfile_owner(paths.pidfile)) return pid;
+    if (answers(paths.socket) && dm::pidfile_owner(paths.pidfile)) return {pid, run_log.path};
     if (Clock::now() > deadline) {
       ::kill(pid, SIGTERM);
       ::waitpid(pid, &status, 0);
       throw LaunchError("xvgpu-dm for domain " + std::to_string(r.domid.value) + " not ready after " +
-                            std::to_string(r.timeout.count()) +
-                            " ms (stopped it): " + log_tail(paths.log, log_start),
+                            std::to_string(r.timeout.count()) + " ms (stopped it): " + log_tail(run_log.path),
                         -1);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/types.h"
+#include "common/unique_fd.h"
 #include "control/vgpu_spec.h"
 
 namespace xvgpu::ctl {
@@ -18,9 +19,26 @@ namespace xvgpu::ctl {
 struct RunPaths {
   std::string socket;
   std::string pidfile;
-  std::string log;
+  std::string log;  // a symbolic link to the log of the domain's latest run (run_log_dir)
   static RunPaths of(const std::string& run_dir, Domid domid);
 };
+
+// Each run of a device model logs to a file of its own in RUN_DIR/log, named by its VM and its start (UTC):
+// VM.YYYYMMDDTHHMMSSZ.log; the newest kKeptRunLogs of a VM are kept. xvgpu-dm keeps each within its
+// --log-max-size.
+inline constexpr std::size_t kKeptRunLogs = 5;
+std::string run_log_dir(const std::string& run_dir);
+// The part of a run log's name that names its VM: the VM's name, else its UUID, else domain-N; characters
+// other than letters, digits, '.', '_' and '-' become '_'.
+std::string run_log_key(const std::string& vm_name, const std::string& vm_uuid, Domid domid);
+// Creates the log of a new run (the name is taken by this call: a second run in the same second gets -2,
+// ...), points RunPaths::log at it and removes the VM's run logs beyond the newest kKeptRunLogs. Returns the
+// path and the descriptor, opened for appending. Throws Error.
+struct RunLog {
+  std::string path;
+  UniqueFd fd;
+};
+RunLog open_run_log(const std::string& run_dir, Domid domid, const std::string& key);
 
 struct LaunchRequest {
   std::string dm_path;  // the xvgpu-dm binary
@@ -29,6 +47,7 @@ struct LaunchRequest {
   std::vector<std::string> vendor_plugins;
   std::vector<std::string> extra_args;  // passed to xvgpu-dm verbatim (after ours)
   std::string run_dir;
+  std::string log_key;  // run_log_key() of the domain's VM
   std::chrono::milliseconds timeout{10000};
 };
 
@@ -45,9 +64,13 @@ class LaunchError : public Error {
 // The argument vector xvgpu-dm gets (argv[0] included).
 std::vector<std::string> dm_command_line(const LaunchRequest& r);
 
-// Starts xvgpu-dm detached (own session, stdout/stderr appended to the log in run_dir) and returns
-// its pid once it answers on its control socket. Throws LaunchError (the process is gone then).
-pid_t launch_dm(const LaunchRequest& r);
+struct Launched {
+  pid_t pid = 0;
+  std::string log;  // this run's log
+};
+// Starts xvgpu-dm detached (own session, stdout/stderr to this run's log, open_run_log) and returns
+// once it answers on its control socket. Throws LaunchError (the process is gone then).
+Launched launch_dm(const LaunchRequest& r);
 // Replaces the calling process by xvgpu-dm (for systemd: Type=exec). Returns only on failure.
 [[noreturn]] void exec_dm(const LaunchRequest& r);
 

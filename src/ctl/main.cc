@@ -11,6 +11,7 @@
 
 #include "ctl/dm_launcher.h"
 #include "ctl/exit_codes.h"
+#include "ctl/verb_support.h"
 #include "ctl/verbs.h"
 
 namespace xvgpu::ctl {
@@ -101,12 +102,18 @@ int run(int argc, char** argv) {
   std::string stop_uuid;
   auto* stop = app.add_subcommand("stop", "Stop the device model of a domain, or remove one vGPU from it");
   stop->add_option("uuid", stop_uuid, "vGPU UUID");
-  stop->add_option("--domain,-d", stop_domain, "Guest domain ID");
+  auto* stop_domain_opt = stop->add_option("--domain,-d", stop_domain, "Guest domain ID");
+  std::string stop_vm;
+  stop->add_option("--vm", stop_vm, "The VM (UUID or name): the device model of its running domain")
+      ->excludes(stop_domain_opt);
 
   long status_domain = -1;
   bool status_wait = false;
   auto* status = app.add_subcommand("status", "Show running device models and their vGPUs");
-  status->add_option("--domain,-d", status_domain, "Only this domain");
+  auto* status_domain_opt = status->add_option("--domain,-d", status_domain, "Only this domain");
+  std::string status_vm;
+  status->add_option("--vm", status_vm, "Only the running domain of this VM (UUID or name)")
+      ->excludes(status_domain_opt);
   status->add_flag("--wait", status_wait, "Wait (up to --timeout) until the domain's device model is ready");
 
   std::string stats_uuid;
@@ -215,8 +222,12 @@ int run(int argc, char** argv) {
   if (*modify) cmd_modify(g, ma);
   if (*list) cmd_list(g, la);
   if (*start) cmd_start(g, sa);
-  if (*stop) cmd_stop(g, stop_domain, stop_uuid);
-  if (*status) return cmd_status(g, status_domain, status_wait);
+  // --vm: the VM's running domain (the systemd unit is keyed by the VM, which outlives its domain IDs).
+  const auto domain_of_vm = [](const std::string& vm) -> long {
+    return running_domain_of(vm_arg(vm)).domid.value;
+  };
+  if (*stop) cmd_stop(g, stop_vm.empty() ? stop_domain : domain_of_vm(stop_vm), stop_uuid);
+  if (*status) return cmd_status(g, status_vm.empty() ? status_domain : domain_of_vm(status_vm), status_wait);
   if (*stats) cmd_stats(g, stats_uuid, stats_domain);
   if (*get) cmd_get(g, uuid1, knob);
   if (*set) cmd_set(g, uuid1, knob, value, set_persist);

@@ -94,6 +94,7 @@ void cmd_start(const Globals& g, const StartArgs& a) {
                        [&](const VgpuSpec& s) { return s.uuid == uuid; });
   };
   const bool explicit_vgpus = !a.uuids.empty() || !a.vgpus.empty();
+  const std::size_t explicit_count = plan.specs.size();  // the vGPUs named on the command line come first
   for (const auto& d : store.list()) {
     if (chosen(d.spec.uuid)) continue;
     const bool of_vm = d.vm && is_vm(plan.identity, *d.vm);
@@ -125,40 +126,57 @@ void cmd_start(const Globals& g, const StartArgs& a) {
   r.vendor_plugins = g.plugins;
   r.extra_args = dm_args;
   r.run_dir = g.run_dir;
+  r.log_key = plan.identity
+                  ? run_log_key(plan.identity->name, ioreq::handle_text(plan.identity->handle), domain)
+                  : run_log_key("", "", domain);
   r.timeout = g.timeout();
   const std::string socket = socket_of_domain(g, domain);
   // A device model already serves the domain: add the vGPUs to it instead.
-  bool live = false;
+  std::optional<json> live;
   try {
     control::Client c(socket, std::chrono::milliseconds(1000));
-    c.call({{"cmd", std::string(control::kStatus)}});
-    live = true;
+    live = c.call({{"cmd", std::string(control::kStatus)}});
   } catch (const std::exception&) {
   }
   if (live && !a.foreground) {
+    // Of the VM's definitions, those it serves already stay as they are and the others (defined since it
+    // started) are added. A vGPU asked for by name that runs already is refused, as before.
+    std::set<std::string> running;
+    for (const auto& v : arr(*live, "vgpus")) running.insert(str(v, "uuid"));
+    for (std::size_t i = 0; i < explicit_count; ++i) {
+      if (running.count(specs[i].uuid) != 0)
+        throw CtlError(kExitFailure, "vGPU " + specs[i].uuid + " already runs in " + dom);
+    }
     json added = json::array();
+    json already = json::array();
     for (const auto& s : specs) {
+      if (running.count(s.uuid) != 0) {
+        already.push_back(s.uuid);
+        continue;
+      }
       added.push_back(
           call_dm(socket, {{"cmd", std::string(control::kHotAdd)}, {"vgpu", s.to_string()}}, g.timeout()));
     }
-    print(g, json{{"domain", domain.value}, {"hot_added", added}}, [&] {
+    print(g, json{{"domain", domain.value}, {"hot_added", added}, {"already_running", already}}, [&] {
       for (const auto& x : added)
         std::cout << "hot-added " << str(x, "uuid") << " at " << str(x, "bdf") << '\n';
+      for (const auto& u : already) std::cout << "already running " << u.get<std::string>() << '\n';
     });
     return;
   }
   if (a.foreground) exec_dm(r);
-  pid_t pid = 0;
+  Launched launched;
   try {
-    pid = launch_dm(r);
+    launched = launch_dm(r);
   } catch (const LaunchError& e) {
     throw CtlError(e.exit_code() == 2 ? kExitUsage : kExitDmFailed, e.what());
   }
+  const pid_t pid = launched.pid;
   const RunPaths paths = RunPaths::of(g.run_dir, domain);
   json out{{"domain", domain.value},
            {"pid", pid},
            {"control_socket", paths.socket},
-           {"log", paths.log},
+           {"log", launched.log},
            {"vgpus", json::array()}};
   for (const auto& s : specs) out["vgpus"].push_back(s.uuid);
   print(g, out, [&] {

@@ -81,6 +81,7 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   std::string seccomp_text = "kill";
   std::string vm_text;
   std::string room_text;
+  std::string log_max_text;
   app.add_option("--domain", domid, "Guest domain ID to serve")->required();
   app.add_option("--vm", vm_text, "The VM (UUID or name) the domain must be; another VM's domain is refused");
   app.add_option("--hot-add-room", room_text,
@@ -95,6 +96,10 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
   app.add_option("--chroot", chroot_dir, "chroot into DIR once set up");
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error|critical|off (default info)");
   app.add_option("--log-file", log_file, "Log to FILE (default: stderr)");
+  app.add_option(
+      "--log-max-size", log_max_text,
+      "Bound of a log that is a file (--log-file, or stderr to a file), e.g. 8M (default): over it, "
+      "lines between the first and the latest are cut out");
   app.add_flag("--syslog", o.syslog, "Log to syslog (facility daemon) instead of stderr");
   app.add_option("--control-socket", o.control_socket,
                  "Control socket path (default /run/xvgpu/dm-DOMID.sock)");
@@ -158,6 +163,14 @@ DmOptions parse_dm_options(int argc, const char* const* argv) {
     } catch (const Error& e) {
       throw UsageError("--hot-add-room " + room_text + ": " + e.what());
     }
+  }
+  if (!log_max_text.empty()) {
+    try {
+      o.log_max_bytes = parse_size(log_max_text);
+    } catch (const Error& e) {
+      throw UsageError("--log-max-size " + log_max_text + ": " + e.what());
+    }
+    if (o.log_max_bytes < kMinLogMaxBytes) throw UsageError("--log-max-size " + log_max_text + ": under 64K");
   }
   if (!vm_text.empty()) {
     try {

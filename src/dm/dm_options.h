@@ -26,6 +26,9 @@ inline constexpr int kExitOk = 0;       // shut down on request, or the domain d
 inline constexpr int kExitFailure = 1;  // set-up or run-time failure (logged; xenstore state "error")
 inline constexpr int kExitUsage = 2;    // bad command line (nothing touched)
 
+inline constexpr uint64_t kDefaultLogMaxBytes = 8ULL << 20;
+inline constexpr uint64_t kMinLogMaxBytes = 64ULL << 10;
+
 struct RunAs {
   std::string user;
   uid_t uid = 0;
@@ -49,7 +52,8 @@ struct DmOptions {
   std::string log_level = "info";
   std::optional<std::string> log_file;  // unset: stderr (or syslog with `syslog`)
   bool syslog = false;
-  std::string control_socket;  // default /run/xvgpu/dm-<domid>.sock
+  uint64_t log_max_bytes = kDefaultLogMaxBytes;  // a log that is a regular file stays within this
+  std::string control_socket;                    // default /run/xvgpu/dm-<domid>.sock
   mode_t control_socket_mode = 0600;
   std::string pidfile;        // default /run/xvgpu/dm-<domid>.pid
   std::string xenstore_node;  // default /local/domain/0/device-model/<domid>; "none" disables

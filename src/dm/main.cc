@@ -214,7 +214,7 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
   try {
-    setup_logging(o.log_level, o.log_file, o.syslog, o.domid.value);
+    setup_logging(o.log_level, o.log_file, o.syslog, o.domid.value, o.log_max_bytes);
   } catch (const Error& e) {
     return usage_error(std::string("--log-file: ") + e.what());
   }

@@ -28,6 +28,9 @@ constexpr const char* kAllowed[] = {
     "dup3", "pipe2", "pipe",
     // The saved device state (save-state) reaches the disk before the control reply.
     "fsync",
+    // The log file kept within --log-max-size in place (src/dm/dm_logging.h), on a descriptor opened at
+    // set-up.
+    "ftruncate",
     // Memory (mmap/mprotect only without PROT_EXEC: see below). mlock: libxencall's hypercall
     // buffers when /dev/xen/hypercall is missing (bounded by RLIMIT_MEMLOCK).
     "munmap", "mremap", "madvise", "brk", "membarrier", "mlock", "munlock",

@@ -158,5 +158,74 @@ check "... at once (no handover wait), naming the holder's domain" \
   bash -c "(( $(date +%s%N) - $t0 < 5000000000 )) && grep -q 'already in use (process [0-9]*, type simgpu-16 on [^,]*, domain $r2)' '$tmp/err' '$XVGPU_RUN_DIR/dm-$ro.log'"
 "$ctl" stop --domain "$r2" >/dev/null
 
+# --- the systemd unit's sequence, keyed by the VM: start --foreground, status --wait, stop (xvgpu-dm@.service) ---
+# stderr stands for the journal's stream (JOURNAL_STREAM names it): every line carries its syslog priority.
+U6=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e56
+U7=6f1c5b2e-1d3a-4c5b-9e7f-0a1b2c3d4e57
+dh=$("$xensim" create --ram 64 --name vm-h)
+"$ctl" define --uuid "$U6" --type simgpu-16 --vm vm-h >/dev/null
+: >"$tmp/journal"
+JOURNAL_STREAM=$(stat -c %d:%i "$tmp/journal") "$ctl" start --foreground --vm vm-h --hot-add-room 16M \
+  >>"$tmp/journal" 2>&1 &
+unit=$!
+check "unit: status --wait --vm (ExecStartPost)" test "$(rc_of "$ctl" status --wait --vm vm-h)" -eq 0
+check "unit: the device model is the unit's process" test "$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")" = "$unit"
+check "unit: journal lines carry their priority" grep -q "^<6>dom$dh info: " "$tmp/journal"
+check "unit: no line without one" bash -c "! grep -v '^<[0-7]>' '$tmp/journal'"
+
+# --- a second vGPU defined for the running VM: start hot-adds it, the first stays as it is ---
+"$ctl" status --wait --domain "$dh" >/dev/null 2>&1
+"$ctl" define --uuid "$U7" --type simgpu-16 --vm vm-h >/dev/null
+check "second definition: start --domain, exit 0" test "$(rc_of "$ctl" start --domain "$dh")" -eq 0
+check "... hot-added the second" grep -q "^hot-added $U7 at " "$tmp/out"
+check "... the first already running" grep -q "^already running $U6" "$tmp/out"
+check "... in the same device model, serving both" bash -c "
+  '$ctl' --json status --vm vm-h >'$tmp/out' && python3 -c \"
+import json; s=json.load(open('$tmp/out'))[0]
+assert s['pid'] == $unit and sorted(v['uuid'] for v in s['vgpus']) == ['$U6', '$U7'], s\""
+check "start again: nothing to add, exit 0" test "$(rc_of "$ctl" --json start --vm vm-h)" -eq 0
+check "... says both run already" json_is "d['hot_added'] == [] and sorted(d['already_running']) == ['$U6', '$U7']"
+check "unit: stop --vm (ExecStop), exit 0" test "$(rc_of "$ctl" stop --vm vm-h)" -eq 0
+for _ in $(seq 200); do kill -0 "$unit" 2>/dev/null || break; sleep 0.05; done
+kill "$unit" 2>/dev/null  # still there: the stop failed (checked above); not to wait forever
+wait "$unit"
+check "unit: its process exits 0" test $? -eq 0
+check "stop --vm of a VM not running: exit 4" test "$(rc_of "$ctl" stop --vm no-such-vm)" -eq 4
+
+# --- logs: one file per run, named by the VM and the start; dm-DOMID.log is the latest run's ---
+log_of() { python3 -c "import json; print(json.load(open('$tmp/out'))['log'])"; }
+rc_of "$ctl" --json start --domain "$dh" >/dev/null
+log1=$(log_of)
+check "run log: RUN_DIR/log/VM.START.log" bash -c "[[ '$log1' =~ ^$XVGPU_RUN_DIR/log/vm-h\.[0-9]{8}T[0-9]{6}Z(-[0-9]+)?\.log$ ]]"
+check "run log: dm-DOMID.log is it" test "$(readlink -f "$XVGPU_RUN_DIR/dm-$dh.log")" = "$(readlink -f "$log1")"
+pid1=$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")
+"$ctl" stop --domain "$dh" >/dev/null
+rc_of "$ctl" --json start --domain "$dh" >/dev/null
+log2=$(log_of)
+check "next run: a log of its own" test "$log2" != "$log1" -a -s "$log2"
+check "next run: dm-DOMID.log follows" test "$(readlink -f "$XVGPU_RUN_DIR/dm-$dh.log")" = "$(readlink -f "$log2")"
+check "next run: nothing of the previous run in it" bash -c "! grep -q 'xvgpu-dm\[$pid1\]' '$log2'"
+check "previous run's log kept" grep -q "xvgpu-dm\[$pid1\]" "$log1"
+"$ctl" stop --domain "$dh" >/dev/null
+# A run's log over its bound, under the serving phase's seccomp policy: cut in place, the device model serving on.
+rc_of "$ctl" --json start --domain "$dh" --dm-arg=--log-max-size=64K --dm-arg=--log-level=debug >/dev/null
+log3=$(log_of)
+pid3=$(cat "$XVGPU_RUN_DIR/dm-$dh.pid")
+python3 - "$XVGPU_RUN_DIR/dm-$dh.sock" <<'PY'
+import socket, sys
+for _ in range(1500):  # each request is a debug line
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"status"}\n')
+    while not s.recv(65536).endswith(b"\n"):
+        pass
+    s.close()
+PY
+check "bounded log: the device model still serves" test "$(rc_of "$ctl" status --domain "$dh")" -eq 0 -a -d "/proc/$pid3"
+check "bounded log: within 64K" test "$(stat -c %s "$log3")" -le 65536
+check "bounded log: the cut is marked" grep -q "^xvgpu-dm: \[log bound 65536 bytes: " "$log3"
+check "bounded log: the start-up kept" grep -q "xvgpu-dm\[$pid3\] dom$dh info: ready: control socket" "$log3"
+"$ctl" stop --domain "$dh" >/dev/null
+
 echo "$fails failure(s)"
 exit $((fails != 0))
