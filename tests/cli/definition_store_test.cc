@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "control/pidfile.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::ctl {
 namespace {
@@ -18,11 +19,6 @@ namespace fs = std::filesystem;
 
 class DefinitionStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("xvgpu-defs-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   static Definition def(const std::string& uuid, const std::string& type,
                         std::optional<int> dom = std::nullopt) {
     Definition d;
@@ -30,7 +26,8 @@ class DefinitionStoreTest : public ::testing::Test {
     if (dom) d.domain = Domid{static_cast<uint16_t>(*dom)};
     return d;
   }
-  fs::path dir_;
+  TempDir tmp_{"xvgpu-defs-"};
+  fs::path dir_ = tmp_.path() / "defs";  // the store creates it
 };
 
 constexpr const char* kA = "00000000-0000-4000-8000-00000000000a";

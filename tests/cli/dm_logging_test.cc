@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/unique_fd.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::dm {
 namespace {
@@ -25,15 +26,9 @@ namespace fs = std::filesystem;
 
 class DmLoggingTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("xvgpu-dmlog-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
   void TearDown() override {
     ::unsetenv("JOURNAL_STREAM");
     spdlog::drop_all();
-    fs::remove_all(dir_);
   }
   static std::string stream_id(int fd) {
     struct stat st {};
@@ -63,7 +58,8 @@ class DmLoggingTest : public ::testing::Test {
     ::dup2(saved.get(), STDERR_FILENO);
     return lines_of(file);
   }
-  fs::path dir_;
+  TempDir tmp_{"xvgpu-dmlog-"};
+  fs::path dir_ = tmp_.path();
 };
 
 TEST_F(DmLoggingTest, JournalStreamIsRecognisedByDeviceAndInode) {

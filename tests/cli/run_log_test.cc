@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ctl/dm_launcher.h"
+#include "support/temp_dir.h"
 
 namespace xvgpu::ctl {
 namespace {
@@ -19,11 +20,6 @@ namespace fs = std::filesystem;
 
 class RunLogTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("xvgpu-runlog-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   static void write(const RunLog& log, const std::string& text) {
     ASSERT_EQ(::write(log.fd.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
   }
@@ -40,7 +36,8 @@ class RunLogTest : public ::testing::Test {
     std::sort(out.begin(), out.end());
     return out;
   }
-  fs::path dir_;
+  TempDir tmp_{"xvgpu-runlog-"};
+  fs::path dir_ = tmp_.path() / "run";  // the launcher creates it
 };
 
 TEST_F(RunLogTest, ADomainIdReusedByAnotherVmStartsAFreshLog) {
