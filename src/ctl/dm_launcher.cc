@@ -13,8 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -51,15 +52,27 @@ std::string run_log_key(const std::string& vm_name, const std::string& vm_uuid, 
 namespace {
 
 // The start stamp and the same-second counter of KEY.YYYYMMDDTHHMMSSZ[-N].log, or nothing for another file.
+// Parsed by hand: GCC 12 warns (maybe-uninitialized) inside std::regex under the sanitizer build.
 std::optional<std::pair<std::string, unsigned>> run_log_order(const std::string& name,
                                                               const std::string& key) {
-  static const std::regex kRest(R"(^(\d{8}T\d{6}Z)(?:-(\d{1,4}))?\.log$)");
   if (name.size() <= key.size() + 1 || name.compare(0, key.size(), key) != 0 || name[key.size()] != '.')
     return {};
-  std::smatch m;
-  const std::string rest = name.substr(key.size() + 1);
-  if (!std::regex_match(rest, m, kRest)) return {};
-  return std::make_pair(m[1].str(), m[2].matched ? static_cast<unsigned>(std::stoul(m[2].str())) : 1U);
+  const std::string_view rest = std::string_view(name).substr(key.size() + 1);
+  auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  constexpr size_t kStamp = 16;  // YYYYMMDDTHHMMSSZ
+  if (rest.size() < kStamp + 4 || !digits(rest.substr(0, 8)) || rest[8] != 'T' ||
+      !digits(rest.substr(9, 6)) || rest[15] != 'Z' || !rest.ends_with(".log"))
+    return {};
+  const std::string_view tail = rest.substr(kStamp, rest.size() - kStamp - 4);  // "" or "-N"
+  unsigned n = 1;
+  if (!tail.empty()) {
+    const std::string_view count = tail.substr(1);
+    if (tail[0] != '-' || count.size() > 4 || !digits(count)) return {};
+    n = static_cast<unsigned>(std::stoul(std::string(count)));
+  }
+  return std::make_pair(std::string(rest.substr(0, kStamp)), n);
 }
 
 }  // namespace
