@@ -32,34 +32,10 @@ targets=("$@")
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/scripts/lsan-suppressions.txt}
 "$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
-mkdir -p "$out"
-run_one() {  # target
-  local t=$1 work=$out/$1
-  rm -rf "$work" "$out/$t"-*
-  mkdir -p "$work"  # what the run finds; the committed corpus is only read
-  local rc=0
-  "$build/fuzz/${t}_fuzzer" -max_total_time=$((minutes * 60)) -timeout=30 -rss_limit_mb=4096 \
-    -print_final_stats=1 -artifact_prefix="$out/$t-" "$work" "$here/fuzz/corpus/$t" >"$out/$t.log" 2>&1 || rc=$?
-  echo "$rc" >"$out/$t.rc"
-  # The CPU time the fuzzer used (all its threads): on a shared machine, exec/s alone says
-  # more about the neighbours than about the code.
-  # `times` runs in this shell (not in a pipeline's subshell, whose children used nothing).
-  times >"$out/$t.times"
-  sed -n 2p "$out/$t.times" | sed 's/m/ /g; s/s//g' | awk '{printf "%.0f\n", $1 * 60 + $2 + $3 * 60 + $4}' \
-    >"$out/$t.cpu"
-}
-
 echo "fuzz-long: ${#targets[@]} targets, $minutes min each, $jobs at a time; load before: $(uptime | sed 's/.*load average: //')"
-running=0
-for t in "${targets[@]}"; do
-  if ((running >= jobs)); then
-    wait -n || true
-    running=$((running - 1))
-  fi
-  run_one "$t" &
-  running=$((running + 1))
-done
-wait || true
+# shellcheck source-path=SCRIPTDIR source=fuzz-run.sh
+. "$here/scripts/fuzz-run.sh"
+fuzz_run_all $((minutes * 60)) "${targets[@]}"
 echo "fuzz-long: load after: $(uptime | sed 's/.*load average: //')"
 
 stat() {  # log name

@@ -21,27 +21,9 @@ targets=("$@")
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/scripts/lsan-suppressions.txt}
 "$here/scripts/fuzz-build.sh" "$build" "$jobs" "${targets[@]}"
 
-mkdir -p "$out"
-run_one() {  # target: runs it, leaves its exit status in $out/<target>.rc
-  local t=$1 work=$out/$1
-  rm -rf "$work" "$out/$t"-*
-  mkdir -p "$work"  # new inputs go here; the committed seeds stay untouched
-  local rc=0
-  "$build/fuzz/${t}_fuzzer" -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$out/$t-" "$work" "$here/fuzz/corpus/$t" >"$out/$t.log" 2>&1 || rc=$?
-  echo "$rc" >"$out/$t.rc"
-}
-# JOBS targets at a time: each fuzzer is one process on one core.
-running=0
-for t in "${targets[@]}"; do
-  if ((running >= jobs)); then
-    wait -n || true
-    running=$((running - 1))
-  fi
-  run_one "$t" &
-  running=$((running + 1))
-done
-wait || true
+# shellcheck source-path=SCRIPTDIR source=fuzz-run.sh
+. "$here/scripts/fuzz-run.sh"
+fuzz_run_all "$secs" "${targets[@]}"
 failed=()
 for t in "${targets[@]}"; do
   log=$out/$t.log
