@@ -3,7 +3,7 @@
 # the whole ctest suite except label xen; (2) ThreadSanitizer build running the concurrent tests.
 # Separate build dirs, so neither disturbs the normal build.
 #
-# Usage: scripts/ci-sanitizers.sh [asan|tsan|all]   (default all)
+# Usage: scripts/ci-sanitizers.sh [asan|tsan|all|build]   (default all; build: both builds, no tests)
 # Env:   JOBS (default 2), CC/CXX (default gcc/g++; clang works too), BUILD_ROOT (default the repo),
 #        TSAN_OPTIONS (default: reports to files, checked after the run).
 set -euo pipefail
@@ -63,26 +63,36 @@ check_lsan() {
   echo "ci-sanitizers: LeakSanitizer active"
 }
 
-run_asan() {
-  local dir=$root/build-san-asan start=$SECONDS
-  check_lsan
+build_asan() {
+  local dir=$root/build-san-asan
   configure "$dir" address,undefined
   # A build dir left by an earlier run with another generator keeps it: say which one builds.
   grep -q '^CMAKE_GENERATOR:INTERNAL=Unix Makefiles$' "$dir/CMakeCache.txt" ||
     echo "ci-sanitizers: note: $dir was configured with another generator than the default" >&2
   cmake --build "$dir" -j"$jobs"
+}
+
+run_asan() {
+  local dir=$root/build-san-asan start=$SECONDS
+  check_lsan
+  build_asan
   (cd "$dir" && XVGPU_SKIP_NOVNC=asan ctest -LE '^xen$' -j"$jobs" --output-on-failure --timeout 300)
   echo "ci-sanitizers: asan+ubsan+lsan passed in $((SECONDS - start)) s"
 }
 
-run_tsan() {
-  local dir=$root/build-san-tsan start=$SECONDS
+# Only what the concurrent tests need: their executables, and the daemon, libraries, echo server and production device
+# model the cross-process tests and the load test start.
+build_tsan() {
+  local dir=$root/build-san-tsan
   configure "$dir" thread "${ninja_gen[@]}"
-  # Only what the concurrent tests need: their executables, and the daemon, libraries, echo
-  # server and production device model the cross-process tests and the load test start.
   local targets=(xensim_unit_tests xensim_process_tests xensim_echo_server xensimd xensim xensim_libs
     ioreq_xensim_tests gpu_unit_tests simgpu_tests simgpu_xensim_tests xvgpu-dm xvgpu-xensim-load)
   cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
+}
+
+run_tsan() {
+  local dir=$root/build-san-tsan start=$SECONDS
+  build_tsan
   local exe suites=()
   for exe in "${TSAN_GTESTS[@]}"; do
     mapfile -t -O "${#suites[@]}" suites < <("$dir/$exe" --gtest_list_tests | sed -n 's/^\([^ #][^ ]*\)\..*$/\1/p')
@@ -107,5 +117,6 @@ case $what in
   asan) run_asan ;;
   tsan) run_tsan ;;
   all) run_asan; run_tsan ;;
-  *) echo "usage: $0 [asan|tsan|all]" >&2; exit 2 ;;
+  build) build_asan; build_tsan ;;
+  *) echo "usage: $0 [asan|tsan|all|build]" >&2; exit 2 ;;
 esac
