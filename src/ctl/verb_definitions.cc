@@ -1,9 +1,12 @@
 // xvgpuctl types, define, undefine, list: the vGPU types the vendors offer, and the persistent
 // definitions in the config directory (with what runs of them).
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -19,6 +22,46 @@
 namespace xvgpu::ctl {
 
 using nlohmann::json;
+
+namespace {
+
+struct DefineArgs {
+  std::string uuid;
+  std::string type;
+  std::string bdf;
+  std::vector<std::string> knobs;
+  std::string vm;
+  long domain = -1;
+  bool autostart = false;
+  bool replace = false;
+  std::string vnc;                // console address (spec key vnc=)
+  std::string vnc_password_file;  // spec key vnc-password-file=
+  std::string rom;                // spec key rom=
+  std::string jsonfile;           // a definition as list --dumpjson prints it
+};
+
+// Changes to a stored definition (mdevctl modify); empty / unset members leave a field as it is.
+struct ModifyArgs {
+  std::string uuid;
+  std::string type;
+  std::string bdf;
+  std::vector<std::string> knobs;        // K=V: added or changed
+  std::vector<std::string> unset_knobs;  // K: removed (the vendor's default applies)
+  std::string vm;
+  bool autostart = false;
+  bool manual = false;  // not --autostart any more
+  std::string vnc;
+  std::string rom;
+  bool live = false;  // also set the --knob values in the running vGPU
+};
+
+struct ListArgs {
+  long domain = -1;
+  std::string uuid;
+  bool defined_only = false;
+  bool active_only = false;
+  bool dumpjson = false;  // the definitions as stored (define --jsonfile reads them back)
+};
 
 void cmd_types(const Globals& g) {
   const json t = query_types(g.plugins);
@@ -45,8 +88,6 @@ void cmd_types(const Globals& g) {
     tab.print(std::cout);
   });
 }
-
-namespace {
 
 // A fresh random (version 4) UUID, as mdevctl makes one when none is given.
 std::string fresh_uuid() {
@@ -141,8 +182,6 @@ Definition definition_from_args(const DefineArgs& a) {
   d.autostart = a.autostart;
   return d;
 }
-
-}  // namespace
 
 void cmd_define(const Globals& g, const DefineArgs& a) {
   Definition d = a.jsonfile.empty() ? definition_from_args(a) : definition_from_file(a);
@@ -312,6 +351,67 @@ void cmd_list(const Globals& g, const ListArgs& a) {
     }
     t.print(std::cout);
   });
+}
+
+}  // namespace
+
+void add_definition_verbs(CLI::App& app, const Globals& g) {
+  app.add_subcommand("types", "List physical GPUs, vGPU types and available instances")->callback([&g] {
+    cmd_types(g);
+  });
+
+  auto da = std::make_shared<DefineArgs>();
+  auto* define = app.add_subcommand("define", "Define a persistent vGPU");
+  define->add_option("--uuid,-u", da->uuid, "UUID (generated when omitted)");
+  define->add_option("--type,-t", da->type, "vGPU type (required unless --jsonfile)");
+  define->add_option("--bdf", da->bdf, "Guest PCI slot BB:DD.F (default: first free)");
+  define->add_option("--knob,-k", da->knobs, "Creation knob name=value (repeatable)")->take_all();
+  define->add_option("--vm", da->vm, "The VM (UUID or name) the vGPU belongs to");
+  define->add_option("--domain,-d", da->domain, "Deprecated: a domain ID (one boot of a VM)");
+  define->add_flag(
+      "--autostart", da->autostart,
+      "Start with every boot of its VM (by xvgpuctl start --autostart, as the xl scripts run it)");
+  define->add_flag("--force", da->replace, "Replace an existing definition");
+  define->add_option("--vnc", da->vnc,
+                     "Console: off, HOST:PORT (0 = free port) or unix:PATH (default 127.0.0.1:0)");
+  define->add_option("--vnc-password-file", da->vnc_password_file,
+                     "VNC password: the first line of this file");
+  define->add_option("--rom", da->rom,
+                     "Expansion ROM: an option ROM file, or off (default: SeaVGABIOS for Bochs displays "
+                     "where it fits the type)");
+  define->add_option("--jsonfile", da->jsonfile,
+                     "The definition from a JSON file, as list --dumpjson prints it (with --uuid, --force)");
+  define->callback([&g, da] { cmd_define(g, *da); });
+
+  auto ma = std::make_shared<ModifyArgs>();
+  auto* modify = app.add_subcommand("modify", "Change a vGPU definition (mdevctl modify)");
+  modify->add_option("uuid", ma->uuid, "vGPU UUID")->required();
+  modify->add_option("--type,-t", ma->type, "New vGPU type (refused while the vGPU runs)");
+  modify->add_option("--bdf", ma->bdf, "New guest PCI slot 00:DD.F (refused while the vGPU runs)");
+  modify->add_option("--knob,-k", ma->knobs, "Set creation knob name=value (repeatable)")->take_all();
+  modify->add_option("--unset-knob", ma->unset_knobs, "Remove a knob: its default applies (repeatable)")
+      ->take_all();
+  modify->add_option("--vm", ma->vm, "The VM (UUID or name) the vGPU belongs to");
+  modify->add_flag("--autostart", ma->autostart, "Start with every boot of its VM");
+  modify->add_flag("--manual", ma->manual, "Do not start with every boot of its VM");
+  modify->add_option("--vnc", ma->vnc, "Console: off, HOST:PORT or unix:PATH");
+  modify->add_option("--rom", ma->rom, "Expansion ROM: an option ROM file, or off");
+  modify->add_flag("--live", ma->live, "Also set the --knob values in the running vGPU");
+  modify->callback([&g, ma] { cmd_modify(g, *ma); });
+
+  auto uuid = std::make_shared<std::string>();
+  auto* undefine = app.add_subcommand("undefine", "Remove a vGPU definition");
+  undefine->add_option("uuid", *uuid, "vGPU UUID")->required();
+  undefine->callback([&g, uuid] { cmd_undefine(g, *uuid); });
+
+  auto la = std::make_shared<ListArgs>();
+  auto* list = app.add_subcommand("list", "List defined and running vGPUs");
+  list->add_option("--domain,-d", la->domain, "Only vGPUs of this domain");
+  list->add_option("--uuid,-u", la->uuid, "Only this vGPU");
+  list->add_flag("--defined", la->defined_only, "Only persistent definitions");
+  list->add_flag("--active", la->active_only, "Only running vGPUs");
+  list->add_flag("--dumpjson", la->dumpjson, "The definitions as stored (for define --jsonfile)");
+  list->callback([&g, la] { cmd_list(g, *la); });
 }
 
 }  // namespace xvgpu::ctl

@@ -1,7 +1,10 @@
 // xvgpuctl stats, get, set, screenshot, console, hot-add, hot-remove: what an operator asks of,
 // or changes in, a running vGPU through its device model's control socket.
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "control/control_protocol.h"
@@ -15,6 +18,31 @@
 namespace xvgpu::ctl {
 
 using nlohmann::json;
+
+namespace {
+
+struct StatsArgs {
+  std::string uuid;
+  long domain = -1;
+};
+
+// get and set: a knob of a running vGPU.
+struct KnobArgs {
+  std::string uuid;
+  std::string knob;
+  std::string value;
+  bool persist = false;  // set: also store the value in the vGPU's definition
+};
+
+struct ScreenshotArgs {
+  std::string uuid;
+  std::string file;
+};
+
+struct HotAddArgs {
+  long domain = -1;
+  std::string spec;
+};
 
 void cmd_stats(const Globals& g, const std::string& uuid_text, long domain_arg) {
   const auto domain = domid_arg(domain_arg);
@@ -150,6 +178,52 @@ void cmd_hot_remove(const Globals& g, const std::string& uuid_text) {
   const json r = call_dm(socket_serving(g, uuid), {{"cmd", std::string(control::kHotRemove)}, {"uuid", uuid}},
                          g.timeout());
   print(g, json{{"uuid", uuid}, {"hot_removed", true}}, [] {});
+}
+
+}  // namespace
+
+void add_running_vgpu_verbs(CLI::App& app, const Globals& g) {
+  auto sa = std::make_shared<StatsArgs>();
+  auto* stats = app.add_subcommand("stats", "Show statistics of a vGPU or of a domain's device model");
+  stats->add_option("uuid", sa->uuid, "vGPU UUID");
+  stats->add_option("--domain,-d", sa->domain, "Guest domain ID");
+  stats->callback([&g, sa] { cmd_stats(g, sa->uuid, sa->domain); });
+
+  auto ga = std::make_shared<KnobArgs>();
+  auto* get = app.add_subcommand("get", "Read vendor knobs of a running vGPU");
+  get->add_option("uuid", ga->uuid, "vGPU UUID")->required();
+  get->add_option("knob", ga->knob, "Knob name (default: all)");
+  get->callback([&g, ga] { cmd_get(g, ga->uuid, ga->knob); });
+
+  auto ka = std::make_shared<KnobArgs>();
+  auto* set = app.add_subcommand("set", "Write a vendor knob of a running vGPU");
+  set->add_option("uuid", ka->uuid, "vGPU UUID")->required();
+  set->add_option("knob", ka->knob, "Knob name")->required();
+  set->add_option("value", ka->value, "New value")->required();
+  set->add_flag("--persist", ka->persist, "Also store the value in the vGPU's definition");
+  set->callback([&g, ka] { cmd_set(g, ka->uuid, ka->knob, ka->value, ka->persist); });
+
+  auto shot_args = std::make_shared<ScreenshotArgs>();
+  auto* shot = app.add_subcommand("screenshot", "Save the display of a running vGPU as PNG");
+  shot->add_option("uuid", shot_args->uuid, "vGPU UUID")->required();
+  shot->add_option("file", shot_args->file, "Output .png file")->required();
+  shot->callback([&g, shot_args] { cmd_screenshot(g, shot_args->uuid, shot_args->file); });
+
+  auto console_uuid = std::make_shared<std::string>();
+  auto* console = app.add_subcommand("console", "Print where a running vGPU's VNC console listens");
+  console->add_option("uuid", *console_uuid, "vGPU UUID")->required();
+  console->callback([&g, console_uuid] { cmd_console(g, *console_uuid); });
+
+  auto ha = std::make_shared<HotAddArgs>();
+  auto* hot_add = app.add_subcommand("hot-add", "Add a vGPU to a running domain's device model");
+  hot_add->add_option("--domain,-d", ha->domain, "Guest domain ID")->required();
+  hot_add->add_option("vgpu", ha->spec, "uuid=U,type=T[,bdf=BB:DD.F][,knob=value...]")->required();
+  hot_add->callback([&g, ha] { cmd_hot_add(g, ha->domain, ha->spec); });
+
+  auto hr_uuid = std::make_shared<std::string>();
+  auto* hot_remove = app.add_subcommand("hot-remove", "Remove a vGPU from its running device model");
+  hot_remove->add_option("uuid", *hr_uuid, "vGPU UUID")->required();
+  hot_remove->callback([&g, hr_uuid] { cmd_hot_remove(g, *hr_uuid); });
 }
 
 }  // namespace xvgpu::ctl

@@ -1,7 +1,10 @@
 // xvgpuctl start: the device model of a domain, launched (or told to add vGPUs) with the vGPUs
 // of the definitions given, of the VM's autostart definitions, or given on the command line.
+#include <CLI/CLI.hpp>
+
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -21,6 +24,17 @@ using nlohmann::json;
 
 namespace {
 
+struct StartArgs {
+  std::vector<std::string> uuids;
+  long domain = -1;
+  std::string vm;
+  bool autostart = false;
+  std::string hot_add_room;
+  std::vector<std::string> vgpus;
+  bool foreground = false;
+  std::vector<std::string> dm_args;
+};
+
 // What `start` runs: the domain, its VM (when known) and the vGPUs.
 struct StartPlan {
   std::optional<Domid> domain;
@@ -32,8 +46,6 @@ struct StartPlan {
 bool is_vm(const std::optional<ioreq::DomainIdentity>& id, const VmRef& vm) {
   return id && vm.matches(ioreq::handle_text(id->handle), id->name);
 }
-
-}  // namespace
 
 void cmd_start(const Globals& g, const StartArgs& a) {
   StartPlan plan;
@@ -183,6 +195,25 @@ void cmd_start(const Globals& g, const StartArgs& a) {
     std::cout << "xvgpu-dm for domain " << domain.value << " is running (pid " << pid << ", " << specs.size()
               << " vGPU" << (specs.size() == 1 ? "" : "s") << ")\n";
   });
+}
+
+}  // namespace
+
+void add_start_verbs(CLI::App& app, const Globals& g) {
+  auto sa = std::make_shared<StartArgs>();
+  auto* start = app.add_subcommand("start", "Start the device model of a domain (or add vGPUs to it)");
+  start->add_option("uuid", sa->uuids, "Defined vGPUs to start (default: all defined for the VM)");
+  start->add_option("--domain,-d", sa->domain, "Guest domain ID");
+  start->add_option("--vm", sa->vm, "The VM (UUID or name): its running domain, checked by xvgpu-dm");
+  start->add_flag("--autostart", sa->autostart,
+                  "Also start the VM's --autostart definitions; none to start is no failure");
+  start->add_option("--hot-add-room", sa->hot_add_room,
+                    "VRAM held ready for later hot-adds, e.g. 256M (default: none)");
+  start->add_option("--vgpu", sa->vgpus, "Transient vGPU uuid=U,type=T[,bdf=..][,knob=v] (repeatable)")
+      ->take_all();
+  start->add_flag("--foreground", sa->foreground, "Run xvgpu-dm in place of xvgpuctl (systemd)");
+  start->add_option("--dm-arg", sa->dm_args, "Extra argument for xvgpu-dm (repeatable)")->take_all();
+  start->callback([&g, sa] { cmd_start(g, *sa); });
 }
 
 }  // namespace xvgpu::ctl

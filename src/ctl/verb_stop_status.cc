@@ -1,7 +1,10 @@
-// xvgpuctl stop, status, wait-end: the device models of domains, and the end of a domain.
+// xvgpuctl stop, status: the device models of domains.
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -12,7 +15,6 @@
 #include "ctl/verbs.h"
 #include "dm/server_record.h"
 #include "gpu/host_accounting.h"
-#include "ioreq/domain_end.h"
 #include "ioreq/stale_ioreq_server.h"
 
 namespace xvgpu::ctl {
@@ -20,6 +22,24 @@ namespace xvgpu::ctl {
 using nlohmann::json;
 
 namespace {
+
+struct StopArgs {
+  std::string uuid;
+  long domain = -1;
+  std::string vm;
+};
+
+struct StatusArgs {
+  long domain = -1;
+  std::string vm;
+  bool wait = false;
+};
+
+// --vm: the VM's running domain (the systemd unit is keyed by the VM, which outlives its domain
+// IDs); else --domain.
+long domain_or_vm(long domain, const std::string& vm) {
+  return vm.empty() ? domain : running_domain_of(vm_arg(vm)).domid.value;
+}
 
 // A killed device model leaves its ioreq server registered with Xen (recorded in the state
 // directory): destroy it when the record is of this very instance of the domain. Returns what
@@ -62,8 +82,6 @@ std::vector<std::string> remove_left_ioreq_servers(Domid domid) {
   }
   return done;
 }
-
-}  // namespace
 
 void cmd_stop(const Globals& g, long domain_arg, const std::string& uuid_text) {
   auto domain = domid_arg(domain_arg);
@@ -160,11 +178,27 @@ int cmd_status(const Globals& g, long domain_arg, bool wait) {
   return kExitOk;
 }
 
-// For supervisors (the PVH launcher restarts a VM whose guest rebooted).
-void cmd_wait_end(const Globals& g, long domain_arg) {
-  const Domid d = *domid_arg(domain_arg);
-  const std::string how = ioreq::wait_domain_end(d);
-  print(g, json{{"domain", d.value}, {"end", how}}, [&] { std::cout << how << '\n'; });
+}  // namespace
+
+void add_stop_status_verbs(CLI::App& app, const Globals& g) {
+  auto sa = std::make_shared<StopArgs>();
+  auto* stop = app.add_subcommand("stop", "Stop the device model of a domain, or remove one vGPU from it");
+  stop->add_option("uuid", sa->uuid, "vGPU UUID");
+  auto* stop_domain_opt = stop->add_option("--domain,-d", sa->domain, "Guest domain ID");
+  stop->add_option("--vm", sa->vm, "The VM (UUID or name): the device model of its running domain")
+      ->excludes(stop_domain_opt);
+  stop->callback([&g, sa] { cmd_stop(g, domain_or_vm(sa->domain, sa->vm), sa->uuid); });
+
+  auto st = std::make_shared<StatusArgs>();
+  auto* status = app.add_subcommand("status", "Show running device models and their vGPUs");
+  auto* status_domain_opt = status->add_option("--domain,-d", st->domain, "Only this domain");
+  status->add_option("--vm", st->vm, "Only the running domain of this VM (UUID or name)")
+      ->excludes(status_domain_opt);
+  status->add_flag("--wait", st->wait, "Wait (up to --timeout) until the domain's device model is ready");
+  status->callback([&g, st] {
+    if (const int code = cmd_status(g, domain_or_vm(st->domain, st->vm), st->wait); code != kExitOk)
+      throw CLI::RuntimeError(code);
+  });
 }
 
 }  // namespace xvgpu::ctl
