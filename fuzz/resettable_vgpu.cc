@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <set>
@@ -59,6 +60,11 @@ gpu::VgpuManager& fuzz_manager() {
     register_echo_vendor();
     // The manager's state directory: constructed before it, so removed after it at exit.
     static const TempDir state_dir("xvgpu-fuzz-");
+    // simgpu keeps its host-wide engine arbiter table there too (read when the vendor loads):
+    // a private one, so that the fuzzer's engine neither waits for nor competes with the device
+    // models of this host or another fuzzer.
+    if (::setenv("XVGPU_STATE_DIR", state_dir.path().c_str(), 1) != 0)
+      violation("setenv XVGPU_STATE_DIR failed");
     // Destroyed at exit, after simgpu's own statics: simgpu's fini() then runs during static
     // destruction and must not touch state that is already gone.
     static gpu::VgpuManager instance(gpu::ManagerOptions{state_dir.path()});
@@ -115,7 +121,7 @@ void ResettableVgpu::power_cycle() {
 
 void ResettableVgpu::check_at_rest(const char* when) {
   auto fail = [when](const char* what) {
-    std::fprintf(stderr, "%s: ", when);
+    (void)std::fprintf(stderr, "%s: ", when);
     violation(what);
   };
   if (platform_->claims.violations() != 0) fail("unbalanced or overlapping claims");

@@ -14,6 +14,7 @@ SimgpuHarness& SimgpuHarness::at_power_on(bool direct_vram) {
   static SimgpuHarness trapped(false);
   SimgpuHarness& h = direct_vram ? direct : trapped;
   h.device_.power_cycle();
+  h.engine_at_home_.reset();
   return h;
 }
 
@@ -30,6 +31,7 @@ uint32_t SimgpuHarness::cfg_read(unsigned off, uint8_t size) {
 void SimgpuHarness::cfg_write(unsigned off, uint8_t size, uint32_t v) {
   const gpu::IoAccess a{gpu::AddressSpace::PciConfig, off, kSimgpuSlot, size, VcpuId{0}};
   device_.bus().write(a, v);
+  engine_at_home_.reset();
 }
 
 uint64_t SimgpuHarness::mmio_read(uint64_t gpa, uint8_t size) {
@@ -60,6 +62,12 @@ void SimgpuHarness::enumerate() {
 }
 
 bool SimgpuHarness::engine_at_home() {
+  // Only a config write moves a BAR or toggles decode: the answer holds until the next one.
+  if (!engine_at_home_) engine_at_home_ = engine_at_home_now();
+  return *engine_at_home_;
+}
+
+bool SimgpuHarness::engine_at_home_now() {
   // Memory decode on, BAR 4 where enumerate() put it, and neither the VRAM nor the register BAR
   // moved over it (the core then serves that address from the BAR that claimed it first).
   if ((cfg_read(0x04, 2) & 0x2) == 0 || (cfg_read(0x20, 4) & ~0xfu) != kBar4) return false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "resettable_vgpu.h"
 
@@ -38,7 +39,9 @@ class SimgpuHarness {
 
  private:
   explicit SimgpuHarness(bool direct_vram);
+  bool engine_at_home_now();
   ResettableVgpu device_;
+  std::optional<bool> engine_at_home_;  // until the next config write or power cycle
 };
 
 }  // namespace xvgpu::fuzz
