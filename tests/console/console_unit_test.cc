@@ -298,6 +298,7 @@ TEST(OpeningWait, RefusesBeyondItsCapacity) {
   const auto t0 = OpeningWait::Clock::now();
   OpeningWait wait(500ms, 2);
   std::vector<Connection> cs;
+  cs.reserve(3);
   for (int i = 0; i < 3; ++i) cs.push_back(connection());
   EXPECT_TRUE(wait.hold(std::move(cs[0].server), t0));
   EXPECT_TRUE(wait.hold(std::move(cs[1].server), t0 + 100ms));

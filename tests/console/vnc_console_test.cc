@@ -2,7 +2,7 @@
 // against RFB clients written here that change their pixel format while the console is sending
 // them a framebuffer update. An invalid format must cost only its own client; valid changes, as
 // fast as a client can send them, must be served without harm; and another viewer keeps getting
-// complete frames throughout.
+// complete frames throughout, held up at most once and briefly by a viewer that stops reading.
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
@@ -238,6 +238,27 @@ TEST_F(LiveConsole, PixelFormatChangesDuringUpdatesAreServed) {
   // At least one full frame in the smaller format reached the flipper.
   EXPECT_GE(received.load(), uint64_t{kWidth} * kHeight);
   EXPECT_TRUE(clients_now(2)) << "both viewers are still connected";
+}
+
+TEST_F(LiveConsole, AViewerThatStopsReadingHoldsTheOthersUpOnceAndBriefly) {
+  const Viewer watcher(port_);
+  ASSERT_TRUE(watcher.ok());
+  const Viewer stuck(port_);
+  ASSERT_TRUE(stuck.ok());
+  int small = 4096;  // a small receive buffer fills after a frame's first rows
+  ASSERT_EQ(::setsockopt(stuck.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  ASSERT_TRUE(stuck.send(set_pixel_format(kFormat32)));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(stuck.send(update_request(false)));  // and reads nothing
+  auto slowest = std::chrono::steady_clock::duration{};
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(watcher.full_frame()) << "frame " << i;
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - t0);
+  }
+  EXPECT_LT(slowest, 2500ms) << "one stall of at most 1 s (ClientWatchdog), then frames as usual";
+  // Its end of the connection still has megabytes queued to read: the console's count tells.
+  EXPECT_TRUE(clients_now(1)) << "the stuck viewer was cut off";
+  EXPECT_EQ(console_->counters().cut, 1u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rfb/rfb.h>
@@ -33,6 +34,11 @@ constexpr int kMaxClientWaitMs = 1000;
 // take one update over a local or tunnelled link.
 constexpr auto kClientStall = std::chrono::milliseconds(1000);
 constexpr auto kPolicePeriod = std::chrono::milliseconds(250);
+// How much of each second the serving thread may spend waiting for one client in its calls:
+// calls just under kClientStall each, one after another, would otherwise slow every other viewer
+// down for good. Time spent encoding for it is not counted (a busy screen is not the client's
+// fault).
+constexpr auto kMaxWaitPerSecond = std::chrono::milliseconds(500);
 // How long a new connection may take to speak first (a browser's WebSocket opening) before it is
 // taken for an RFB viewer, and how many may be opening at once (OpeningWait).
 constexpr auto kOpeningWait = std::chrono::milliseconds(500);
@@ -75,6 +81,26 @@ void init_library_once() {
   });
 }
 
+// How long a call waited (for a client's socket, or for a CPU): its wall time less the CPU time
+// this thread used.
+class CallClock {
+ public:
+  CallClock() : wall_(std::chrono::steady_clock::now()), cpu_(thread_cpu()) {}
+  [[nodiscard]] std::chrono::nanoseconds waited() const {
+    const auto wall = std::chrono::steady_clock::now() - wall_;
+    return std::max(std::chrono::nanoseconds{0}, wall - (thread_cpu() - cpu_));
+  }
+
+ private:
+  static std::chrono::nanoseconds thread_cpu() {
+    timespec ts{};
+    (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  }
+  std::chrono::steady_clock::time_point wall_;
+  std::chrono::nanoseconds cpu_;
+};
+
 int ms_until(std::chrono::steady_clock::time_point t, std::chrono::steady_clock::time_point now) {
   if (t <= now) return 0;
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(t - now).count());
@@ -88,6 +114,9 @@ struct VncConsole::ClientInfo {
   VncConsole* console;
   ClientPolicy policy;
   uint64_t update_requests = 0;
+  // How long its calls waited for it since waited_since (CallClock).
+  std::chrono::nanoseconds waited{};
+  std::chrono::steady_clock::time_point waited_since = std::chrono::steady_clock::now();
 };
 
 VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
@@ -279,6 +308,7 @@ _rfbClientRec* VncConsole::admit(UniqueFd fd) {
 }
 
 void VncConsole::serve_messages(_rfbClientRec* cl) {
+  const CallClock clock;
   watchdog_.begin(cl->sock);
   // A WebSocket client's frames may hold more than one message: all of them, not only the
   // first, before the socket is polled again.
@@ -286,14 +316,17 @@ void VncConsole::serve_messages(_rfbClientRec* cl) {
     rfbProcessClientMessage(cl);
   } while (cl->sock != RFB_INVALID_SOCKET && webSocketsHasDataInBuffer(cl) != FALSE);
   watchdog_.end();
+  if (auto* info = static_cast<ClientInfo*>(cl->clientData)) info->waited += clock.waited();
 }
 
 void VncConsole::send_updates() {
   for (rfbClientPtr cl : clients_) {
     if (cl->sock == RFB_INVALID_SOCKET || cl->onHold != FALSE) continue;
+    const CallClock clock;
     watchdog_.begin(cl->sock);
     (void)rfbUpdateClient(cl);  // sends what it asked for and what changed, if anything
     watchdog_.end();
+    if (auto* info = static_cast<ClientInfo*>(cl->clientData)) info->waited += clock.waited();
   }
 }
 
@@ -369,9 +402,15 @@ void VncConsole::police_clients() {
     const ClientVerdict v = info->policy.observe(now, cl->state == _rfbClientRec::RFB_NORMAL,
                                                  static_cast<uint64_t>(std::max(0, rfbStatGetRcvdBytes(cl))),
                                                  info->update_requests);
-    if (v == ClientVerdict::Keep) continue;
+    const char* why = v != ClientVerdict::Keep ? to_string(v) : nullptr;
+    if (now - info->waited_since >= std::chrono::seconds(1)) {
+      if (info->waited > kMaxWaitPerSecond) why = "held the console up";
+      info->waited = {};
+      info->waited_since = now;
+    }
+    if (why == nullptr) continue;
     XVGPU_LOG_LIMITED(g_vnc_log, spdlog::level::warn, "console {}: client {} dropped: {}", where(),
-                      cl->host != nullptr ? cl->host : "?", to_string(v));
+                      cl->host != nullptr ? cl->host : "?", why);
     rfbCloseClient(cl);  // gone at the next reap
     std::lock_guard lock(mu_);
     ++counters_.dropped;

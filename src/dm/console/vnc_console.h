@@ -1,7 +1,7 @@
 // One vGPU's live console: a VNC server (Debian's libvncserver, which also speaks WebSocket for
 // noVNC) showing head 0 of the vGPU.
 //
-// One thread serves it, none of them the ioreq loop's: it polls the listening socket, the
+// One thread of its own serves it (not the ioreq loop's): it polls the listening socket, the
 // connections still opening and the clients' sockets together, and makes every libvncserver call
 // after construction: admitting a client once it spoke or waited long enough (OpeningWait),
 // reading its messages when its socket is readable, sending the updates it asked for, refreshing
@@ -11,9 +11,10 @@
 // mode lets a client's input thread change the pixel format an update to it is being encoded in).
 // A refresh asks the core what changed (Vgpu::display_update: the hypervisor's dirty pages of the
 // scan-out plus the vendor's damage) and copies those rectangles from VRAM into the framebuffer.
-// One client's call can hold the others up for at most a bounded time (ClientWatchdog). The
-// guest is never waited for: the only lock shared with the loop is the vGPU's instance lock, held
-// for one surface query and one dirty-log read per refresh.
+// One client's call can hold the others up for at most a bounded time (ClientWatchdog, on a
+// second thread), and a client the console keeps waiting for is dropped. The guest is never
+// waited for: the only lock shared with the loop is the vGPU's instance lock, held for one
+// surface query and one dirty-log read per refresh.
 #pragma once
 
 #include <chrono>
