@@ -62,9 +62,8 @@ struct Console {
     dm::ConsoleOptions o;
     o.address = dm::ConsoleAddress::parse("unix:" + path);
     o.limits.handshake_timeout = std::chrono::milliseconds(500);
-    // Room for the clients of earlier inputs that are still ending (libvncserver joins a client's
-    // output thread, which sleeps in steps of its update deferral, before the client is gone),
-    // so that a new input is not turned away for them.
+    // Room for the clients of earlier inputs that the console has not reaped yet, so that a new
+    // input is not turned away for them.
     o.max_clients = 32;
     auto shared = std::shared_ptr<gpu::Vgpu>(std::shared_ptr<gpu::Vgpu>{}, &harness.vgpu());
     console = std::make_unique<dm::VncConsole>(shared, o);
@@ -123,8 +122,8 @@ Console& console() {
 
 void raw_bytes(const uint8_t* data, size_t size) {
   // One to three bytes and the end of the stream: libvncserver's first-bytes peek spins on them
-  // until the console's admission watchdog takes them, a second later (AdmissionWatchdog's unit
-  // test and the hostile clients of tests/console cover that path). Each such input would cost
+  // until the console's client watchdog ends it, a second later (ClientWatchdog's unit test and
+  // the hostile clients of tests/console cover that path). Each such input would cost
   // the fuzzer a second and tell it nothing new.
   if (size > 0 && size < 4) return;
   const Console& c = console();
@@ -151,8 +150,7 @@ void raw_bytes(const uint8_t* data, size_t size) {
   }
 }
 
-// A client whose handshake succeeds: libvncserver ends it promptly (a client that never gets
-// through the handshake costs a wait of its output thread, which polls until then).
+// A client whose handshake succeeds, then the input as its messages.
 void session(const uint8_t* data, size_t size) {
   static constexpr uint8_t kHandshake[] = {'R', 'F', 'B', ' ', '0', '0', '3', '.', '0', '0', '8', '\n',
                                            1,   // security type None

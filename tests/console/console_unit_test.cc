@@ -1,13 +1,15 @@
 // The console's pieces without a server: the address syntax (and the spec keys carrying it), the
 // client policy's verdicts, the copy from scan-out formats into the framebuffer, the wait for
-// a new connection's first bytes, and the watchdog over client admission.
+// a new connection's first bytes, and the watchdog over each call on a client.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -17,8 +19,8 @@
 #include "common/unique_fd.h"
 #include "control/console_address.h"
 #include "control/vgpu_spec.h"
-#include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
+#include "dm/console/client_watchdog.h"
 #include "dm/console/frame_copy.h"
 #include "dm/console/opening_wait.h"
 #include "dm/pixel_format.h"
@@ -163,36 +165,79 @@ int peek_like_libvncserver(int fd) {
   }
 }
 
-TEST(AdmissionWatchdog, ConsumesTheFewBytesAStuckAdmissionSpinsOn) {
+TEST(ClientWatchdog, EndsAnAdmissionStuckOnAClientsFirstBytes) {
   std::array<int, 2> sv{};
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), 0);
   UniqueFd server(sv[0]);
   UniqueFd client(sv[1]);
   ASSERT_EQ(::send(client.get(), "RF", 2, 0), 2);  // 2 of the 4 bytes, then nothing
 
-  AdmissionWatchdog dog(50ms);
+  ClientWatchdog dog(50ms);
   dog.begin(server.get());
   const int peeked = peek_like_libvncserver(server.get());
   dog.end();
-  EXPECT_EQ(peeked, -1);  // the 2 bytes were consumed: it then saw a quiet socket
-  EXPECT_EQ(dog.unstuck(), 1u);
+  EXPECT_EQ(peeked, 0);  // the 2 bytes were consumed and the socket shut down: end of stream
+  EXPECT_EQ(dog.cut(), 1u);
 }
 
-TEST(AdmissionWatchdog, LeavesAnAdmissionThatEndsInTimeAlone) {
+TEST(ClientWatchdog, LeavesACallThatEndsInTimeAlone) {
   std::array<int, 2> sv{};
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv.data()), 0);
   UniqueFd server(sv[0]);
   UniqueFd client(sv[1]);
   ASSERT_EQ(::send(client.get(), "RFB 003.008\n", 12, 0), 12);
 
-  AdmissionWatchdog dog(1s);
+  ClientWatchdog dog(1s);
   dog.begin(server.get());
   EXPECT_EQ(peek_like_libvncserver(server.get()), 4);
   dog.end();
   std::this_thread::sleep_for(50ms);
   std::array<char, 12> got{};
   EXPECT_EQ(::recv(server.get(), got.data(), got.size(), MSG_DONTWAIT), 12);  // nothing consumed
-  EXPECT_EQ(dog.unstuck(), 0u);
+  EXPECT_EQ(::send(server.get(), "x", 1, MSG_NOSIGNAL), 1) << "not shut down";
+  EXPECT_EQ(dog.cut(), 0u);
+}
+
+// libvncserver's write to a client, as it behaves: on a full socket it waits up to 5 s for room
+// and starts its wait again whenever some was made.
+int write_like_libvncserver(int fd, const std::vector<char>& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 5000) == 0) return -ETIMEDOUT;
+  }
+  return 0;
+}
+
+TEST(ClientWatchdog, EndsAWriteToATcpClientThatStoppedReading) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  UniqueFd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(server);
+
+  ClientWatchdog dog(200ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  dog.begin(server.get());
+  const int rc = write_like_libvncserver(server.get(), std::vector<char>(64u << 20, 'x'));  // never read
+  dog.end();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(rc, -EPIPE);
+  EXPECT_LT(took, 2s) << "the write's 5 s wait for room ended when the socket was shut down";
+  EXPECT_EQ(dog.cut(), 1u);
 }
 
 struct Connection {
@@ -253,6 +298,7 @@ TEST(OpeningWait, RefusesBeyondItsCapacity) {
   const auto t0 = OpeningWait::Clock::now();
   OpeningWait wait(500ms, 2);
   std::vector<Connection> cs;
+  cs.reserve(3);
   for (int i = 0; i < 3; ++i) cs.push_back(connection());
   EXPECT_TRUE(wait.hold(std::move(cs[0].server), t0));
   EXPECT_TRUE(wait.hold(std::move(cs[1].server), t0 + 100ms));

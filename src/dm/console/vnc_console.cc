@@ -1,9 +1,10 @@
 #include "dm/console/vnc_console.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <rfb/rfb.h>
 #include <spdlog/spdlog.h>
@@ -11,8 +12,8 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
+#include <span>
 
 #include "common/error.h"
 #include "common/rate_limited_log.h"
@@ -25,13 +26,19 @@ namespace {
 
 constexpr uint32_t kFallbackMaxWidth = 2560;
 constexpr uint32_t kFallbackMaxHeight = 1600;
-// How long a blocked write to a client may wait before libvncserver drops it (global).
-constexpr int kMaxClientWaitMs = 5000;
+// How long libvncserver waits for a client's next bytes before dropping it (global; its writes
+// wait in steps of 5 s whatever this says). Every other viewer of the console waits meanwhile.
+constexpr int kMaxClientWaitMs = 1000;
+// The longest one libvncserver call on one client may hold the serving thread (ClientWatchdog):
+// far longer than a viewer that is not stuck needs to send a message, complete its opening or
+// take one update over a local or tunnelled link.
+constexpr auto kClientStall = std::chrono::milliseconds(1000);
 constexpr auto kPolicePeriod = std::chrono::milliseconds(250);
-constexpr auto kTeardownWait = std::chrono::seconds(10);
-// Longer than any admission of a client that is not stuck (libvncserver waits 100 ms for a silent
-// client's first bytes).
-constexpr auto kAdmissionStall = std::chrono::seconds(1);
+// How much of each second the serving thread may spend waiting for one client in its calls:
+// calls just under kClientStall each, one after another, would otherwise slow every other viewer
+// down for good. Time spent encoding for it is not counted (a busy screen is not the client's
+// fault).
+constexpr auto kMaxWaitPerSecond = std::chrono::milliseconds(500);
 // How long a new connection may take to speak first (a browser's WebSocket opening) before it is
 // taken for an RFB viewer, and how many may be opening at once (OpeningWait).
 constexpr auto kOpeningWait = std::chrono::milliseconds(500);
@@ -74,6 +81,31 @@ void init_library_once() {
   });
 }
 
+// How long a call waited (for a client's socket, or for a CPU): its wall time less the CPU time
+// this thread used.
+class CallClock {
+ public:
+  CallClock() : wall_(std::chrono::steady_clock::now()), cpu_(thread_cpu()) {}
+  [[nodiscard]] std::chrono::nanoseconds waited() const {
+    const auto wall = std::chrono::steady_clock::now() - wall_;
+    return std::max(std::chrono::nanoseconds{0}, wall - (thread_cpu() - cpu_));
+  }
+
+ private:
+  static std::chrono::nanoseconds thread_cpu() {
+    timespec ts{};
+    (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  }
+  std::chrono::steady_clock::time_point wall_;
+  std::chrono::nanoseconds cpu_;
+};
+
+int ms_until(std::chrono::steady_clock::time_point t, std::chrono::steady_clock::time_point now) {
+  if (t <= now) return 0;
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(t - now).count());
+}
+
 }  // namespace
 
 struct VncConsole::ClientInfo {
@@ -81,16 +113,17 @@ struct VncConsole::ClientInfo {
       : console(c), policy(limits, std::chrono::steady_clock::now()) {}
   VncConsole* console;
   ClientPolicy policy;
-  uint64_t update_requests = 0;  // written by the client's input thread, read by the refresher
-  std::atomic<bool> dropped{false};
-  bool started = false;  // its libvncserver threads run (set before they start)
+  uint64_t update_requests = 0;
+  // How long its calls waited for it since waited_since (CallClock).
+  std::chrono::nanoseconds waited{};
+  std::chrono::steady_clock::time_point waited_since = std::chrono::steady_clock::now();
 };
 
 VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
     : vgpu_(std::move(vgpu)),
       options_(std::move(options)),
       listener_(open_console_listener(options_.address)),
-      admission_(kAdmissionStall) {
+      watchdog_(kClientStall) {
   init_library_once();
   stop_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd_) throw SystemError(errno, "console: eventfd");
@@ -107,8 +140,10 @@ VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
   screen_->ipv6port = 0;
   screen_->httpPort = 0;
   screen_->autoPort = FALSE;
-  screen_->alwaysShared = TRUE;    // several viewers at once, none kicks the others out
-  screen_->backgroundLoop = TRUE;  // a thread pair per client (rfbStartOnHoldClient)
+  screen_->alwaysShared = TRUE;     // several viewers at once, none kicks the others out
+  screen_->backgroundLoop = FALSE;  // no thread of libvncserver's own: serve_loop calls it all
+  screen_->deferUpdateTime = 0;     // an update goes out as soon as it may
+  screen_->deferPtrUpdateTime = 0;  // and pointer events are handed on as they come
   screen_->screenData = this;
   screen_->newClientHook = [](rfbClientPtr cl) { return static_cast<rfbNewClientAction>(on_new_client(cl)); };
   screen_->permitFileTransfer = FALSE;
@@ -128,50 +163,29 @@ VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
     screen_->passwordCheck = rfbCheckPasswordByList;
   }
   rfbInitServer(screen_);
-  acceptor_ = std::thread([this] { accept_loop(); });
-  refresher_ = std::thread([this] { refresh_loop(); });
+  server_ = std::thread([this] { serve_loop(); });
 }
 
 VncConsole::~VncConsole() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  vgpu_->display_damage().interrupt();
   const uint64_t one = 1;
   (void)!::write(stop_fd_.get(), &one, sizeof one);
-  if (acceptor_.joinable()) acceptor_.join();
-  if (refresher_.joinable()) refresher_.join();
-  // Clients still held have no threads: closed here, on this thread.
-  std::vector<_rfbClientRec*> held;
-  {
-    std::lock_guard lock(mu_);
-    held.swap(on_hold_);
-  }
-  for (_rfbClientRec* cl : held) {
-    rfbCloseClient(cl);
-    rfbClientConnectionGone(cl);
-  }
-  disconnect_all_and_wait();
+  if (server_.joinable()) server_.join();
 }
 
 ConsoleCounters VncConsole::counters() const {
-  std::lock_guard lock(mu_);
-  return counters_;
+  ConsoleCounters c;
+  {
+    std::lock_guard lock(mu_);
+    c = counters_;
+  }
+  c.cut = watchdog_.cut();
+  return c;
 }
 
 int VncConsole::on_new_client(_rfbClientRec* cl) {
   auto* self = static_cast<VncConsole*>(cl->screen->screenData);
-  // A WebSocket client's path is read only during the handshake, which is over. With a thread
-  // pair per client, rfbCloseClient frees it without clearing it, once per thread that meets the
-  // dead socket: a client resetting mid-update gets both threads there, a double free that aborts
-  // the device model. Freed and cleared here, every later free is of a null pointer.
-  // NOLINTNEXTLINE(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory): libvncserver's strdup
-  std::free(cl->wspath);
-  cl->wspath = nullptr;
   std::lock_guard lock(self->mu_);
-  if (self->stopping_ || self->counters_.clients_now >= self->options_.max_clients) {
+  if (self->counters_.clients_now >= self->options_.max_clients) {
     ++self->counters_.refused;
     return RFB_CLIENT_REFUSE;
   }
@@ -181,17 +195,15 @@ int VncConsole::on_new_client(_rfbClientRec* cl) {
   cl->clientFramebufferUpdateRequestHook = [](rfbClientPtr c, rfbFramebufferUpdateRequestMsg* m) {
     on_update_request(c, m);
   };
+  self->clients_.push_back(cl);
   ++self->counters_.clients_now;
   ++self->counters_.clients_total;
-  // Held: libvncserver sets cl->onHold only after this returns, so the acceptor hands the client
-  // to the refresher once rfbNewClient is done with it (accept_loop).
+  // Held until the framebuffer is up to date (serve_loop).
   return RFB_CLIENT_ON_HOLD;
 }
 
 void VncConsole::on_update_request(_rfbClientRec* cl, void* /*request*/) {
-  if (auto* info = static_cast<ClientInfo*>(cl->clientData)) {
-    std::atomic_ref<uint64_t>(info->update_requests).fetch_add(1, std::memory_order_relaxed);
-  }
+  if (auto* info = static_cast<ClientInfo*>(cl->clientData)) ++info->update_requests;
 }
 
 void VncConsole::on_key(bool down, uint32_t keysym, _rfbClientRec* cl) {
@@ -203,8 +215,8 @@ void VncConsole::on_pointer(int buttons, int x, int y, _rfbClientRec* cl) {
   auto* self = static_cast<VncConsole*>(cl->screen->screenData);
   if (cl->viewOnly != FALSE) return;
   self->options_.input->pointer(static_cast<uint8_t>(buttons), static_cast<uint32_t>(std::max(0, x)),
-                                static_cast<uint32_t>(std::max(0, y)), self->shown_width_.load(),
-                                self->shown_height_.load());
+                                static_cast<uint32_t>(std::max(0, y)), self->shown_width_,
+                                self->shown_height_);
 }
 
 void VncConsole::on_client_gone(_rfbClientRec* cl) {
@@ -212,85 +224,118 @@ void VncConsole::on_client_gone(_rfbClientRec* cl) {
   cl->clientData = nullptr;
   if (!info) return;
   VncConsole* self = info->console;
-  // A started client ends on its own input thread, which nobody joins.
-  if (info->started) ::pthread_detach(::pthread_self());
-  {
-    std::lock_guard lock(self->mu_);
-    --self->counters_.clients_now;
-  }
-  self->cv_.notify_all();
+  std::erase(self->clients_, cl);
+  std::lock_guard lock(self->mu_);
+  --self->counters_.clients_now;
 }
 
-void VncConsole::accept_loop() {
+void VncConsole::serve_loop() {
   OpeningWait opening(kOpeningWait, kMaxOpening);
   std::vector<pollfd> fds;
+  std::vector<rfbClientPtr> polled;  // the clients whose sockets follow the opening ones in fds
+  std::vector<rfbClientPtr> held;
   for (;;) {
     fds.assign({{listener_.fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}});
     opening.add_poll_fds(fds);
-    if (::poll(fds.data(), fds.size(), opening.poll_timeout_ms(OpeningWait::Clock::now())) < 0) {
+    const size_t first_client = fds.size();
+    polled.clear();
+    for (rfbClientPtr cl : clients_) {
+      if (cl->sock == RFB_INVALID_SOCKET || cl->onHold != FALSE) continue;
+      fds.push_back({cl->sock, POLLIN, 0});
+      polled.push_back(cl);
+    }
+    if (::poll(fds.data(), fds.size(), poll_timeout_ms(opening)) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("console {}: poll: {}", where(), std::strerror(errno));
-      return;
+      break;
     }
-    if (fds[1].revents != 0) return;
-    for (UniqueFd& fd : opening.take_ready(std::span(fds).subspan(2), OpeningWait::Clock::now())) {
-      admit(std::move(fd));
-    }
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!fd) continue;  // EAGAIN, ECONNABORTED, EMFILE (the limits below keep us far from it)
-    std::lock_guard lock(mu_);
-    if (counters_.clients_now >= options_.max_clients ||
-        !opening.hold(std::move(fd), OpeningWait::Clock::now())) {
-      ++counters_.refused;  // closed: over the limit, or too many still opening
-    }
-  }
-}
+    if (fds[1].revents != 0) break;
 
-void VncConsole::admit(UniqueFd fd) {
-  admission_.begin(fd.get());
-  rfbClientPtr cl = rfbNewClient(screen_, fd.release());  // nullptr: refused and closed
-  admission_.end();
-  if (cl == nullptr) return;
-  {
-    std::lock_guard lock(mu_);
-    on_hold_.push_back(cl);  // the refresher starts it (refresh_loop)
-  }
-  cv_.notify_all();
-  vgpu_->display_damage().interrupt();  // now, not after the refresher's current poll interval
-}
+    held.clear();
+    const std::span<const pollfd> opening_fds(fds.data() + 2, first_client - 2);
+    for (UniqueFd& fd : opening.take_ready(opening_fds, OpeningWait::Clock::now())) {
+      if (rfbClientPtr cl = admit(std::move(fd))) held.push_back(cl);
+    }
+    if ((fds[0].revents & POLLIN) != 0) accept_one(opening);
+    for (size_t i = 0; i < polled.size(); ++i) {
+      if (fds[first_client + i].revents != 0 && polled[i]->sock != RFB_INVALID_SOCKET)
+        serve_messages(polled[i]);
+    }
 
-void VncConsole::refresh_loop() {
-  bool full = true;
-  for (;;) {
-    std::vector<_rfbClientRec*> held;
-    {
-      std::unique_lock lock(mu_);
-      if (counters_.clients_now == 0) {
-        cv_.wait(lock, [&] { return stopping_ || counters_.clients_now != 0; });
-        full = true;  // nobody watched: start from a complete frame
-      }
-      if (stopping_) return;
-      held.swap(on_hold_);
-    }
-    if (held.empty()) {
-      (void)vgpu_->display_damage().wait_for(options_.poll_interval);
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      held.swap(on_hold_);
-    }
-    refresh(full || !held.empty());
-    full = false;
-    for (_rfbClientRec* cl : held) {
-      static_cast<ClientInfo*>(cl->clientData)->started = true;
-      rfbStartOnHoldClient(cl);
-    }
     const auto now = std::chrono::steady_clock::now();
+    if (!held.empty() || (!clients_.empty() && now >= next_refresh_)) {
+      refresh(full_refresh_ || !held.empty());
+      full_refresh_ = false;
+      next_refresh_ = now + options_.poll_interval;
+      for (rfbClientPtr cl : held) rfbStartOnHoldClient(cl);
+    }
+    send_updates();
     if (now - last_policed_ >= kPolicePeriod) {
       last_policed_ = now;
       police_clients();
     }
+    reap_closed();
+    if (clients_.empty()) full_refresh_ = true;  // nobody watched: start from a complete frame
   }
+  close_all();
+}
+
+int VncConsole::poll_timeout_ms(const OpeningWait& opening) const {
+  const auto now = std::chrono::steady_clock::now();
+  int timeout = opening.poll_timeout_ms(now);
+  if (!clients_.empty()) {
+    const int due = ms_until(std::min(next_refresh_, last_policed_ + kPolicePeriod), now);
+    timeout = timeout < 0 ? due : std::min(timeout, due);
+  }
+  return timeout;
+}
+
+void VncConsole::accept_one(OpeningWait& opening) {
+  UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) return;  // EAGAIN, ECONNABORTED, EMFILE (the limits below keep us far from it)
+  std::lock_guard lock(mu_);
+  if (counters_.clients_now >= options_.max_clients ||
+      !opening.hold(std::move(fd), OpeningWait::Clock::now())) {
+    ++counters_.refused;  // closed: over the limit, or too many still opening
+  }
+}
+
+_rfbClientRec* VncConsole::admit(UniqueFd fd) {
+  watchdog_.begin(fd.get());
+  rfbClientPtr cl = rfbNewClient(screen_, fd.release());  // nullptr: refused and closed
+  watchdog_.end();
+  return cl;
+}
+
+void VncConsole::serve_messages(_rfbClientRec* cl) {
+  const CallClock clock;
+  watchdog_.begin(cl->sock);
+  // A WebSocket client's frames may hold more than one message: all of them, not only the
+  // first, before the socket is polled again.
+  do {
+    rfbProcessClientMessage(cl);
+  } while (cl->sock != RFB_INVALID_SOCKET && webSocketsHasDataInBuffer(cl) != FALSE);
+  watchdog_.end();
+  if (auto* info = static_cast<ClientInfo*>(cl->clientData)) info->waited += clock.waited();
+}
+
+void VncConsole::send_updates() {
+  for (rfbClientPtr cl : clients_) {
+    if (cl->sock == RFB_INVALID_SOCKET || cl->onHold != FALSE) continue;
+    const CallClock clock;
+    watchdog_.begin(cl->sock);
+    (void)rfbUpdateClient(cl);  // sends what it asked for and what changed, if anything
+    watchdog_.end();
+    if (auto* info = static_cast<ClientInfo*>(cl->clientData)) info->waited += clock.waited();
+  }
+}
+
+void VncConsole::reap_closed() {
+  std::vector<rfbClientPtr> closed;
+  for (rfbClientPtr cl : clients_) {
+    if (cl->sock == RFB_INVALID_SOCKET) closed.push_back(cl);
+  }
+  for (rfbClientPtr cl : closed) rfbClientConnectionGone(cl);  // on_client_gone forgets it
 }
 
 void VncConsole::show(uint32_t width, uint32_t height) {
@@ -351,42 +396,32 @@ void VncConsole::refresh(bool full) {
 
 void VncConsole::police_clients() {
   const auto now = std::chrono::steady_clock::now();
-  rfbClientIteratorPtr it = rfbGetClientIterator(screen_);
-  while (rfbClientPtr cl = rfbClientIteratorNext(it)) {
+  for (rfbClientPtr cl : clients_) {
     auto* info = static_cast<ClientInfo*>(cl->clientData);
-    if (info == nullptr || !info->started || info->dropped.load()) continue;
-    const uint64_t requests =
-        std::atomic_ref<uint64_t>(info->update_requests).load(std::memory_order_relaxed);
-    const ClientVerdict v =
-        info->policy.observe(now, cl->state == _rfbClientRec::RFB_NORMAL,
-                             static_cast<uint64_t>(std::max(0, rfbStatGetRcvdBytes(cl))), requests);
-    if (v == ClientVerdict::Keep) continue;
-    info->dropped = true;
+    if (info == nullptr || cl->onHold != FALSE || cl->sock == RFB_INVALID_SOCKET) continue;
+    const ClientVerdict v = info->policy.observe(now, cl->state == _rfbClientRec::RFB_NORMAL,
+                                                 static_cast<uint64_t>(std::max(0, rfbStatGetRcvdBytes(cl))),
+                                                 info->update_requests);
+    const char* why = v != ClientVerdict::Keep ? to_string(v) : nullptr;
+    if (now - info->waited_since >= std::chrono::seconds(1)) {
+      if (info->waited > kMaxWaitPerSecond) why = "held the console up";
+      info->waited = {};
+      info->waited_since = now;
+    }
+    if (why == nullptr) continue;
     XVGPU_LOG_LIMITED(g_vnc_log, spdlog::level::warn, "console {}: client {} dropped: {}", where(),
-                      cl->host != nullptr ? cl->host : "?", to_string(v));
-    // Its input thread sees the end of the stream and tears the client down itself.
-    if (cl->sock != RFB_INVALID_SOCKET) ::shutdown(cl->sock, SHUT_RDWR);
+                      cl->host != nullptr ? cl->host : "?", why);
+    rfbCloseClient(cl);  // gone at the next reap
     std::lock_guard lock(mu_);
     ++counters_.dropped;
   }
-  rfbReleaseClientIterator(it);
 }
 
-void VncConsole::disconnect_all_and_wait() {
-  if (screen_ == nullptr) return;
-  rfbClientIteratorPtr it = rfbGetClientIterator(screen_);
-  while (rfbClientPtr cl = rfbClientIteratorNext(it)) {
-    if (cl->sock != RFB_INVALID_SOCKET) ::shutdown(cl->sock, SHUT_RDWR);
+void VncConsole::close_all() {
+  for (rfbClientPtr cl : clients_) {
+    if (cl->sock != RFB_INVALID_SOCKET) rfbCloseClient(cl);
   }
-  rfbReleaseClientIterator(it);
-  std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, kTeardownWait, [&] { return counters_.clients_now == 0; })) {
-    // A client thread did not finish: its screen stays allocated rather than freed under it.
-    spdlog::error("console {}: {} client(s) did not disconnect; leaving them", where(),
-                  counters_.clients_now);
-    return;
-  }
-  lock.unlock();
+  reap_closed();
   screen_->frameBuffer = nullptr;
   rfbScreenCleanup(screen_);
   screen_ = nullptr;

@@ -1,22 +1,23 @@
 // One vGPU's live console: a VNC server (Debian's libvncserver, which also speaks WebSocket for
 // noVNC) showing head 0 of the vGPU.
 //
-// Threads, none of them the ioreq loop's:
-// - the acceptor waits on the listening socket, refuses connections beyond the client limit and
-//   hands the others to libvncserver, which runs two threads per client (input, output), so a
-//   slow or stalled client blocks only itself;
-// - the refresher sleeps while no client is connected; otherwise it wakes on vendor damage or
-//   every poll interval (new clients are held until it has brought the framebuffer up to date,
-//   so their first frame already has the current size), asks the core what changed (Vgpu::display_update: the
-//   hypervisor's dirty pages of the scan-out plus the vendor's damage), copies those rectangles from VRAM
-//   into the framebuffer and marks them for the clients, and enforces the client policy.
-// The guest is never waited for: the only lock shared with the loop is the vGPU's instance lock,
-// held for one surface query and one dirty-log read per refresh.
+// One thread of its own serves it (not the ioreq loop's): it polls the listening socket, the
+// connections still opening and the clients' sockets together, and makes every libvncserver call
+// after construction: admitting a client once it spoke or waited long enough (OpeningWait),
+// reading its messages when its socket is readable, sending the updates it asked for, refreshing
+// the framebuffer every poll interval while clients are connected (new clients are held until it
+// is up to date, so their first frame already has the current size), enforcing the client policy
+// and tearing down. libvncserver's state is thus never touched by two threads (its own threaded
+// mode lets a client's input thread change the pixel format an update to it is being encoded in).
+// A refresh asks the core what changed (Vgpu::display_update: the hypervisor's dirty pages of the
+// scan-out plus the vendor's damage) and copies those rectangles from VRAM into the framebuffer.
+// One client's call can hold the others up for at most a bounded time (ClientWatchdog, on a
+// second thread), and a client the console keeps waiting for is dropped. The guest is never
+// waited for: the only lock shared with the loop is the vGPU's instance lock, held for one
+// surface query and one dirty-log read per refresh.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,8 +27,8 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "dm/console/admission_watchdog.h"
 #include "dm/console/client_policy.h"
+#include "dm/console/client_watchdog.h"
 #include "dm/console/console_listener.h"
 #include "dm/console/qmp_input.h"
 #include "gpu/vgpu.h"
@@ -37,6 +38,8 @@ struct _rfbScreenInfo;  // NOLINT(bugprone-reserved-identifier)
 struct _rfbClientRec;   // NOLINT(bugprone-reserved-identifier)
 
 namespace xvgpu::dm {
+
+class OpeningWait;
 
 struct ConsoleOptions {
   ConsoleAddress address;
@@ -54,6 +57,7 @@ struct ConsoleCounters {
   uint64_t clients_total = 0;  // connections handed to libvncserver
   uint64_t refused = 0;        // beyond the client limit
   uint64_t dropped = 0;        // by the client policy
+  uint64_t cut = 0;            // clients whose call held the others up too long (ClientWatchdog)
   unsigned clients_now = 0;
 };
 
@@ -61,7 +65,7 @@ class VncConsole {
  public:
   // Opens the listener now (throws SystemError/Error naming the address); serves until destroyed.
   VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options);
-  // Disconnects every client and stops the threads; the vGPU must still exist.
+  // Disconnects every client and stops the thread; the vGPU must still exist.
   ~VncConsole();
   VncConsole(const VncConsole&) = delete;
   VncConsole& operator=(const VncConsole&) = delete;
@@ -84,43 +88,43 @@ class VncConsole {
   static void on_key(bool down, uint32_t keysym, _rfbClientRec* cl);
   static void on_pointer(int buttons, int x, int y, _rfbClientRec* cl);
 
-  void accept_loop();
-  void admit(UniqueFd fd);
-  void refresh_loop();
+  void serve_loop();
+  [[nodiscard]] int poll_timeout_ms(const OpeningWait& opening) const;
+  void accept_one(OpeningWait& opening);
+  _rfbClientRec* admit(UniqueFd fd);
+  void serve_messages(_rfbClientRec* cl);
+  void send_updates();
+  void reap_closed();
   void refresh(bool full);
   void show(uint32_t width, uint32_t height);
   void police_clients();
-  void disconnect_all_and_wait();
+  void close_all();
 
   std::shared_ptr<gpu::Vgpu> vgpu_;
   ConsoleOptions options_;
   ConsoleListener listener_;
-  UniqueFd stop_fd_;  // eventfd: wakes the acceptor
+  UniqueFd stop_fd_;  // eventfd: wakes the serving thread to stop
   _rfbScreenInfo* screen_ = nullptr;
   std::vector<char> password_storage_;
   std::vector<char*> password_list_;
 
-  // Refresher-only state.
-  // Sized once for the type's largest mode: clients' threads read it while modes change, so it
-  // never moves. A surface larger than the type declares is not shown.
+  // Serving-thread state.
+  // Sized once for the type's largest mode, so it never moves. A surface larger than the type
+  // declares is not shown.
   std::vector<uint32_t> framebuffer_;
-  // The size clients see, for scaling pointer positions (read on clients' threads).
-  std::atomic<uint32_t> shown_width_{640};
-  std::atomic<uint32_t> shown_height_{480};
+  uint32_t shown_width_ = 640;  // the size clients see, for scaling pointer positions
+  uint32_t shown_height_ = 480;
   std::optional<gpu::DisplaySurface> shown_;
+  std::vector<_rfbClientRec*> clients_;  // admitted and not yet gone, in admission order
+  std::chrono::steady_clock::time_point next_refresh_{};
   std::chrono::steady_clock::time_point last_policed_{};
+  bool full_refresh_ = true;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  ConsoleCounters counters_;
-  // Accepted clients held until the refresher has brought the framebuffer (and its size) up to
-  // date, so that their ServerInit already carries the current mode.
-  std::vector<_rfbClientRec*> on_hold_;
+  ConsoleCounters counters_;  // written by the serving thread, read by any
 
-  AdmissionWatchdog admission_;
-  std::thread acceptor_;
-  std::thread refresher_;
+  ClientWatchdog watchdog_;
+  std::thread server_;
 };
 
 }  // namespace xvgpu::dm
