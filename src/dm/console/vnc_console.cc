@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,7 +295,9 @@ void VncConsole::accept_one(OpeningWait& opening) {
   UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!fd) return;  // EAGAIN, ECONNABORTED, EMFILE (the limits below keep us far from it)
   std::lock_guard lock(mu_);
-  if (counters_.clients_now >= options_.max_clients ||
+  // libvncserver keeps its clients' sockets in an fd_set: a descriptor past FD_SETSIZE would be
+  // written beyond it (RLIMIT_NOFILE may exceed 1024 in a device model with many vGPUs).
+  if (fd.get() >= FD_SETSIZE || counters_.clients_now >= options_.max_clients ||
       !opening.hold(std::move(fd), OpeningWait::Clock::now())) {
     ++counters_.refused;  // closed: over the limit, or too many still opening
   }
