@@ -147,10 +147,12 @@ void install_seccomp_policy(const SeccompOptions& options) {
     if (nr == __NR_SCMP_ERROR) continue;
     check(seccomp_rule_add(c, SCMP_ACT_ALLOW, nr, 0), name);
   }
-#if defined(__SANITIZE_ADDRESS__)
-  // Test builds only: AddressSanitizer's runtime opens files with the open syscall (never used by
-  // the product, whose libraries call openat), first seen at the first WebSocket handshake.
-  check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(open), 0), "open (AddressSanitizer)");
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Test builds only: the sanitizer runtimes call open and readlink (never used by the product,
+  // whose libraries call openat): AddressSanitizer at the first WebSocket handshake,
+  // ThreadSanitizer to write a report (its log_path file, named after the executable).
+  check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(open), 0), "open (sanitizer runtime)");
+  check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(readlink), 0), "readlink (sanitizer runtime)");
 #endif
   // No new executable memory: code can be neither injected nor loaded once serving.
   check(seccomp_rule_add(c, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)),

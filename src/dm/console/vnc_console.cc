@@ -14,6 +14,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 
 #include "common/error.h"
@@ -46,6 +48,12 @@ constexpr auto kOpeningWait = std::chrono::milliseconds(500);
 constexpr size_t kMaxOpening = 32;
 
 RateLimiter g_vnc_log{20};
+
+// libvncserver has one client-list mutex for all its screens, initialised again by each new
+// screen (rfbGetScreen) and torn down by each cleanup: creating or closing a console must not
+// overlap another console's library calls. Serving threads share the lock; creation and cleanup
+// hold it alone.
+std::shared_mutex g_library_screens;
 
 // libvncserver's printf-style log line, without its trailing newlines.
 __attribute__((format(printf, 1, 0))) std::string vnc_message(const char* format, va_list ap) {
@@ -132,6 +140,7 @@ VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
   const uint32_t max_h = vgpu_->type().max_height != 0 ? vgpu_->type().max_height : kFallbackMaxHeight;
   framebuffer_.assign(size_t{max_w} * max_h, 0);
 
+  std::unique_lock screens(g_library_screens);
   int argc = 0;
   screen_ = rfbGetScreen(&argc, nullptr, 640, 480, 8, 3, 4);
   if (screen_ == nullptr) throw Error("console: libvncserver could not create a screen");
@@ -164,6 +173,7 @@ VncConsole::VncConsole(std::shared_ptr<gpu::Vgpu> vgpu, ConsoleOptions options)
     screen_->passwordCheck = rfbCheckPasswordByList;
   }
   rfbInitServer(screen_);
+  screens.unlock();
   server_ = std::thread([this] { serve_loop(); });
 }
 
@@ -251,6 +261,7 @@ void VncConsole::serve_loop() {
       break;
     }
     if (fds[1].revents != 0) break;
+    const std::shared_lock library(g_library_screens);
 
     held.clear();
     const std::span<const pollfd> opening_fds(fds.data() + 2, first_client - 2);
@@ -421,6 +432,7 @@ void VncConsole::police_clients() {
 }
 
 void VncConsole::close_all() {
+  const std::unique_lock library(g_library_screens);
   for (rfbClientPtr cl : clients_) {
     if (cl->sock != RFB_INVALID_SOCKET) rfbCloseClient(cl);
   }
