@@ -46,35 +46,19 @@ int DisplayDamage::record(const xvgpu_display_damage* damage) noexcept {
         }
       }
     }
-    ++generation_;
   } catch (...) {
     return -ENOMEM;
   }
-  cv_.notify_all();
   return 0;
 }
 
 HeadDamage DisplayDamage::take(uint32_t head) {
   std::lock_guard lock(mu_);
-  seen_ = generation_;
   auto it = heads_.find(head);
   if (it == heads_.end()) return {};
   HeadDamage out = std::move(it->second);
   heads_.erase(it);
   return out;
-}
-
-bool DisplayDamage::wait_for(std::chrono::nanoseconds timeout) {
-  std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return generation_ != seen_; });
-}
-
-void DisplayDamage::interrupt() {
-  {
-    std::lock_guard lock(mu_);
-    ++generation_;
-  }
-  cv_.notify_all();
 }
 
 }  // namespace xvgpu::gpu

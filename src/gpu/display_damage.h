@@ -6,8 +6,6 @@
 
 #include <xvgpu/vendor.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -37,17 +35,10 @@ class DisplayDamage {
   int record(const xvgpu_display_damage* damage) noexcept;
   // Everything recorded for `head` since the last take, and forgets it.
   HeadDamage take(uint32_t head);
-  // Waits until something is recorded or `timeout` passes; true when something was.
-  bool wait_for(std::chrono::nanoseconds timeout);
-  // Wakes wait_for() callers (shutdown).
-  void interrupt();
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
   std::map<uint32_t, HeadDamage> heads_;
-  uint64_t generation_ = 0;
-  uint64_t seen_ = 0;
 };
 
 }  // namespace xvgpu::gpu

@@ -151,8 +151,6 @@ class Vgpu : public std::enable_shared_from_this<Vgpu> {
   // dirty pages of the surface's BAR, as rows, merged with the vendor's damage reports). Throws
   // like display_surface().
   [[nodiscard]] DisplayUpdate display_update(uint32_t head = 0);
-  // Vendor damage reports; the console waits on it between polls of the dirty log.
-  [[nodiscard]] DisplayDamage& display_damage() { return display_damage_; }
   // ---- save/restore (vgpu_snapshot.cc) ----
   // The caller pauses the guest for a consistent image of a running vGPU.
   void save(std::ostream& out);
